@@ -1,0 +1,210 @@
+"""Walking distances from residential origins to the nearest facility of a kind.
+
+For one set of facilities the distance from every origin to its nearest facility is *one*
+multi-source shortest-path search (``scipy.sparse.csgraph.dijkstra`` with ``min_only=True``), run
+in C from all facilities at once, not a search per facility or per origin.
+
+Points sit on edges (see :mod:`coverage.snapping`). A facility at offset ``t`` of edge (a, b) of
+length ``L``, ``s_f`` metres from its street, enters the search as a virtual source with arcs
+``s_f + t`` to ``a`` and ``s_f + L - t`` to ``b``. An origin at offset ``o`` on edge (c, d),
+``s_o`` metres from its street, is then ``s_o + min(o + D[c], L - o + D[d])`` from the nearest
+facility, where ``D`` is the search's node distance; a facility on the origin's own edge is also
+reachable directly, ``s_o + |o - t| + s_f``.
+
+Result conventions: ``inf`` means "not reachable within the cutoff" (or not at all: another
+island), ``NaN`` means "the origin is not on the network" (farther than the snapping limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from coverage.network import WalkNetwork
+from coverage.snapping import SnappedPoints
+
+__all__ = ["NodeDistances", "nearest_facility", "node_distances"]
+
+
+@dataclass(frozen=True, eq=False)
+class NodeDistances:
+    """Distance from the nearest source to every network node.
+
+    Attributes
+    ----------
+    distance_m
+        Shape (n_nodes,); ``inf`` beyond the cutoff or on islands without a source.
+    source
+        Position (into the snapped sources) of the nearest source, -1 where unreached.
+    cutoff_m
+        The search limit (``inf`` for none).
+    """
+
+    distance_m: npt.NDArray[np.float64]
+    source: npt.NDArray[np.int64]
+    cutoff_m: float
+
+
+def _with_virtual_sources(network: WalkNetwork, sources: SnappedPoints) -> sp.csr_matrix:
+    """The network's adjacency plus one virtual node per source, with arcs out of it only."""
+    n = network.n_nodes
+    k = len(sources)
+    edge = sources.edge
+    length = network.edge_length_m[edge]
+    rows = np.repeat(np.arange(n, n + k), 2)
+    cols = np.column_stack([network.edge_u[edge], network.edge_v[edge]]).ravel()
+    weights = np.column_stack(
+        [sources.snap_m + sources.offset_m, sources.snap_m + length - sources.offset_m]
+    ).ravel()
+    weights = np.maximum(weights, 1e-9)  # sparse graphs may drop explicit zeros
+    base = network.adjacency.tocoo()
+    return sp.csr_matrix(
+        (
+            np.concatenate([base.data, weights]),
+            (np.concatenate([base.row, rows]), np.concatenate([base.col, cols])),
+        ),
+        shape=(n + k, n + k),
+    )
+
+
+def node_distances(
+    network: WalkNetwork,
+    sources: SnappedPoints,
+    *,
+    cutoff_m: float | None = None,
+) -> NodeDistances:
+    """Network distance from the nearest of ``sources`` to every node, in one search.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    sources
+        Snapped facilities (unsnapped ones are ignored).
+    cutoff_m
+        Stop the search at this distance; nodes farther away get ``inf``.
+    """
+    limit = np.inf if cutoff_m is None else float(cutoff_m)
+    n = network.n_nodes
+    snapped = np.flatnonzero(sources.ok)
+    if snapped.size == 0:
+        return NodeDistances(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), limit)
+    usable = sources.subset(sources.ok)
+    graph = _with_virtual_sources(network, usable)
+    dist, _, src = csgraph.dijkstra(
+        graph,
+        directed=True,
+        indices=np.arange(n, n + len(usable)),
+        min_only=True,
+        limit=limit,
+        return_predecessors=True,
+    )
+    dist = np.asarray(dist[:n], dtype=np.float64)
+    src = np.asarray(src[:n], dtype=np.int64)
+    pos = np.where(src >= 0, src - n, -1)
+    # back to positions into the caller's (unfiltered) sources
+    pos = np.where(pos >= 0, snapped[np.clip(pos, 0, None)], -1)
+    return NodeDistances(dist, pos.astype(np.int64), limit)
+
+
+def nearest_facility(
+    network: WalkNetwork,
+    origins: SnappedPoints,
+    facilities: SnappedPoints,
+    *,
+    cutoff_m: float | None = None,
+) -> pd.DataFrame:
+    """Walking distance from every origin to its nearest facility, and which one.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    origins, facilities
+        Points snapped with :func:`coverage.snapping.snap_points`.
+    cutoff_m
+        Distances above this are reported as ``inf``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``origins``, with ``distance_m`` (``inf`` beyond the cutoff or
+        unreachable, ``NaN`` if the origin is not on the network) and ``facility`` (the
+        nearest facility's id from ``facilities.index``, missing where none is reached).
+    """
+    nodes = node_distances(network, facilities, cutoff_m=cutoff_m)
+    distance, facility_pos = _origin_distances(network, origins, facilities, nodes)
+    facility = pd.Series(
+        pd.array([None] * len(origins), dtype="object"), index=origins.index, name="facility"
+    )
+    found = facility_pos >= 0
+    if found.any():
+        facility[found] = np.asarray(facilities.index)[facility_pos[found]]
+    return pd.DataFrame({"distance_m": distance, "facility": facility}, index=origins.index)
+
+
+def _origin_distances(
+    network: WalkNetwork,
+    origins: SnappedPoints,
+    facilities: SnappedPoints,
+    nodes: NodeDistances,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Distances and nearest-facility positions of snapped origins from a node search."""
+    m = len(origins)
+    distance = np.full(m, np.nan)
+    best = np.full(m, -1, dtype=np.int64)
+    ok = origins.ok
+    edge = origins.edge[ok]
+    off = origins.offset_m[ok]
+    snap = origins.snap_m[ok]
+    length = network.edge_length_m[edge]
+    a = network.edge_u[edge]
+    b = network.edge_v[edge]
+    via_a = snap + off + nodes.distance_m[a]
+    via_b = snap + (length - off) + nodes.distance_m[b]
+    use_b = via_b < via_a
+    d = np.where(use_b, via_b, via_a)
+    src = np.where(use_b, nodes.source[b], nodes.source[a])
+
+    # a facility on the origin's own edge can be reached without passing a node
+    fac_ok = np.flatnonzero(facilities.ok)
+    if fac_ok.size:
+        fac = pd.DataFrame(
+            {
+                "edge": facilities.edge[fac_ok],
+                "f_off": facilities.offset_m[fac_ok],
+                "f_snap": facilities.snap_m[fac_ok],
+                "f_pos": fac_ok,
+            }
+        )
+        org = pd.DataFrame({"edge": edge, "o_pos": np.arange(edge.size)})
+        org = org[org["edge"].isin(fac["edge"])]
+        if len(org):
+            pairs = org.merge(fac, on="edge")
+            o_pos = pairs["o_pos"].to_numpy()
+            direct = (
+                snap[o_pos]
+                + np.abs(off[o_pos] - pairs["f_off"].to_numpy())
+                + pairs["f_snap"].to_numpy()
+            )
+            order = np.lexsort((direct, o_pos))
+            o_sorted = o_pos[order]
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = o_sorted[1:] != o_sorted[:-1]
+            sel = order[first]
+            o_sel = o_pos[sel]
+            better = direct[sel] < d[o_sel]
+            d[o_sel[better]] = direct[sel][better]
+            src[o_sel[better]] = pairs["f_pos"].to_numpy()[sel][better]
+
+    beyond = d > nodes.cutoff_m
+    d[beyond] = np.inf
+    src[beyond | ~np.isfinite(d)] = -1
+    distance[ok] = d
+    best[ok] = src
+    return distance, best

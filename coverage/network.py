@@ -1,0 +1,814 @@
+"""The walking network: read from a local OpenStreetMap file, cached, and shared with osmnx.
+
+The network is kept *unsimplified*: one node per OSM node used by a walkable way and one edge per
+way segment (two consecutive nodes of a way). Every edge is then a straight line, which makes
+snapping a point to the nearest edge, cutting an edge where a time budget runs out and drawing
+isochrones exact and cheap. Edge lengths are great-circle distances computed with the formula and
+earth radius of :func:`osmnx.distance.great_circle`, so node-to-node distances agree with an osmnx
+graph of the same file.
+
+Which ways are walkable follows osmnx's ``network_type="walk"`` filter tag for tag (see
+:func:`is_walkable`). Differences from ``osmnx.graph_from_xml``, all deliberate:
+
+- every walkable way is walkable in both directions (``oneway`` does not bind pedestrians);
+  osmnx's default ``bidirectional=False`` would apply car one-way rules to walking;
+- node references missing from a clipped extract are dropped and each way is split at the gap
+  (no straight line is drawn across land the extract does not contain); osmnx raises
+  "Some edges missing nodes" instead;
+- all connected components are kept and reported; osmnx keeps only the largest by default;
+- the graph is not simplified (``to_networkx(simplify=True)`` gives osmnx's simplified graph).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from coverage.errors import NetworkError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import networkx as nx
+    import shapely
+
+__all__ = [
+    "NETWORK_FORMAT_VERSION",
+    "NetworkReport",
+    "WalkNetwork",
+    "build_walk_network",
+    "default_cache_dir",
+    "download_walk_network",
+    "great_circle_m",
+    "is_walkable",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bumped whenever the parsed network or its cache layout changes, so old caches are not used.
+NETWORK_FORMAT_VERSION = 1
+
+#: The earth radius osmnx uses for great-circle lengths (``osmnx.distance.EARTH_RADIUS_M``).
+EARTH_RADIUS_M = 6_371_009.0
+
+#: Way tags kept as edge attributes (osmnx's ``settings.useful_tags_way``).
+USEFUL_WAY_TAGS = (
+    "access",
+    "area",
+    "bridge",
+    "est_width",
+    "highway",
+    "junction",
+    "landuse",
+    "lanes",
+    "maxspeed",
+    "name",
+    "oneway",
+    "ref",
+    "service",
+    "tunnel",
+    "width",
+)
+
+# osmnx 2.x, ``_overpass._get_network_filter("walk")`` with ``settings.default_access``:
+#   ["highway"]["area"!~"yes"]["access"!~"private"]
+#   ["highway"!~"abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|
+#               proposed|raceway|razed|rest_area|services"]
+#   ["foot"!~"no"]["service"!~"private"]
+#   ["sidewalk"!~"separate"]["sidewalk:both"!~"separate"]
+#   ["sidewalk:left"!~"separate"]["sidewalk:right"!~"separate"]
+# Overpass regular expressions are unanchored and case-sensitive: ``re.search`` mirrors them.
+_WALK_EXCLUDE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("area", re.compile("yes")),
+    ("access", re.compile("private")),
+    (
+        "highway",
+        re.compile(
+            "abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|"
+            "proposed|raceway|razed|rest_area|services"
+        ),
+    ),
+    ("foot", re.compile("no")),
+    ("service", re.compile("private")),
+    ("sidewalk", re.compile("separate")),
+    ("sidewalk:both", re.compile("separate")),
+    ("sidewalk:left", re.compile("separate")),
+    ("sidewalk:right", re.compile("separate")),
+)
+
+#: Identifies the tag filter in cache keys; change it together with ``_WALK_EXCLUDE``.
+WALK_FILTER_ID = "osmnx-2-walk"
+
+
+def is_walkable(tags: Mapping[str, str]) -> bool:
+    """Whether a way with these tags belongs to the walking network.
+
+    The rules are those of osmnx's ``network_type="walk"`` Overpass filter: the way has a
+    ``highway`` tag, and none of ``area``, ``access``, ``highway``, ``foot``, ``service`` and the
+    ``sidewalk*`` tags matches the excluded values (``area=yes``, ``access=private``,
+    motorways, cycleways, construction, ``foot=no``, ``service=private``, and centre lines whose
+    sidewalks are mapped separately).
+
+    Parameters
+    ----------
+    tags
+        The way's OSM tags.
+    """
+    if "highway" not in tags:
+        return False
+    for key, pattern in _WALK_EXCLUDE:
+        value = tags.get(key)
+        if value is not None and pattern.search(value):
+            return False
+    return True
+
+
+def great_circle_m(
+    lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Great-circle distance in metres, exactly as :func:`osmnx.distance.great_circle`."""
+    y1 = np.deg2rad(np.asarray(lat1, dtype=float))
+    y2 = np.deg2rad(np.asarray(lat2, dtype=float))
+    dy = y2 - y1
+    dx = np.deg2rad(np.asarray(lon2, dtype=float)) - np.deg2rad(np.asarray(lon1, dtype=float))
+    h = np.sin(dy / 2) ** 2 + np.cos(y1) * np.cos(y2) * np.sin(dx / 2) ** 2
+    h = np.minimum(1.0, h)
+    return np.asarray(2 * np.arcsin(np.sqrt(h)) * EARTH_RADIUS_M, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class NetworkReport:
+    """What a planner needs to trust a walking network."""
+
+    source: str
+    nodes: int
+    edges: int
+    length_km: float
+    bbox: tuple[float, float, float, float]
+    component_sizes: tuple[int, ...]
+    ways_kept: int
+    dropped_node_refs: int
+    ways_split_at_gaps: int
+    ways_dropped: int
+    build_seconds: float
+    from_cache: bool = False
+
+    @property
+    def components(self) -> int:
+        """Number of connected components (islands) in the network."""
+        return len(self.component_sizes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-able values."""
+        return {
+            "source": self.source,
+            "nodes": self.nodes,
+            "edges": self.edges,
+            "length_km": round(self.length_km, 3),
+            "bbox": list(self.bbox),
+            "components": self.components,
+            "component_sizes": list(self.component_sizes),
+            "ways_kept": self.ways_kept,
+            "dropped_node_refs": self.dropped_node_refs,
+            "ways_split_at_gaps": self.ways_split_at_gaps,
+            "ways_dropped": self.ways_dropped,
+            "build_seconds": round(self.build_seconds, 3),
+            "from_cache": self.from_cache,
+        }
+
+    def __str__(self) -> str:
+        sizes = self.component_sizes
+        small = sizes[1:]
+        if small:
+            shown = ", ".join(f"{s:,}" for s in small[:10]) + (" …" if len(small) > 10 else "")
+            islands = f"{len(small):,} islands besides the largest ({sum(small):,} nodes: {shown})"
+        else:
+            islands = "no islands"
+        west, south, east, north = self.bbox
+        lines = [
+            f"source           {self.source}",
+            f"nodes            {self.nodes:,}",
+            f"edges            {self.edges:,} (way segments, each walkable both ways)",
+            f"total length     {self.length_km:,.1f} km",
+            f"bounding box     {west:.5f}, {south:.5f}, {east:.5f}, {north:.5f} (W, S, E, N)",
+            f"components       {self.components:,}; largest {sizes[0] if sizes else 0:,} nodes;"
+            f" {islands}",
+            f"ways kept        {self.ways_kept:,}",
+            f"dropped refs     {self.dropped_node_refs:,} node references missing from the file"
+            f" ({self.ways_split_at_gaps:,} ways split at gaps, {self.ways_dropped:,} ways left"
+            " with < 2 nodes)",
+            f"build time       {self.build_seconds:.2f} s"
+            + (" (from cache)" if self.from_cache else ""),
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """An unsimplified, undirected walking network held as arrays.
+
+    Nodes are rows of ``node_id``/``lon``/``lat``; edges are rows of ``edge_u``/``edge_v``
+    (positions into the node arrays), ``edge_length_m`` and ``edge_way`` (the OSM way id).
+    Every edge is a straight segment walkable in both directions.
+    """
+
+    node_id: npt.NDArray[np.int64]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    edge_u: npt.NDArray[np.int64]
+    edge_v: npt.NDArray[np.int64]
+    edge_length_m: npt.NDArray[np.float64]
+    edge_way: npt.NDArray[np.int64]
+    way_tags: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)
+    report: NetworkReport | None = None
+
+    # ---- sizes -------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.node_id.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges (way segments)."""
+        return int(self.edge_u.shape[0])
+
+    def __repr__(self) -> str:
+        return f"WalkNetwork({self.n_nodes:,} nodes, {self.n_edges:,} edges)"
+
+    # ---- derived structures (computed once, on first use) -------------------------------
+    @cached_property
+    def metric_crs(self) -> pyproj.CRS:
+        """The local projected CRS (UTM zone of the network's centre) for metric work."""
+        from coverage.crs import local_metric_crs
+
+        return local_metric_crs(self.bbox)
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees."""
+        if self.n_nodes == 0:
+            return (0.0, 0.0, 0.0, 0.0)
+        return (
+            float(self.lon.min()),
+            float(self.lat.min()),
+            float(self.lon.max()),
+            float(self.lat.max()),
+        )
+
+    @cached_property
+    def xy(self) -> npt.NDArray[np.float64]:
+        """Node coordinates in :attr:`metric_crs`, shape (n_nodes, 2)."""
+        transformer = pyproj.Transformer.from_crs(4326, self.metric_crs, always_xy=True)
+        x, y = transformer.transform(self.lon, self.lat)
+        return np.column_stack([x, y])
+
+    @cached_property
+    def edge_lines(self) -> npt.NDArray[np.object_]:
+        """Edges as shapely LineStrings in :attr:`metric_crs`."""
+        import shapely
+
+        coords = np.stack([self.xy[self.edge_u], self.xy[self.edge_v]], axis=1)
+        return np.asarray(shapely.linestrings(coords), dtype=object)
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """A spatial index over :attr:`edge_lines`."""
+        import shapely
+
+        return shapely.STRtree(self.edge_lines)
+
+    @cached_property
+    def adjacency(self) -> sp.csr_matrix:
+        """Symmetric sparse adjacency (shortest parallel edge) for scipy.sparse.csgraph."""
+        return _adjacency(self.n_nodes, self.edge_u, self.edge_v, self.edge_length_m)
+
+    @cached_property
+    def component(self) -> npt.NDArray[np.int64]:
+        """Component label of every node; 0 is the largest component."""
+        _, labels = csgraph.connected_components(self.adjacency, directed=False)
+        counts = np.bincount(labels)
+        order = np.argsort(-counts, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return np.asarray(rank[labels], dtype=np.int64)
+
+    @property
+    def component_sizes(self) -> tuple[int, ...]:
+        """Sizes of the connected components, largest first."""
+        if self.n_nodes == 0:
+            return ()
+        return tuple(int(c) for c in np.bincount(self.component))
+
+    # ---- conversions ---------------------------------------------------------------------
+    def nodes_gdf(self) -> gpd.GeoDataFrame:
+        """Nodes as a GeoDataFrame in EPSG:4326 indexed by OSM node id (osmnx's ``osmid``)."""
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(
+            {"x": self.lon, "y": self.lat, "component": self.component},
+            geometry=gpd.points_from_xy(self.lon, self.lat),
+            index=pd_index(self.node_id, "osmid"),
+            crs="EPSG:4326",
+        )
+
+    def edges_gdf(self) -> gpd.GeoDataFrame:
+        """Edges as a GeoDataFrame in EPSG:4326 with ``u``, ``v`` (OSM node ids), ``osmid``
+        (way id), ``highway``, ``name`` and ``length`` in metres."""
+        import geopandas as gpd
+        import shapely
+
+        coords = np.stack(
+            [
+                np.column_stack([self.lon[self.edge_u], self.lat[self.edge_u]]),
+                np.column_stack([self.lon[self.edge_v], self.lat[self.edge_v]]),
+            ],
+            axis=1,
+        )
+        highway = [self.way_tags.get(int(w), {}).get("highway") for w in self.edge_way]
+        name = [self.way_tags.get(int(w), {}).get("name") for w in self.edge_way]
+        return gpd.GeoDataFrame(
+            {
+                "u": self.node_id[self.edge_u],
+                "v": self.node_id[self.edge_v],
+                "osmid": self.edge_way,
+                "highway": highway,
+                "name": name,
+                "length": self.edge_length_m,
+            },
+            geometry=shapely.linestrings(coords),
+            crs="EPSG:4326",
+        )
+
+    def to_networkx(self, *, simplify: bool = False) -> nx.MultiDiGraph:
+        """An osmnx-compatible ``MultiDiGraph`` (EPSG:4326; both directions of every edge).
+
+        Nodes are keyed by OSM node id with ``x``, ``y`` and ``street_count``; edges carry
+        ``osmid`` (way id), ``length`` (m), ``oneway=False``, ``reversed`` and the way's useful
+        tags, as osmnx names them. With ``simplify=True`` the graph is passed through
+        :func:`osmnx.simplify_graph`.
+        """
+        import networkx as nx
+
+        graph: nx.MultiDiGraph[int] = nx.MultiDiGraph(
+            crs="epsg:4326", created_with="service-coverage"
+        )
+        ids = self.node_id.tolist()
+        graph.add_nodes_from(
+            (nid, {"x": x, "y": y})
+            for nid, x, y in zip(ids, self.lon.tolist(), self.lat.tolist(), strict=True)
+        )
+        u_ids = self.node_id[self.edge_u].tolist()
+        v_ids = self.node_id[self.edge_v].tolist()
+        for u, v, length, way in zip(
+            u_ids, v_ids, self.edge_length_m.tolist(), self.edge_way.tolist(), strict=True
+        ):
+            # osmnx stores ``oneway`` as a bool; on foot every edge is two-way
+            attrs = {**self.way_tags.get(way, {}), "osmid": way, "length": length, "oneway": False}
+            graph.add_edge(u, v, **attrs, reversed=False)
+            graph.add_edge(v, u, **attrs, reversed=True)
+        import osmnx as ox
+
+        counts = ox.stats.count_streets_per_node(graph)
+        nx.set_node_attributes(graph, values=counts, name="street_count")
+        if simplify:
+            graph = ox.simplify_graph(graph)
+        return graph
+
+    @classmethod
+    def from_networkx(cls, graph: nx.MultiDiGraph | nx.MultiGraph | nx.Graph) -> WalkNetwork:
+        """Read a networkx/osmnx graph in EPSG:4326 (simplified or not).
+
+        Edge ``geometry`` (osmnx's simplified edges) is expanded into segments; interior points
+        get negative synthetic node ids. Lengths are recomputed from the coordinates so that the
+        graph is consistent with one built from a file. Every edge becomes walkable both ways.
+        """
+        crs = graph.graph.get("crs", "epsg:4326")
+        if pyproj.CRS.from_user_input(crs).is_projected:
+            msg = (
+                f"the graph is in a projected CRS ({crs}); convert it first with "
+                "osmnx.project_graph(G, to_latlong=True)"
+            )
+            raise NetworkError(msg)
+        coords: dict[int, tuple[float, float]] = {}
+        for nid, data in graph.nodes(data=True):
+            if "x" not in data or "y" not in data:
+                msg = f"graph node {nid!r} has no 'x'/'y' coordinates (osmnx attribute names)"
+                raise NetworkError(msg)
+            coords[int(nid)] = (float(data["x"]), float(data["y"]))
+        synthetic: dict[tuple[float, float], int] = {}
+        by_xy = {xy: nid for nid, xy in coords.items()}
+        seen: set[tuple[int, int, int]] = set()
+        us: list[int] = []
+        vs: list[int] = []
+        ways: list[int] = []
+        way_tags: dict[int, dict[str, str]] = {}
+        for u, v, data in graph.edges(data=True):
+            way = data.get("osmid", -1)
+            way = int(way[0] if isinstance(way, list) else way)
+            if way not in way_tags:
+                way_tags[way] = {
+                    k: str(data[k]) for k in USEFUL_WAY_TAGS if k in data and data[k] is not None
+                }
+            geom = data.get("geometry")
+            chain = [int(u), int(v)]
+            if geom is not None:
+                chain = []
+                for xy in geom.coords:
+                    key = (float(xy[0]), float(xy[1]))
+                    nid = by_xy.get(key)
+                    if nid is None:
+                        nid = synthetic.setdefault(key, -1 - len(synthetic))
+                        coords[nid] = key
+                    chain.append(nid)
+            for a, b in pairwise(chain):
+                if a == b:
+                    continue
+                pair = (min(a, b), max(a, b), way)
+                if pair in seen:
+                    continue
+                seen.add(pair)
+                us.append(a)
+                vs.append(b)
+                ways.append(way)
+        node_id = np.array(sorted(coords), dtype=np.int64)
+        lon = np.array([coords[int(n)][0] for n in node_id])
+        lat = np.array([coords[int(n)][1] for n in node_id])
+        u_pos = np.searchsorted(node_id, np.array(us, dtype=np.int64))
+        v_pos = np.searchsorted(node_id, np.array(vs, dtype=np.int64))
+        return _assemble(
+            node_id,
+            lon,
+            lat,
+            u_pos,
+            v_pos,
+            np.array(ways, dtype=np.int64),
+            way_tags,
+            source="<networkx graph>",
+            stats=_ParseStats(ways_kept=len(way_tags)),
+            started=time.perf_counter(),
+        )
+
+
+def pd_index(values: npt.NDArray[Any], name: str) -> Any:
+    """A pandas Index with a name (kept here so the module imports pandas lazily)."""
+    import pandas as pd
+
+    return pd.Index(values, name=name)
+
+
+@dataclass
+class _ParseStats:
+    ways_kept: int = 0
+    dropped_node_refs: int = 0
+    ways_split_at_gaps: int = 0
+    ways_dropped: int = 0
+
+
+def _adjacency(
+    n: int,
+    u: npt.NDArray[np.int64],
+    v: npt.NDArray[np.int64],
+    length: npt.NDArray[np.float64],
+) -> sp.csr_matrix:
+    """Symmetric CSR matrix keeping the shortest of parallel edges.
+
+    ``scipy.sparse`` sums duplicate entries, which would turn two parallel ways into one
+    twice as long, so duplicates are resolved to their minimum first. Zero lengths (two OSM
+    nodes at the same spot) become a tiny positive weight, since sparse graphs may treat an
+    explicit zero as "no edge".
+    """
+    rows = np.concatenate([u, v])
+    cols = np.concatenate([v, u])
+    weights = np.maximum(np.concatenate([length, length]), 1e-9)
+    order = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    return sp.csr_matrix((weights[first], (rows[first], cols[first])), shape=(n, n))
+
+
+def _assemble(
+    node_id: npt.NDArray[np.int64],
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    u: npt.NDArray[np.int64],
+    v: npt.NDArray[np.int64],
+    way: npt.NDArray[np.int64],
+    way_tags: dict[int, dict[str, str]],
+    *,
+    source: str,
+    stats: _ParseStats,
+    started: float,
+) -> WalkNetwork:
+    length = great_circle_m(lat[u], lon[u], lat[v], lon[v])
+    net = WalkNetwork(
+        node_id=node_id,
+        lon=lon,
+        lat=lat,
+        edge_u=u.astype(np.int64),
+        edge_v=v.astype(np.int64),
+        edge_length_m=length,
+        edge_way=way,
+        way_tags=way_tags,
+    )
+    report = NetworkReport(
+        source=source,
+        nodes=net.n_nodes,
+        edges=net.n_edges,
+        length_km=float(length.sum() / 1000.0),
+        bbox=net.bbox,
+        component_sizes=net.component_sizes,
+        ways_kept=stats.ways_kept,
+        dropped_node_refs=stats.dropped_node_refs,
+        ways_split_at_gaps=stats.ways_split_at_gaps,
+        ways_dropped=stats.ways_dropped,
+        build_seconds=time.perf_counter() - started,
+    )
+    # set on the instance built above so that its cached adjacency/components are kept
+    object.__setattr__(net, "report", report)
+    return net
+
+
+#: Tags read from every highway way: the walk filter's keys and the useful tags kept on edges.
+_READ_KEYS = tuple(dict.fromkeys([key for key, _ in _WALK_EXCLUDE] + list(USEFUL_WAY_TAGS)))
+
+#: osmium's integer coordinate of an undefined location (node missing from the file).
+_UNDEFINED_COORDINATE = 2**31 - 1
+
+
+def _parse_osm_file(path: Path) -> WalkNetwork:
+    """Read the walkable ways of an OSM file with pyosmium into a :class:`WalkNetwork`.
+
+    The Python loop only copies node ids and integer coordinates (1e-7 degree) out of each
+    walkable way; finding gaps, segments and node positions is done afterwards with numpy.
+    """
+    import osmium
+
+    started = time.perf_counter()
+    try:
+        processor = (
+            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+            .with_locations()
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+            .with_filter(osmium.filter.KeyFilter("highway"))
+        )
+    except (RuntimeError, OSError) as exc:
+        msg = f"{path}: cannot be read as an OSM file (.osm, .osm.bz2, .osm.pbf): {exc}"
+        raise NetworkError(msg) from exc
+
+    entries: list[tuple[int, int, int]] = []  # (node id, x, y) of every way node, in order
+    way_ids: list[int] = []
+    way_sizes: list[int] = []
+    way_tags: dict[int, dict[str, str]] = {}
+    try:
+        for way in processor:
+            assert isinstance(way, osmium.osm.Way)  # the entity filter lets only ways through
+            tag_list = way.tags
+            tags = {k: tag_list[k] for k in _READ_KEYS if k in tag_list}
+            if not is_walkable(tags):
+                continue
+            nodes = [(nd.ref, nd.x, nd.y) for nd in way.nodes]
+            entries.extend(nodes)
+            way_ids.append(way.id)
+            way_sizes.append(len(nodes))
+            way_tags[way.id] = {k: v for k, v in tags.items() if k in USEFUL_WAY_TAGS}
+    except RuntimeError as exc:
+        msg = f"{path}: error while reading the OSM data: {exc}"
+        raise NetworkError(msg) from exc
+
+    flat = np.asarray(entries, dtype=np.int64).reshape(-1, 3)
+    sizes = np.asarray(way_sizes, dtype=np.int64)
+    way_of_entry = np.repeat(np.arange(sizes.size), sizes)
+    valid = (flat[:, 1] != _UNDEFINED_COORDINATE) & (flat[:, 2] != _UNDEFINED_COORDINATE)
+    # a segment joins two consecutive nodes of the same way that are both in the file
+    seg = np.flatnonzero((way_of_entry[1:] == way_of_entry[:-1]) & valid[1:] & valid[:-1])
+    stats = _ParseStats(dropped_node_refs=int((~valid).sum()))
+    seg_way_pos = way_of_entry[seg]
+    ways_with_segments = np.unique(seg_way_pos)
+    stats.ways_kept = int(ways_with_segments.size)
+    stats.ways_dropped = int(sizes.size - ways_with_segments.size)
+    if stats.dropped_node_refs:
+        # runs of valid nodes per way: a way with more than one run was split at a gap
+        run_start = valid & np.concatenate(
+            [[True], (way_of_entry[1:] != way_of_entry[:-1]) | ~valid[:-1]]
+        )
+        runs = np.bincount(
+            way_of_entry[run_start & _has_next_valid(valid, way_of_entry)], minlength=sizes.size
+        )
+        stats.ways_split_at_gaps = int((runs > 1).sum())
+        dropped_ways = set(range(sizes.size)) - set(ways_with_segments.tolist())
+        for pos in dropped_ways:
+            way_tags.pop(way_ids[pos], None)
+
+    if seg.size == 0:
+        msg = (
+            f"{path}: no walkable ways found (ways with a highway tag that osmnx's 'walk' filter "
+            "keeps); check that the file covers the study area and contains highway=* ways"
+        )
+        raise NetworkError(msg)
+
+    # nodes are the ends of segments only: references missing from the file are not nodes
+    ends = np.concatenate([seg, seg + 1])
+    node_id, first, inverse = np.unique(flat[ends, 0], return_index=True, return_inverse=True)
+    lon = flat[ends[first], 1] / 1e7
+    lat = flat[ends[first], 2] / 1e7
+    u = inverse[: seg.size]
+    v = inverse[seg.size :]
+    way_arr = np.asarray(way_ids, dtype=np.int64)[seg_way_pos]
+    keep = u != v  # a way that repeats a node in a row has a zero-length self loop
+    return _assemble(
+        node_id,
+        lon,
+        lat,
+        u[keep],
+        v[keep],
+        way_arr[keep],
+        way_tags,
+        source=str(path),
+        stats=stats,
+        started=started,
+    )
+
+
+def _has_next_valid(
+    valid: npt.NDArray[np.bool_], way_of_entry: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Entries whose next entry is a valid node of the same way (a run of >= 2 nodes)."""
+    nxt = np.zeros(valid.size, dtype=bool)
+    nxt[:-1] = valid[1:] & (way_of_entry[1:] == way_of_entry[:-1])
+    return nxt
+
+
+# ---- cache ---------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$SERVICE_COVERAGE_CACHE`` or ``~/.cache/service-coverage``."""
+    env = os.environ.get("SERVICE_COVERAGE_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "service-coverage"
+
+
+def file_sha256(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file's contents."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cache_path(cache_dir: Path, content_hash: str) -> Path:
+    key = hashlib.sha256(
+        f"{content_hash}|{WALK_FILTER_ID}|v{NETWORK_FORMAT_VERSION}".encode()
+    ).hexdigest()[:32]
+    return cache_dir / "networks" / f"{key}.npz"
+
+
+def _save_cache(net: WalkNetwork, path: Path) -> None:
+    assert net.report is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "report": net.report.as_dict(),
+        "way_tags": {str(k): v for k, v in net.way_tags.items()},
+    }
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        node_id=net.node_id,
+        lon=net.lon,
+        lat=net.lat,
+        edge_u=net.edge_u.astype(np.int32 if net.n_nodes < 2**31 else np.int64),
+        edge_v=net.edge_v.astype(np.int32 if net.n_nodes < 2**31 else np.int64),
+        edge_length_m=net.edge_length_m,
+        edge_way=net.edge_way,
+        meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
+    )
+    tmp.replace(path)
+
+
+def _load_cache(path: Path, *, source: str, started: float) -> WalkNetwork:
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes().decode())
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+    saved = meta["report"]
+    report = NetworkReport(
+        source=source,
+        nodes=saved["nodes"],
+        edges=saved["edges"],
+        length_km=saved["length_km"],
+        bbox=(saved["bbox"][0], saved["bbox"][1], saved["bbox"][2], saved["bbox"][3]),
+        component_sizes=tuple(saved["component_sizes"]),
+        ways_kept=saved["ways_kept"],
+        dropped_node_refs=saved["dropped_node_refs"],
+        ways_split_at_gaps=saved["ways_split_at_gaps"],
+        ways_dropped=saved["ways_dropped"],
+        build_seconds=time.perf_counter() - started,
+        from_cache=True,
+    )
+    return WalkNetwork(
+        node_id=arrays["node_id"],
+        lon=arrays["lon"],
+        lat=arrays["lat"],
+        edge_u=arrays["edge_u"].astype(np.int64),
+        edge_v=arrays["edge_v"].astype(np.int64),
+        edge_length_m=arrays["edge_length_m"],
+        edge_way=arrays["edge_way"],
+        way_tags={int(k): v for k, v in meta["way_tags"].items()},
+        report=report,
+    )
+
+
+def build_walk_network(
+    path: str | os.PathLike[str],
+    *,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> WalkNetwork:
+    """Build the walking network of a local OpenStreetMap file.
+
+    Parameters
+    ----------
+    path
+        An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file. Extracts clipped from a larger file are
+        fine: missing node references are dropped, counted in the report, and ways are split
+        at the gap.
+    cache
+        Reuse (and store) the built network in the on-disk cache, keyed by the file's content
+        hash and the walk filter.
+    cache_dir
+        Where the cache lives; default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    WalkNetwork
+        With ``.report`` describing nodes, edges, length, bounding box, components, dropped
+        references and build time.
+    """
+    started = time.perf_counter()
+    src = Path(path)
+    if not src.is_file():
+        msg = f"{src}: no such OSM file (expected .osm, .osm.bz2 or .osm.pbf)"
+        raise NetworkError(msg)
+    if not cache:
+        return _parse_osm_file(src)
+    cache_file = _cache_path(
+        Path(cache_dir) if cache_dir else default_cache_dir(), file_sha256(src)
+    )
+    if cache_file.is_file():
+        try:
+            net = _load_cache(cache_file, source=str(src), started=started)
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("ignoring unreadable network cache %s: %s", cache_file, exc)
+        else:
+            logger.info("walking network of %s loaded from cache %s", src, cache_file)
+            return net
+    net = _parse_osm_file(src)
+    try:
+        _save_cache(net, cache_file)
+    except OSError as exc:
+        logger.warning("could not write the network cache %s: %s", cache_file, exc)
+    return net
+
+
+def download_walk_network(
+    *,
+    place: str | None = None,
+    polygon: shapely.Polygon | shapely.MultiPolygon | None = None,
+) -> WalkNetwork:
+    """Download a walking network from the Overpass API with osmnx (needs the internet).
+
+    This is the only function of the package that goes online, and it does so only when
+    called. Give either a place name that Nominatim knows or a polygon in EPSG:4326.
+    """
+    import osmnx as ox
+
+    if (place is None) == (polygon is None):
+        msg = "give exactly one of place= or polygon="
+        raise TypeError(msg)
+    if place is not None:
+        graph = ox.graph_from_place(place, network_type="walk", simplify=False, retain_all=True)
+    else:
+        graph = ox.graph_from_polygon(polygon, network_type="walk", simplify=False, retain_all=True)
+    net = WalkNetwork.from_networkx(graph)
+    assert net.report is not None
+    return replace(net, report=replace(net.report, source=f"osmnx download: {place or 'polygon'}"))
