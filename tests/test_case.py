@@ -1,0 +1,339 @@
+"""Case: TOML configuration, frames in memory, provenance, validation and description."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point, box
+
+from coverage.case import DEFAULT_MAX_SNAP_M, Case
+from coverage.crs import gcj02_to_wgs84
+from coverage.errors import ConfigError, DataError
+from coverage.load import ValidationReport
+
+STREETS = gpd.GeoDataFrame(
+    {"code": ["420103001", "420103002"], "name": ["民族街道", "花楼街道"]},
+    geometry=[box(114.30, 30.50, 114.31, 30.51), box(114.31, 30.50, 114.32, 30.51)],
+    crs=4490,
+)
+COMMUNITIES = gpd.GeoDataFrame(
+    {
+        "cid": ["001", "002", "003"],
+        "cname": ["江汉社区", "友谊社区", "前进社区"],
+        "pop": [3200, 4100, 0],
+    },
+    geometry=[
+        box(114.301, 30.501, 114.305, 30.505),
+        box(114.305, 30.501, 114.309, 30.505),
+        box(114.311, 30.501, 114.319, 30.509),
+    ],
+    crs=4490,
+)
+POIS_GBK = (
+    "id,名称,category,lng,lat\n"
+    "1,江汉卫生服务中心,clinic,114.306,30.503\n"
+    "2,花楼幼儿园,kindergarten,114.315,30.505\n"
+    "3,远处超市,supermarket,114.50,30.70\n"
+)
+
+
+def write_case(tmp_path: Path, toml: str | None = None) -> Path:
+    STREETS.to_file(tmp_path / "streets.geojson")
+    COMMUNITIES.to_file(tmp_path / "communities.gpkg", layer="communities")
+    (tmp_path / "pois.csv").write_bytes(POIS_GBK.encode("gbk"))
+    (tmp_path / "area.osm").write_text("<osm version='0.6'/>", encoding="utf-8")
+    (tmp_path / "pop.csv").write_text("x,y,people\n114.302,30.502,40\n", encoding="utf-8")
+    config = tmp_path / "case.toml"
+    config.write_text(toml if toml is not None else CONFIG, encoding="utf-8")
+    return config
+
+
+CONFIG = """
+[case]
+name = "江汉 test"
+pack = "wuhan-1plus10"
+walk_speed_kmh = 4.5
+max_snap_m = 200
+
+[network]
+osm = "area.osm"
+
+[streets]
+path = "streets.geojson"
+id = "code"
+name = "name"
+
+[communities]
+path = "communities.gpkg"
+layer = "communities"
+id = "cid"
+name = "cname"
+population = "pop"
+
+[services]
+path = "pois.csv"
+encoding = "auto"
+lon = "lng"
+lat = "lat"
+coordinate_system = "gcj02"
+id = "id"
+name = "名称"
+category = "category"
+
+[residents]
+grid_m = 50
+points = { path = "pop.csv", population = "people", lon = "x", lat = "y" }
+"""
+
+
+def test_from_config(tmp_path: Path) -> None:
+    config = write_case(tmp_path)
+    case = Case.from_config(config)
+    assert case.name == "江汉 test"
+    assert case.pack == "wuhan-1plus10"
+    assert case.walk_speed_kmh == 4.5
+    assert case.max_snap_m == 200.0
+    assert case.osm_path == (tmp_path / "area.osm").resolve()
+    assert case.config_path == config.resolve()
+    assert case.streets.crs.to_epsg() == 4326
+    assert case.communities["street_id"].tolist() == ["420103001", "420103001", "420103002"]
+    assert case.services["name"].tolist() == ["江汉卫生服务中心", "花楼幼儿园", "远处超市"]
+    lon, lat = gcj02_to_wgs84(114.306, 30.503)
+    assert case.services.geometry.iloc[0].x == pytest.approx(lon)
+    assert case.services.geometry.iloc[0].y == pytest.approx(lat)
+    assert case.residents["grid_m"] == 50.0
+    assert case.residents["points"] == (tmp_path / "pop.csv").resolve()
+    assert case.origins is not None
+    assert case.origins["community_id"].tolist() == ["001"]
+    # provenance: every input file with the sha256 of its contents
+    pois = str((tmp_path / "pois.csv").resolve())
+    assert case.sources[pois] == hashlib.sha256(POIS_GBK.encode("gbk")).hexdigest()
+    assert str(config.resolve()) in case.sources
+    assert str((tmp_path / "area.osm").resolve()) in case.sources
+    # findings: community 003 has no residents, service 3 lies outside every street
+    messages = [f.message for f in case.findings]
+    assert any("community 003 has no residents" in m for m in messages)
+    assert any("outside every street" in m for m in messages)
+    assert all(f.severity == "warning" for f in case.findings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        case.name = "other"  # type: ignore[misc]
+
+
+def test_validate_and_describe(tmp_path: Path) -> None:
+    case = Case.from_config(write_case(tmp_path))
+    report = case.validate()
+    assert isinstance(report, ValidationReport)
+    assert report.ok
+    assert len(report) == len(case.findings)  # no duplicates between load and re-check
+    text = case.describe()
+    assert "communities: 3, population 7,300" in text
+    assert "kindergarten: 1" in text
+    assert "EPSG:32650" in text
+    assert "pois.csv  sha256:" in text
+    assert "origins:     1 points, population 40" in text
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        (
+            "max_snap_m = 200",
+            "max_snap_m = 200\nspeed = 3",
+            r"\[case\]: unknown key\(s\) 'speed'.*walk_speed_kmh",
+        ),
+        (
+            'id = "code"',
+            'id = "code"\nlayr = "x"',
+            r"\[streets\]: unknown key\(s\) 'layr'; valid keys are path, id",
+        ),
+        ('population = "pop"', "", r"\[communities\]: missing required key\(s\) 'population'"),
+        ("[network]", "[netwrk]", r"unknown section\(s\) \[netwrk\]"),
+        (
+            'path = "pois.csv"',
+            'path = "missing.csv"',
+            r"\[services\] path = 'missing.csv': file not found \(looked for /",
+        ),
+        (
+            'category = "category"',
+            'category = "category"\nclassify = "amap"',
+            "both 'category' and 'classify'",
+        ),
+        ('category = "category"', "", "needs 'category'"),
+        ('category = "category"', 'classify = "baidu"', "classify = 'baidu'"),
+        (
+            "walk_speed_kmh = 4.5",
+            'walk_speed_kmh = "fast"',
+            "walk_speed_kmh must be a positive number",
+        ),
+    ],
+)
+def test_config_errors(tmp_path: Path, old: str, new: str, pattern: str) -> None:
+    assert old in CONFIG
+    config = write_case(tmp_path, CONFIG.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=pattern):
+        Case.from_config(config)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        Case.from_config(tmp_path / "nope.toml")
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    config = write_case(tmp_path, "[case\nname=")
+    with pytest.raises(ConfigError, match="TOML"):
+        Case.from_config(config)
+
+
+def test_data_errors_pass_through(tmp_path: Path) -> None:
+    config = write_case(tmp_path, CONFIG.replace('population = "pop"', 'population = "people"'))
+    with pytest.raises(DataError, match=r"communities\.gpkg: no column 'people'"):
+        Case.from_config(config)
+
+
+class FakeCategoryMap:
+    """Stands in for coverage.categories.CategoryMap (classification is tested there)."""
+
+    def __init__(self, extra: Path | None) -> None:
+        self.extra = extra
+
+    def classify_amap(self, typecode: str | None, name: str | None) -> str | None:
+        if typecode == "090100":
+            return "clinic"
+        if name is not None and name.endswith("幼儿园"):
+            return "kindergarten"
+        return None
+
+    def classify_osm_tags(self, tags: Mapping[str, str]) -> str | None:
+        return {"pharmacy": "pharmacy", "clinic": "clinic"}.get(tags.get("amenity", ""))
+
+
+@pytest.fixture
+def fake_categories(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    import coverage.categories
+
+    calls: list[Any] = []
+
+    def load_category_map(extra: str | Path | None = None) -> FakeCategoryMap:
+        calls.append(extra)
+        return FakeCategoryMap(None if extra is None else Path(extra))
+
+    monkeypatch.setattr(coverage.categories, "load_category_map", load_category_map)
+    return calls
+
+
+def test_classify_amap_with_extra_mapping(tmp_path: Path, fake_categories: list[Any]) -> None:
+    config = write_case(tmp_path)
+    (tmp_path / "amap.csv").write_text(
+        "id,name,typecode,location_lng,location_lat\n"
+        "a1,社区诊所,090100,114.306,30.503\n"
+        "a2,花楼幼儿园,141204,114.315,30.505\n"
+        "a3,银行,160100,114.316,30.505\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "my_categories.yaml").write_text("names: []\n", encoding="utf-8")
+    services = """[services]
+path = "amap.csv"
+lon = "location_lng"
+lat = "location_lat"
+coordinate_system = "gcj02"
+id = "id"
+name = "name"
+classify = "amap"
+typecode = "typecode"
+
+[categories]
+extra = "my_categories.yaml"
+"""
+    text = CONFIG.split("[services]")[0] + services + "\n[residents]\ngrid_m = 50\n"
+    config.write_text(text, encoding="utf-8")
+    case = Case.from_config(config)
+    assert case.services["category"].tolist() == ["clinic", "kindergarten", None]
+    assert fake_categories == [(tmp_path / "my_categories.yaml").resolve()]
+    assert str((tmp_path / "my_categories.yaml").resolve()) in case.sources
+    assert any("no category" in f.message and f.ids == ("a3",) for f in case.findings)
+
+
+def test_classify_osm_tag_columns(tmp_path: Path, fake_categories: list[Any]) -> None:
+    config = write_case(tmp_path)
+    gpd.GeoDataFrame(
+        {"osm_id": ["n1", "n2"], "amenity": ["pharmacy", None], "shop": [None, "bakery"]},
+        geometry=[Point(114.306, 30.503), Point(114.315, 30.505)],
+        crs=4326,
+    ).to_file(tmp_path / "osm_pois.geojson")
+    services = '[services]\npath = "osm_pois.geojson"\nid = "osm_id"\nclassify = "osm"\n'
+    config.write_text(CONFIG.split("[services]")[0] + services, encoding="utf-8")
+    case = Case.from_config(config)
+    assert case.services["category"].tolist() == ["pharmacy", None]
+    assert fake_categories == [None]
+
+
+def test_from_frames_with_column_mapping() -> None:
+    case = Case.from_frames(
+        streets=STREETS,
+        communities=COMMUNITIES,
+        services=gpd.GeoDataFrame(
+            {"kind": ["park"]}, geometry=[box(114.302, 30.502, 114.303, 30.503)], crs=4326
+        ),
+        columns={
+            "streets": {"id": "code"},
+            "communities": {"id": "cid", "name": "cname", "population": "pop"},
+            "services": {"category": "kind"},
+        },
+        osm_path="x.osm",
+    )
+    assert case.communities["street_id"].tolist() == ["420103001", "420103001", "420103002"]
+    assert case.services["service_id"].tolist() == ["0"]
+    assert case.services.geometry.iloc[0].geom_type == "Polygon"
+    assert case.osm_path == Path("x.osm")
+    assert case.max_snap_m == DEFAULT_MAX_SNAP_M
+    assert case.sources == {}
+    assert "cid" not in STREETS.columns  # inputs untouched
+    assert list(COMMUNITIES.columns) == ["cid", "cname", "pop", "geometry"]
+
+
+def test_from_frames_canonical_round_trip() -> None:
+    first = Case.from_frames(
+        streets=STREETS,
+        communities=COMMUNITIES,
+        services=gpd.GeoDataFrame(
+            {"category": ["clinic"]}, geometry=[Point(114.302, 30.502)], crs=4326
+        ),
+        columns={"streets": {"id": "code"}, "communities": {"id": "cid", "population": "pop"}},
+    )
+    again = Case.from_frames(
+        streets=first.streets, communities=first.communities, services=first.services
+    )
+    assert again.streets[["street_id", "name"]].equals(first.streets[["street_id", "name"]])
+    assert again.communities["street_id"].tolist() == first.communities["street_id"].tolist()
+    assert again.services["category"].tolist() == ["clinic"]
+
+
+def test_from_frames_unknown_column_key() -> None:
+    with pytest.raises(ConfigError, match=r"columns\['streets'\]: unknown key\(s\) 'code'"):
+        Case.from_frames(
+            streets=STREETS,
+            communities=COMMUNITIES,
+            services=STREETS,
+            columns={"streets": {"code": "id"}},
+        )
+
+
+def test_docstring_example_is_a_valid_config() -> None:
+    import tomllib
+
+    import coverage.case
+    from coverage.case import _check_config
+
+    doc = coverage.case.__doc__ or ""
+    block = doc.split("A complete example::", 1)[1].split("\nEach layer section", 1)[0]
+    example = "\n".join(line[4:] for line in block.splitlines())
+    config = tomllib.loads(example)
+    _check_config(config, Path("example.toml"))  # raises ConfigError on unknown keys
+    assert config["services"]["coordinate_system"] == "gcj02"

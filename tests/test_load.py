@@ -1,0 +1,495 @@
+"""Readers and validation: one small input per real-world trap."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point, Polygon, box
+
+from coverage.crs import gcj02_to_wgs84
+from coverage.errors import DataError
+from coverage.load import (
+    Finding,
+    ValidationReport,
+    assign_streets,
+    read_communities,
+    read_layer,
+    read_origins,
+    read_services,
+    read_streets,
+    validate_case_layers,
+    validate_communities,
+)
+
+# Two streets side by side in Wuhan (each 0.01° × 0.01°, about 960 m × 1110 m).
+STREET_A = box(114.30, 30.50, 114.31, 30.51)
+STREET_B = box(114.31, 30.50, 114.32, 30.51)
+
+
+def streets_gdf() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": ["420103001", "420103002"], "名称": ["民族街道", "花楼街道"]},
+        geometry=[STREET_A, STREET_B],
+        crs=4326,
+    )
+
+
+def communities_gdf() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "cid": ["001", "002", "003"],
+            "名称": ["江汉社区", "友谊社区", "前进社区"],
+            "street": ["420103001", "420103001", "420103002"],
+            "pop": [3200, 4100.0, 2500],
+        },
+        geometry=[
+            box(114.301, 30.501, 114.305, 30.505),
+            box(114.305, 30.501, 114.309, 30.505),
+            box(114.311, 30.501, 114.319, 30.509),
+        ],
+        crs=4326,
+    )
+
+
+def canonical_streets() -> gpd.GeoDataFrame:
+    return read_streets(streets_gdf(), id_column="code", name_column="名称").data
+
+
+# ------------------------------------------------------------------------------ encodings
+
+
+def write_poi_csv(path: Path, encoding: str, *, bom: bool = False) -> Path:
+    text = (
+        "id,名称,类别,lng,lat\n"
+        "1,武汉中心医院,clinic,114.305,30.505\n"
+        "2,江汉路超市,supermarket,114.315,30.505\n"
+    )
+    data = text.encode(encoding)
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    path.write_bytes(data)
+    return path
+
+
+def test_gbk_csv_is_read_correctly_under_auto(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_poi_csv(tmp_path / "pois_gbk.csv", "gbk")
+    with caplog.at_level(logging.INFO, logger="coverage.load"):
+        gdf = read_layer(path)
+    assert gdf["名称"].tolist() == ["武汉中心医院", "江汉路超市"]
+    assert gdf.crs.to_epsg() == 4326
+    assert "GB18030" in caplog.text
+    assert gdf.geometry.iloc[0].equals(Point(114.305, 30.505))
+
+
+def test_utf8_bom_csv(tmp_path: Path) -> None:
+    path = write_poi_csv(tmp_path / "pois_bom.csv", "utf-8", bom=True)
+    gdf = read_layer(path)
+    assert gdf.columns[0] == "id"  # no "\ufeffid"
+    assert gdf["名称"].iloc[1] == "江汉路超市"
+
+
+def test_gbk_csv_with_explicit_utf8_names_gb18030(tmp_path: Path) -> None:
+    path = write_poi_csv(tmp_path / "pois_gbk.csv", "gbk")
+    with pytest.raises(DataError, match=r"pois_gbk\.csv.*gb18030"):
+        read_layer(path, encoding="utf-8")
+
+
+def test_gbk_csv_read_as_latin1_is_mojibake(tmp_path: Path) -> None:
+    path = write_poi_csv(tmp_path / "pois_gbk.csv", "gbk")
+    with pytest.raises(DataError, match=r"garbled.*encoding='gb18030'"):
+        read_layer(path, encoding="latin-1")
+
+
+def test_utf8_csv_read_as_gbk_is_mojibake(tmp_path: Path) -> None:
+    path = tmp_path / "pois_utf8.csv"
+    path.write_bytes("id,名称,lng,lat\n1,测试社区,114.3,30.5\n".encode())
+    with pytest.raises(DataError, match="encoding='utf-8'"):
+        read_layer(path, encoding="gbk")
+
+
+def test_explicit_encodings_that_fit_are_accepted(tmp_path: Path) -> None:
+    bom = write_poi_csv(tmp_path / "pois_bom.csv", "utf-8", bom=True)
+    assert read_layer(bom, encoding="utf-8").columns[0] == "id"
+    gbk = write_poi_csv(tmp_path / "pois_gbk.csv", "gbk")
+    assert read_layer(gbk, encoding="gb18030")["名称"].iloc[0] == "武汉中心医院"
+    # isolated accented letters in a Latin-1 file are not mistaken for mojibake
+    german = tmp_path / "heidelberg.csv"
+    german.write_bytes("id,name,lng,lat\n1,Hauptstraße Bäckerei,8.69,49.41\n".encode("latin-1"))
+    assert read_layer(german, encoding="latin-1")["name"].iloc[0] == "Hauptstraße Bäckerei"
+
+
+def test_latin1_csv_is_not_guessed_as_gbk(tmp_path: Path) -> None:
+    german = tmp_path / "heidelberg.csv"
+    german.write_bytes("id,name,lng,lat\n1,Hauptstraße Bäckerei,8.69,49.41\n".encode("latin-1"))
+    with pytest.raises(DataError, match="encoding='latin-1'"):
+        read_layer(german)
+
+
+def test_undecodable_csv_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pois_bad.csv"
+    path.write_bytes(b"id,name,lng,lat\n1,\xff\xfe\xff,114.3,30.5\n")
+    with pytest.raises(DataError, match="not guessing"):
+        read_layer(path)
+
+
+def test_ids_keep_leading_zeros_and_originals_follow(tmp_path: Path) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text("code,名称,类别,x,y\n0042,便利店,convenience_store,114.305,30.505\n")
+    loaded = read_services(path, id_column="code", name_column="名称", category_column="类别")
+    gdf = loaded.data
+    assert gdf["service_id"].tolist() == ["0042"]
+    assert list(gdf.columns[:5]) == ["service_id", "name", "category", "area_m2", "windows"]
+    assert "x" in gdf.columns  # originals kept after the canonical columns
+    assert gdf.geometry.name == "geometry"
+    assert np.isnan(gdf["area_m2"].iloc[0])
+
+
+# ------------------------------------------------------------------------------ file formats
+
+
+def test_shapefile_with_chinese_attributes_and_cpg(tmp_path: Path) -> None:
+    path = tmp_path / "streets.shp"
+    streets_gdf().to_file(path, encoding="GBK")
+    assert path.with_suffix(".cpg").read_text().strip() == "GBK"
+    loaded = read_streets(path, id_column="code", name_column="名称")
+    assert loaded.data["name"].tolist() == ["民族街道", "花楼街道"]
+    assert loaded.data["street_id"].tolist() == ["420103001", "420103002"]
+
+
+def test_shapefile_without_cpg_is_decoded_as_gbk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "streets.shp"
+    streets_gdf().to_file(path, encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    with caplog.at_level(logging.INFO, logger="coverage.load"):
+        gdf = read_layer(path)
+    assert gdf["名称"].tolist() == ["民族街道", "花楼街道"]
+    assert "no .cpg" in caplog.text
+    # an explicit wrong encoding is refused, not silently garbled
+    with pytest.raises(DataError, match="gb18030"):
+        read_layer(path, encoding="latin-1")
+
+
+def test_shapefile_encoding_option_is_passed_through(tmp_path: Path) -> None:
+    path = tmp_path / "streets.shp"
+    streets_gdf().to_file(path, encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    gdf = read_layer(path, encoding="gb18030")
+    assert gdf["名称"].iloc[0] == "民族街道"
+
+
+def test_geopackage_layers(tmp_path: Path) -> None:
+    path = tmp_path / "case.gpkg"
+    streets_gdf().to_file(path, layer="streets")
+    communities_gdf().to_file(path, layer="communities")
+    with pytest.raises(DataError, match=r"2 layers.*layer="):
+        read_layer(path)
+    loaded = read_communities(
+        path, layer="communities", id_column="cid", population_column="pop", name_column="名称"
+    )
+    assert loaded.data["community_id"].tolist() == ["001", "002", "003"]
+    assert loaded.data["population"].dtype == float
+
+
+def test_wkt_csv(tmp_path: Path) -> None:
+    path = tmp_path / "streets.csv"
+    path.write_text(
+        'code,name,wkt\n1,a,"POLYGON ((114.30 30.50, 114.31 30.50, 114.31 30.51, 114.30 30.51, '
+        '114.30 30.50))"\n',
+        encoding="utf-8",
+    )
+    loaded = read_streets(path, id_column="code", name_column="name")
+    assert loaded.data.geometry.iloc[0].equals(STREET_A)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,wkt\n1,POLYGON oops\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"not WKT on lines 2"):
+        read_layer(bad, wkt="wkt")
+
+
+def test_cgcs2000_input_is_converted(tmp_path: Path) -> None:
+    path = tmp_path / "streets_4490.gpkg"
+    streets_gdf().set_crs(4490, allow_override=True).to_file(path)
+    loaded = read_streets(path, id_column="code")
+    assert loaded.data.crs.to_epsg() == 4326
+    # CGCS2000 and WGS-84 agree to centimetres
+    assert loaded.data.geometry.iloc[0].equals_exact(STREET_A, tolerance=1e-6)
+    assert loaded.data["name"].tolist() == ["420103001", "420103002"]  # ids when no name
+
+
+def test_projected_input_is_reprojected(tmp_path: Path) -> None:
+    path = tmp_path / "streets_utm.gpkg"
+    streets_gdf().to_crs(4547).to_file(path)
+    loaded = read_streets(path, id_column="code")
+    assert loaded.data.geometry.iloc[0].equals_exact(STREET_A, tolerance=1e-7)
+
+
+def test_missing_crs_names_file_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "streets.shp"
+    streets_gdf().to_file(path, encoding="utf-8")
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(DataError, match=r"streets\.shp: the layer has no CRS.*crs='EPSG:4490'"):
+        read_streets(path, id_column="code")
+    loaded = read_streets(path, id_column="code", crs="EPSG:4490")
+    assert loaded.data.crs.to_epsg() == 4326
+
+
+def test_gcj02_declared_as_4326_is_converted(tmp_path: Path) -> None:
+    path = tmp_path / "amap.csv"
+    path.write_text("id,lng,lat\n1,114.305,30.505\n", encoding="utf-8")
+    plain = read_layer(path)
+    assert plain.geometry.iloc[0].equals(Point(114.305, 30.505))  # default wgs84: untouched
+    gdf = read_layer(path, coordinate_system="gcj02")
+    lon, lat = gcj02_to_wgs84(114.305, 30.505)
+    assert gdf.geometry.iloc[0].x == pytest.approx(lon, abs=1e-12)
+    assert gdf.geometry.iloc[0].y == pytest.approx(lat, abs=1e-12)
+    baidu = read_layer(path, coordinate_system="bd09")
+    assert not baidu.geometry.iloc[0].equals(gdf.geometry.iloc[0])
+
+
+def test_swapped_lon_lat(tmp_path: Path) -> None:
+    path = tmp_path / "swapped.csv"
+    path.write_text("id,lng,lat\n1,30.505,114.305\n2,30.51,114.31\n", encoding="utf-8")
+    with pytest.raises(DataError, match="swapped"):
+        read_layer(path, lon="lng", lat="lat")
+    # swapped even where both values are valid degrees, caught for China-only systems
+    path.write_text("id,lng,lat\n1,30.505,84.305\n", encoding="utf-8")
+    with pytest.raises(DataError, match="swapped"):
+        read_layer(path, coordinate_system="gcj02")
+
+
+def test_projected_coordinates_declared_as_degrees(tmp_path: Path) -> None:
+    path = tmp_path / "projected.csv"
+    path.write_text("id,x,y\n1,38512345.2,3378123.1\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"look projected.*crs="):
+        read_layer(path)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(DataError, match="no such file"):
+        read_layer("does/not/exist.gpkg")
+
+
+# ------------------------------------------------------------------------------ layer checks
+
+
+def test_empty_layer(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("code,name,lng,lat\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"empty\.csv.*empty"):
+        read_services(path, id_column="code")
+
+
+def test_duplicate_ids() -> None:
+    gdf = streets_gdf()
+    gdf["code"] = ["1", "1"]
+    with pytest.raises(
+        DataError, match=r"<GeoDataFrame>: 1 streets ids occur more than once \(id 1\)"
+    ):
+        read_streets(gdf, id_column="code")
+
+
+def test_missing_column_lists_existing_columns() -> None:
+    with pytest.raises(DataError, match=r"no column 'population'.*'cid', '名称', 'street', 'pop'"):
+        read_communities(communities_gdf(), id_column="cid", population_column="population")
+
+
+def test_missing_population_values() -> None:
+    gdf = communities_gdf()
+    gdf["pop"] = [3200, None, 10]
+    with pytest.raises(DataError, match=r"1 communities have no population \(id 002\); fill"):
+        read_communities(gdf, id_column="cid", population_column="pop")
+
+
+def test_non_numeric_population() -> None:
+    gdf = communities_gdf()
+    gdf["pop"] = ["3200", "约4000", "1,250"]
+    with pytest.raises(DataError, match=r"non-numeric population \['约4000'\] \(id 002\)"):
+        read_communities(gdf, id_column="cid", population_column="pop")
+    gdf["pop"] = ["3200", "4000", "1,250"]  # thousands separators are fine
+    loaded = read_communities(gdf, id_column="cid", population_column="pop")
+    assert loaded.data["population"].tolist() == [3200.0, 4000.0, 1250.0]
+
+
+def test_zero_population_is_a_warning() -> None:
+    gdf = communities_gdf()
+    gdf["pop"] = [0, 10, 20]
+    loaded = read_communities(gdf, id_column="cid", population_column="pop")
+    (finding,) = loaded.findings
+    assert finding.severity == "warning"
+    assert finding.ids == ("001",)
+    assert "community 001 has no residents" in finding.message
+    assert "not evaluable" in finding.message
+
+
+def test_bow_tie_polygon_is_repaired_and_listed() -> None:
+    gdf = communities_gdf()
+    bow_tie = Polygon([(114.311, 30.501), (114.319, 30.509), (114.319, 30.501), (114.311, 30.509)])
+    assert not bow_tie.is_valid
+    gdf.loc[2, "geometry"] = bow_tie
+    loaded = read_communities(gdf, id_column="cid", population_column="pop")
+    repaired = loaded.data.geometry.iloc[2]
+    assert repaired.is_valid
+    assert repaired.geom_type == "MultiPolygon"
+    assert repaired.area == pytest.approx(2 * 0.008 * 0.004 / 2, rel=1e-9)  # two triangles
+    (finding,) = loaded.findings
+    assert finding.severity == "warning"
+    assert finding.ids == ("003",)
+    assert "make_valid" in finding.message
+    assert not gdf.geometry.iloc[2].is_valid  # input unchanged
+
+
+def test_null_and_empty_geometries_are_fatal() -> None:
+    gdf = communities_gdf()
+    gdf.loc[1, "geometry"] = None
+    gdf.loc[2, "geometry"] = Polygon()
+    with pytest.raises(
+        DataError, match=r"2 communities have an empty or missing geometry \(ids 002, 003\)"
+    ):
+        read_communities(gdf, id_column="cid", population_column="pop")
+
+
+def test_points_are_not_streets() -> None:
+    gdf = gpd.GeoDataFrame({"code": ["1"]}, geometry=[Point(114.3, 30.5)], crs=4326)
+    with pytest.raises(DataError, match="must be Polygon or MultiPolygon"):
+        read_streets(gdf, id_column="code")
+
+
+def test_unknown_category_is_reported_and_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text(
+        "id,cat,lng,lat\n1,pharmacy,114.305,30.505\n2,药店,114.306,30.505\n3,bank,114.307,30.505\n"
+        "4,bank,114.308,30.505\n",
+        encoding="utf-8",
+    )
+    loaded = read_services(path, id_column="id", category_column="cat")
+    assert loaded.data["category"].tolist() == ["pharmacy", None, None, None]
+    unknown = next(f for f in loaded.findings if "not canonical" in f.message)
+    assert unknown.severity == "warning"
+    assert "'bank' ×2" in unknown.message
+    assert "'药店' ×1" in unknown.message
+    assert unknown.ids == ("2", "3", "4")
+
+
+def test_unknown_category_uses_categories_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coverage.categories
+
+    monkeypatch.setattr(coverage.categories, "CATEGORIES", ("bank",))
+    path = tmp_path / "pois.csv"
+    path.write_text("id,cat,lng,lat\n1,bank,114.305,30.505\n", encoding="utf-8")
+    assert read_services(path, id_column="id", category_column="cat").findings == []
+
+
+def test_input_frame_is_not_changed() -> None:
+    gdf = communities_gdf()
+    before = gdf.copy()
+    read_communities(gdf, id_column="cid", population_column="pop", streets=canonical_streets())
+    assert gdf.equals(before)
+    assert list(gdf.columns) == list(before.columns)
+
+
+# ------------------------------------------------------------------------------ cross-layer
+
+
+def test_community_straddling_two_streets() -> None:
+    streets = canonical_streets()
+    gdf = communities_gdf()
+    # 003 lies 25 % in street A and 75 % in street B; its street column says A
+    gdf.loc[2, "geometry"] = box(114.308, 30.501, 114.316, 30.505)
+    gdf.loc[2, "street"] = "420103001"
+    loaded = read_communities(
+        gdf, id_column="cid", population_column="pop", street_column="street", streets=streets
+    )
+    assert loaded.data["street_id"].tolist() == ["420103001", "420103001", "420103002"]
+    moved = next(f for f in loaded.findings if "reassigned" in f.message)
+    assert moved.ids == ("003",)
+    services = read_services(
+        gpd.GeoDataFrame({"category": ["clinic"]}, geometry=[Point(114.305, 30.505)], crs=4326),
+        category_column="category",
+    ).data
+    findings = validate_case_layers(streets, loaded.data, services)
+    straddle = next(f for f in findings if "do not nest" in f.message)
+    assert straddle.severity == "warning"
+    assert straddle.ids == ("003",)
+    assert "003 75 %" in straddle.message
+
+
+def test_assign_streets_without_street_column() -> None:
+    communities = read_communities(communities_gdf(), id_column="cid", population_column="pop")
+    assert communities.data["street_id"].isna().all()
+    assigned = assign_streets(communities.data, canonical_streets())
+    assert assigned.data["street_id"].tolist() == ["420103001", "420103001", "420103002"]
+    assert assigned.findings == []
+
+
+def test_community_outside_every_street_is_fatal() -> None:
+    gdf = communities_gdf()
+    gdf.loc[0, "geometry"] = box(114.40, 30.50, 114.41, 30.51)
+    with pytest.raises(DataError, match=r"outside every street.*\(id 001\)"):
+        read_communities(gdf, id_column="cid", population_column="pop", streets=canonical_streets())
+
+
+def test_service_outside_all_streets() -> None:
+    services = read_services(
+        gpd.GeoDataFrame(
+            {"id": ["s1", "s2"], "category": ["clinic", "park"]},
+            geometry=[Point(114.305, 30.505), Point(114.40, 30.60)],
+            crs=4326,
+        ),
+        id_column="id",
+        category_column="category",
+        source_name="pois.csv",
+    ).data
+    communities = read_communities(
+        communities_gdf(), id_column="cid", population_column="pop", streets=canonical_streets()
+    ).data
+    findings = validate_case_layers(canonical_streets(), communities, services)
+    (outside,) = [f for f in findings if "outside every street" in f.message]
+    assert outside.ids == ("s2",)
+    assert outside.message.startswith("pois.csv: 1 services")
+
+
+def test_validate_case_layers_reports_broken_frames() -> None:
+    communities = read_communities(
+        communities_gdf(), id_column="cid", population_column="pop", streets=canonical_streets()
+    ).data
+    communities.loc[0, "population"] = np.nan
+    findings = validate_communities(communities)
+    assert [f.severity for f in findings] == ["error"]
+    report = ValidationReport(findings)
+    assert not report.ok
+    assert "1 error(s), 0 warning(s)" in str(report)
+
+
+def test_validation_report_text() -> None:
+    report = ValidationReport(
+        [
+            Finding("warning", "services", "a.csv: something", ("1",)),
+            Finding("error", "streets", "b.gpkg: bad"),
+        ]
+    )
+    assert len(report.errors) == 1
+    assert len(report.warnings) == 1
+    text = str(report)
+    assert "error: [streets] b.gpkg: bad" in text
+    assert str(ValidationReport()) == "no problems found"
+
+
+def test_read_origins_joins_communities(tmp_path: Path) -> None:
+    communities = read_communities(
+        communities_gdf(), id_column="cid", population_column="pop", streets=canonical_streets()
+    ).data
+    path = tmp_path / "pop.csv"
+    path.write_text("lng,lat,pop\n114.302,30.502,50\n114.5,30.5,7\n", encoding="utf-8")
+    loaded = read_origins(path, population_column="pop", communities=communities)
+    assert loaded.data["community_id"].tolist() == ["001", None]
+    assert loaded.data["street_id"].tolist() == ["420103001", None]
+    assert loaded.findings[0].ids == ("1",)
