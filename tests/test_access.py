@@ -7,109 +7,22 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
-import osmium
-import osmnx as ox
 import pandas as pd
-import pyproj
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coverage.access import nearest_facility, node_distances
-from coverage.network import WalkNetwork, build_walk_network, great_circle_m, is_walkable
+from coverage.network import WalkNetwork, build_walk_network, great_circle_m
 from coverage.snapping import snap_points
 from tests.conftest import BEIJING, CHENGDU, GRID_STEP_DEG, GRID_STEP_M, grid_osm
-
-
-def _osmnx_walk_graph(src: Path, tmp: Path) -> nx.MultiDiGraph:
-    """osmnx's own graph of the file's walkable ways (bidirectional, all components)."""
-    ways = []
-    used: set[int] = set()
-    for way in osmium.FileProcessor(str(src), osmium.osm.WAY):
-        tags = {t.k: t.v for t in way.tags}
-        if is_walkable(tags):
-            refs = [n.ref for n in way.nodes]
-            ways.append((way.id, refs, tags))
-            used.update(refs)
-    nodes = {
-        n.id: (n.location.lon, n.location.lat)
-        for n in osmium.FileProcessor(str(src), osmium.osm.NODE)
-        if n.id in used
-    }
-    from tests.conftest import write_osm_xml
-
-    path = write_osm_xml(tmp / "walk.osm", nodes, ways)
-    return ox.graph_from_xml(path, bidirectional=True, retain_all=True, simplify=False)
-
-
-def _brute_force_snap(
-    graph: nx.MultiDiGraph, lonlat: np.ndarray, crs: pyproj.CRS, max_snap_m: float
-) -> list[tuple[int, int, float, float] | None]:
-    """Nearest edge of every point by checking every edge (u, v, offset along u->v, snap)."""
-    tr = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
-    edges = [(u, v) for u, v in {tuple(sorted((u, v))) for u, v, _ in graph.edges(keys=True)}]
-    ux, uy = tr.transform(
-        [graph.nodes[u]["x"] for u, _ in edges], [graph.nodes[u]["y"] for u, _ in edges]
-    )
-    vx, vy = tr.transform(
-        [graph.nodes[v]["x"] for _, v in edges], [graph.nodes[v]["y"] for _, v in edges]
-    )
-    a = np.column_stack([ux, uy])
-    b = np.column_stack([vx, vy])
-    ab = b - a
-    ab2 = np.maximum((ab**2).sum(axis=1), 1e-12)
-    px, py = tr.transform(lonlat[:, 0], lonlat[:, 1])
-    out: list[tuple[int, int, float, float] | None] = []
-    for p in np.column_stack([px, py]):
-        t = np.clip(((p - a) * ab).sum(axis=1) / ab2, 0, 1)
-        proj = a + t[:, None] * ab
-        d = np.hypot(*(p - proj).T)
-        i = int(np.argmin(d))
-        if d[i] > max_snap_m:
-            out.append(None)
-            continue
-        u, v = edges[i]
-        length = float(graph.edges[u, v, 0]["length"])
-        out.append((u, v, float(t[i]) * length, float(d[i])))
-    return out
-
-
-def _reference_nearest(graph: nx.MultiDiGraph, origins: list, facilities: list) -> np.ndarray:
-    """networkx multi-source Dijkstra with origins and facilities inserted on their edges."""
-    g = nx.Graph()
-    for u, v, data in graph.edges(data=True):
-        w = data["length"]
-        if not g.has_edge(u, v) or g.edges[u, v]["w"] > w:
-            g.add_edge(u, v, w=w)
-    sources = []
-    for k, f in enumerate(facilities):
-        if f is None:
-            continue
-        u, v, t, s = f
-        length = graph.edges[u, v, 0]["length"]
-        g.add_edge(("f", k), u, w=s + t)
-        g.add_edge(("f", k), v, w=s + length - t)
-        sources.append(("f", k))
-    for i, o in enumerate(origins):
-        if o is None:
-            continue
-        u, v, t, s = o
-        length = graph.edges[u, v, 0]["length"]
-        g.add_edge(("o", i), u, w=s + t)
-        g.add_edge(("o", i), v, w=s + length - t)
-        for k, f in enumerate(facilities):
-            if f is not None and f[:2] == (u, v):
-                g.add_edge(("o", i), ("f", k), w=s + abs(t - f[2]) + f[3])
-    dist = nx.multi_source_dijkstra_path_length(g, sources, weight="w")
-    return np.array(
-        [np.nan if o is None else dist.get(("o", i), np.inf) for i, o in enumerate(origins)]
-    )
+from tests.reference import brute_force_snap, osmnx_walk_graph, reference_nearest
 
 
 @pytest.mark.parametrize("src", [BEIJING, CHENGDU], ids=["beijing", "chengdu"])
 def test_distances_match_networkx_dijkstra_on_osmnx_graph(src: Path, tmp_path: Path) -> None:
     net = build_walk_network(src, cache=False)
-    graph = _osmnx_walk_graph(src, tmp_path)
+    graph = osmnx_walk_graph(src, tmp_path)
     rng = np.random.default_rng(7)
     west, south, east, north = net.bbox
     origins = np.column_stack([rng.uniform(west, east, 300), rng.uniform(south, north, 300)])
@@ -118,12 +31,12 @@ def test_distances_match_networkx_dijkstra_on_osmnx_graph(src: Path, tmp_path: P
     sf = snap_points(net, facilities, max_snap_m=250)
     ours = nearest_facility(net, so, sf)["distance_m"].to_numpy()
 
-    ref_o = _brute_force_snap(graph, origins, net.metric_crs, 250)
-    ref_f = _brute_force_snap(graph, facilities, net.metric_crs, 250)
+    ref_o = brute_force_snap(graph, origins, net.metric_crs, 250)
+    ref_f = brute_force_snap(graph, facilities, net.metric_crs, 250)
     # the same points are snapped (brute force over all edges vs the spatial index)
     assert [r is not None for r in ref_o] == list(so.ok)
     np.testing.assert_allclose(so.snap_m[so.ok], [r[3] for r in ref_o if r], atol=1e-6)
-    reference = _reference_nearest(graph, ref_o, ref_f)
+    reference = reference_nearest(graph, ref_o, ref_f)
     assert np.isfinite(reference).sum() > 100
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
     np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
@@ -134,7 +47,7 @@ def test_distances_match_networkx_dijkstra_on_osmnx_graph(src: Path, tmp_path: P
 @pytest.mark.parametrize("src", [BEIJING, CHENGDU], ids=["beijing", "chengdu"])
 def test_node_distances_match_networkx_multi_source(src: Path, tmp_path: Path) -> None:
     net = build_walk_network(src, cache=False)
-    graph = _osmnx_walk_graph(src, tmp_path)
+    graph = osmnx_walk_graph(src, tmp_path)
     rng = np.random.default_rng(3)
     pick = rng.choice(net.n_nodes, 20, replace=False)
     # a facility exactly on a node: snapped at offset 0 of one of its edges

@@ -1,0 +1,528 @@
+"""One call that audits a case: :func:`audit_case`.
+
+Stages, each timed: load (when given a config path) -> network (OSM file, cached) -> origins
+(population spread over where people live) -> snapping (origins and services onto walkable
+edges) -> search (one multi-source search per category) -> rules (the pack's decisions).
+Everything returned is a (Geo)DataFrame an analyst can join, filter and plot.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from coverage.access import nearest_facility
+from coverage.case import Case
+from coverage.errors import DataError
+from coverage.load import Finding
+from coverage.network import WalkNetwork, build_walk_network
+from coverage.rules import (
+    RuleInputs,
+    RulePack,
+    distance_categories,
+    distance_column,
+    evaluate_pack,
+    load_pack,
+    minutes_to_m,
+)
+from coverage.snapping import snap_points
+
+if TYPE_CHECKING:
+    from coverage.snapping import SnappedPoints
+
+__all__ = ["AuditResult", "audit_case", "service_categories"]
+
+logger = logging.getLogger(__name__)
+
+#: Searches stop at this multiple of the largest budget: distances beyond are reported as
+#: "farther than" (``inf``), which keeps city-size searches bounded.
+SEARCH_LIMIT_FACTOR = 2.0
+
+_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf")
+
+
+@dataclass(eq=False)
+class AuditResult:
+    """The audit of one case.
+
+    Attributes
+    ----------
+    communities, streets
+        One row per unit with, per rule, ``<id>_value``, ``<id>_threshold``, ``<id>_status``
+        (``pass``/``fail``/``not_evaluable``), ``<id>_reason`` and ``<id>_reason_zh``, plus the
+        measures behind them (shares, median and 90th-percentile distances per category).
+    origins
+        Residential origins with ``d_<category>`` (walking metres to the nearest facility;
+        ``inf`` beyond the search limit, ``NaN`` off the network) and ``f_<category>`` (its id).
+    services
+        The service points with ``street_id`` and ``community_id`` by containment, and the
+        snapping (``snap_m``; ``on_network`` false beyond the snapping limit).
+    summary
+        One row per rule: units passing, failing and not evaluable, population covered.
+    pack, walk_speed_kmh
+        The rule pack and the speed every minute budget was converted with.
+    findings
+        What the data or the audit revealed that a reader must know (unsnapped points,
+        islands, communities without residents, categories with no facility).
+    provenance
+        Input file hashes, pack, speed, software versions, time: enough to reproduce.
+    timings
+        Seconds per stage.
+    network
+        The walking network used (for isochrones and maps).
+    """
+
+    case_name: str
+    communities: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    origins: gpd.GeoDataFrame
+    services: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    pack: RulePack
+    walk_speed_kmh: float
+    findings: list[Finding]
+    provenance: dict[str, Any]
+    timings: dict[str, float]
+    network: WalkNetwork | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"AuditResult({self.case_name!r}, pack={self.pack.id!r}, "
+            f"{len(self.communities)} communities, {len(self.streets)} streets, "
+            f"{len(self.origins)} origins, {len(self.services)} services)"
+        )
+
+    def status_table(self, unit: str = "community") -> pd.DataFrame:
+        """Rule statuses of every unit, one column per rule of that unit."""
+        table = self.communities if unit == "community" else self.streets
+        cols = {r.id: f"{r.id}_status" for r in self.pack.rules if r.unit == unit}
+        return table[list(cols.values())].rename(columns={v: k for k, v in cols.items()})
+
+    def describe(self, lang: str = "en") -> str:
+        """A readable summary: parameters, then one line per rule."""
+        km = self.walk_speed_kmh
+        lines = [
+            f"{self.case_name} — {self.pack.label(lang)}",
+            f"walking speed {km:g} km/h: 15 min = {minutes_to_m(15, km):,.0f} m;"
+            f" {len(self.communities)} communities, {len(self.streets)} streets,"
+            f" {self.communities['population'].sum():,.0f} residents",
+        ]
+        for row in self.summary.to_dict("records"):
+            title = row["title_zh"] if lang == "zh" else row["title"]
+            share = float(row["population_share_in_passing_units"])
+            pct = "n/a" if np.isnan(share) else f"{100 * share:.1f}%"
+            units = "communities" if row["unit"] == "community" else "streets"
+            lines.append(
+                f"  {row['rule']:<6} {title}: {row['passing']} pass, {row['failing']} fail,"
+                f" {row['not_evaluable']} not evaluable of {row['units']} {units};"
+                f" residents in passing units {pct}"
+            )
+        return "\n".join(lines)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
+def service_categories(services: pd.DataFrame) -> pd.DataFrame:
+    """One row per (service, category it serves).
+
+    A service's ``category`` is its primary category; a ``categories`` column (";"-joined, as
+    :func:`coverage.osm_features.read_osm_services` writes) adds the others, so a park that is
+    also an exercise point counts for both.
+    """
+    frame = pd.DataFrame({"pos": np.arange(len(services)), "category": services["category"]})
+    if "categories" in services:
+        extra = services["categories"].fillna("").astype(str).str.split(";")
+        more = pd.DataFrame({"pos": np.arange(len(services)), "category": extra}).explode(
+            "category"
+        )
+        frame = pd.concat([frame, more[more["category"] != ""]], ignore_index=True)
+    frame = frame.dropna(subset=["category"]).drop_duplicates()
+    return frame.sort_values(["pos", "category"], kind="stable").reset_index(drop=True)
+
+
+def _residential_layers(
+    case: Case,
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Buildings and residential land use named in ``[residents]`` (an OSM file or a layer)."""
+    source = case.residents.get("buildings")
+    if not source:
+        return None, None
+    path = Path(source)
+    if path.name.endswith(_OSM_SUFFIXES):
+        from coverage.osm_features import read_osm_buildings, read_osm_landuse
+
+        return read_osm_buildings(path), read_osm_landuse(path)
+    from coverage.load import read_layer
+
+    buildings = read_layer(path)
+    levels = case.residents.get("levels")
+    if levels and levels in buildings:
+        buildings = buildings.assign(levels=pd.to_numeric(buildings[levels], errors="coerce"))
+    return buildings, None
+
+
+def _origins(case: Case) -> gpd.GeoDataFrame:
+    if case.origins is not None:
+        return case.origins
+    from coverage.population import spread_population
+
+    buildings, residential = _residential_layers(case)
+    return spread_population(
+        case.communities,
+        buildings=buildings,
+        residential=residential,
+        grid_m=float(case.residents.get("grid_m", 50.0)),
+    )
+
+
+def _containment(services: gpd.GeoDataFrame, units: gpd.GeoDataFrame, id_column: str) -> pd.Series:
+    """The id of the unit each service lies in (first by position when units overlap)."""
+    points = services.geometry
+    if not (points.geom_type == "Point").all():
+        points = points.representative_point()
+    joined = gpd.sjoin(
+        gpd.GeoDataFrame(geometry=points.values, crs=services.crs),
+        units[[id_column, "geometry"]],
+        how="left",
+        predicate="within",
+    )
+    joined = joined[~joined.index.duplicated(keep="first")]
+    return pd.Series(joined[id_column].to_numpy(), index=services.index)
+
+
+def _area_pieces(
+    services: gpd.GeoDataFrame,
+    categories: pd.DataFrame,
+    streets: gpd.GeoDataFrame,
+    metric: Any,
+) -> pd.DataFrame:
+    """Area of each areal service inside each street (m²).
+
+    Polygons are clipped to the street in the metric CRS; points contribute their declared
+    ``area_m2`` to the street they lie in.
+    """
+    rows: list[dict[str, Any]] = []
+    cats = categories.groupby("pos")["category"].apply(list)
+    geoms = services.geometry.to_crs(metric)
+    street_geoms = streets.geometry.to_crs(metric)
+    polygonal = geoms.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    declared = (
+        services["area_m2"].to_numpy(dtype=float)
+        if "area_m2" in services
+        else np.full(len(services), np.nan)
+    )
+    if polygonal.any():
+        poly = gpd.GeoDataFrame(
+            {"pos": np.flatnonzero(polygonal)}, geometry=geoms[polygonal].values, crs=metric
+        )
+        pieces = gpd.overlay(
+            poly,
+            gpd.GeoDataFrame(
+                {"street_id": streets["street_id"].to_numpy()},
+                geometry=street_geoms.values,
+                crs=metric,
+            ),
+            how="intersection",
+            keep_geom_type=True,
+        )
+        for pos, street, area in zip(pieces["pos"], pieces["street_id"], pieces.area, strict=True):
+            rows.extend(
+                {"pos": int(pos), "category": c, "street_id": street, "area_m2": float(area)}
+                for c in cats.get(int(pos), [])
+            )
+    for pos in np.flatnonzero(~polygonal & ~np.isnan(declared)):
+        street = services["street_id"].iloc[pos]
+        if pd.isna(street):
+            continue
+        rows.extend(
+            {"pos": int(pos), "category": c, "street_id": street, "area_m2": float(declared[pos])}
+            for c in cats.get(int(pos), [])
+        )
+    frame = pd.DataFrame(rows, columns=["pos", "category", "street_id", "area_m2"])
+    frame.insert(0, "service_id", services["service_id"].to_numpy()[frame["pos"].to_numpy(int)])
+    return frame.drop(columns="pos")
+
+
+def _software_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("service-coverage", "numpy", "scipy", "shapely", "geopandas", "osmium", "osmnx"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def audit_case(
+    case: Case | str | Path,
+    *,
+    pack: str | Path | RulePack | None = None,
+    walk_speed_kmh: float | None = None,
+    min_population_share: float | None = None,
+    network: WalkNetwork | None = None,
+    cache_dir: str | Path | None = None,
+) -> AuditResult:
+    """Audit every rule of a pack for every community and street of a case.
+
+    Parameters
+    ----------
+    case
+        A :class:`~coverage.case.Case` or the path of a case configuration file.
+    pack
+        Rule pack name, file or object; default the case's pack.
+    walk_speed_kmh
+        Overrides the case's and the pack's walking speed.
+    min_population_share
+        Overrides the pack's share of residents a reach rule requires.
+    network
+        A walking network to use instead of building one from the case's OSM file (batch
+        audits share one network between cases).
+    cache_dir
+        Network cache folder (default :func:`coverage.network.default_cache_dir`).
+
+    Returns
+    -------
+    AuditResult
+    """
+    timings: dict[str, float] = {}
+    if not isinstance(case, Case):
+        with _timed(timings, "load"):
+            case = Case.from_config(case)
+    rule_pack = pack if isinstance(pack, RulePack) else load_pack(pack or case.pack)
+    speed = float(walk_speed_kmh or case.walk_speed_kmh or rule_pack.walk_speed_kmh)
+    share = float(min_population_share or rule_pack.min_population_share)
+    findings: list[Finding] = list(case.findings)
+
+    with _timed(timings, "network"):
+        if network is None:
+            if case.osm_path is None:
+                msg = (
+                    f'case {case.name!r} names no OSM file: add [network] osm = "..." to the '
+                    "case file, or pass network= to audit_case"
+                )
+                raise DataError(msg)
+            network = build_walk_network(case.osm_path, cache_dir=cache_dir)
+    metric = network.metric_crs
+
+    with _timed(timings, "origins"):
+        origins = _origins(case).reset_index(drop=True)
+        if len(origins) == 0:
+            msg = f"case {case.name!r}: no residential origins (every community has population 0?)"
+            raise DataError(msg)
+        without = origins.attrs.get("communities_without_origins") or []
+        if without:
+            findings.append(
+                Finding(
+                    "warning",
+                    "communities",
+                    f"{len(without)} communities have no residents (population 0 or missing);"
+                    " their reach rules are not evaluable",
+                    tuple(str(i) for i in without),
+                )
+            )
+
+    with _timed(timings, "snapping"):
+        services = case.services.reset_index(drop=True).copy()
+        services["street_id"] = _containment(services, case.streets, "street_id").to_numpy()
+        services["community_id"] = _containment(
+            services, case.communities, "community_id"
+        ).to_numpy()
+        cats = service_categories(services)
+        snapped_origins = snap_points(network, origins, max_snap_m=case.max_snap_m)
+        snapped_services = snap_points(network, services, max_snap_m=case.max_snap_m)
+        services["snap_m"] = snapped_services.snap_m
+        services["on_network"] = snapped_services.ok
+        _report_snapping(findings, origins, snapped_origins, services, snapped_services, case)
+
+    with _timed(timings, "search"):
+        origins = origins.copy()
+        budgets = distance_categories(rule_pack, speed)
+        for cat, budget in budgets.items():
+            positions = cats.loc[cats["category"] == cat, "pos"].to_numpy()
+            mask = np.zeros(len(services), dtype=bool)
+            mask[positions] = True
+            result = nearest_facility(
+                network,
+                snapped_origins,
+                snapped_services.subset(mask),
+                cutoff_m=SEARCH_LIMIT_FACTOR * budget,
+            )
+            origins[distance_column(cat)] = result["distance_m"].to_numpy()
+            fac = result["facility"].to_numpy()
+            ids = services["service_id"].to_numpy()
+            origins[f"f_{cat}"] = [None if pd.isna(f) else ids[int(f)] for f in fac]
+        missing = [c for c in budgets if c not in set(cats["category"])]
+        if missing:
+            findings.append(
+                Finding(
+                    "warning",
+                    "services",
+                    f"no facility at all in the data for: {', '.join(missing)}; rules needing "
+                    "them are reported as not evaluable, not as passed or failed",
+                    tuple(missing),
+                )
+            )
+        _report_islands(findings, network, origins, snapped_origins)
+
+    with _timed(timings, "rules"):
+        tables = evaluate_pack(
+            rule_pack,
+            RuleInputs(
+                communities=_unit_table(case.communities, "community_id"),
+                streets=_street_table(case),
+                origins=origins,
+                services=pd.DataFrame(
+                    {
+                        "service_id": services["service_id"].to_numpy()[cats["pos"].to_numpy()],
+                        "category": cats["category"].to_numpy(),
+                        "street_id": services["street_id"].to_numpy()[cats["pos"].to_numpy()],
+                        "community_id": services["community_id"].to_numpy()[cats["pos"].to_numpy()],
+                        "windows": (
+                            services["windows"].to_numpy(dtype=float)
+                            if "windows" in services
+                            else np.full(len(services), np.nan)
+                        )[cats["pos"].to_numpy()],
+                    }
+                ),
+                areas=_area_pieces(services, cats, case.streets, metric),
+                walk_speed_kmh=speed,
+                min_population_share=share,
+            ),
+        )
+        communities = _with_geometry(tables.communities, case.communities, "community_id")
+        streets = _with_geometry(tables.streets, case.streets, "street_id")
+
+    provenance = {
+        "case": case.name,
+        "config": str(case.config_path) if case.config_path else None,
+        "inputs_sha256": dict(case.sources),
+        "osm_file": str(case.osm_path) if case.osm_path else None,
+        "network": network.report.as_dict() if network.report else None,
+        "pack": {
+            "id": rule_pack.id,
+            "version": rule_pack.version,
+            "file": str(rule_pack.path or f"coverage/packs/{rule_pack.id}.yaml"),
+        },
+        "walk_speed_kmh": speed,
+        "minutes_15_in_m": minutes_to_m(15, speed),
+        "min_population_share": share,
+        "max_snap_m": case.max_snap_m,
+        "search_limit_factor": SEARCH_LIMIT_FACTOR,
+        "software": _software_versions(),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return AuditResult(
+        case_name=case.name,
+        communities=communities,
+        streets=streets,
+        origins=gpd.GeoDataFrame(origins, geometry="geometry", crs=origins.crs),
+        services=services,
+        summary=tables.summary,
+        pack=rule_pack,
+        walk_speed_kmh=speed,
+        findings=findings,
+        provenance=provenance,
+        timings=timings,
+        network=network,
+    )
+
+
+def _unit_table(units: gpd.GeoDataFrame, id_column: str) -> pd.DataFrame:
+    wanted = (id_column, "name", "street_id", "population")
+    keep = list(dict.fromkeys(c for c in wanted if c in units))
+    return pd.DataFrame(units[keep]).set_index(id_column)
+
+
+def _street_table(case: Case) -> pd.DataFrame:
+    streets = _unit_table(case.streets, "street_id").drop(columns="population", errors="ignore")
+    pop = case.communities.groupby("street_id")["population"].sum(min_count=1)
+    streets["population"] = pop.reindex(streets.index).fillna(0.0).to_numpy(dtype=float)
+    return streets
+
+
+def _with_geometry(
+    table: pd.DataFrame, units: gpd.GeoDataFrame, id_column: str
+) -> gpd.GeoDataFrame:
+    geometry = units.set_index(id_column).geometry.reindex(table.index)
+    return gpd.GeoDataFrame(table.reset_index(), geometry=geometry.to_numpy(), crs=units.crs)
+
+
+def _report_snapping(
+    findings: list[Finding],
+    origins: gpd.GeoDataFrame,
+    snapped_origins: SnappedPoints,
+    services: gpd.GeoDataFrame,
+    snapped_services: SnappedPoints,
+    case: Case,
+) -> None:
+    lost = ~snapped_origins.ok
+    if lost.any():
+        ids = origins["origin_id"].to_numpy()[lost]
+        pop = float(origins["population"].to_numpy()[lost].sum())
+        findings.append(
+            Finding(
+                "warning",
+                "origins",
+                f"{int(lost.sum())} residential origins ({pop:,.0f} residents) are farther than "
+                f"{case.max_snap_m:g} m from any walkable street; they count as not reached. "
+                "Check that the OSM file covers the communities, or raise max_snap_m",
+                tuple(str(i) for i in ids),
+            )
+        )
+    lost_s = ~snapped_services.ok
+    if lost_s.any():
+        ids = services["service_id"].to_numpy()[lost_s]
+        findings.append(
+            Finding(
+                "warning",
+                "services",
+                f"{int(lost_s.sum())} services are farther than {case.max_snap_m:g} m from any "
+                "walkable street and cannot be walked to; they still count where a rule counts "
+                "facilities inside a unit",
+                tuple(str(i) for i in ids),
+            )
+        )
+
+
+def _report_islands(
+    findings: list[Finding],
+    network: WalkNetwork,
+    origins: pd.DataFrame,
+    snapped: SnappedPoints,
+) -> None:
+    ok = snapped.ok
+    comp = np.full(len(snapped), -1)
+    comp[ok] = network.component[network.edge_u[snapped.edge[ok]]]
+    island = comp > 0
+    if island.any():
+        pop = float(origins["population"].to_numpy()[island].sum())
+        findings.append(
+            Finding(
+                "warning",
+                "origins",
+                f"{int(island.sum())} residential origins ({pop:,.0f} residents) are on walking "
+                "network islands disconnected from the main network; they reach only what is on "
+                "their island. Check the OSM data around them (missing crossings, footbridges)",
+                tuple(str(i) for i in origins["origin_id"].to_numpy()[island]),
+            )
+        )

@@ -1,0 +1,891 @@
+"""Rule packs: planning standards as data, and how each kind of rule is decided.
+
+A rule pack is a YAML file (the shipped ones live in ``coverage/packs/``; users can write
+their own with the same schema). :func:`load_pack` validates it once and names the offending
+key on error. Each rule states the unit it audits, what it measures, its threshold and the
+sentence of the source document it comes from.
+
+Kinds of rule
+-------------
+``reach`` (unit: community)
+    For each of ``categories``, the share of the community's *population* whose walk to the
+    nearest facility is within the budget (``max_minutes`` at the walking speed, or
+    ``max_distance_m``). Passes when every category's share reaches ``min_population_share``.
+    ``report_categories`` are measured and shown but not required.
+``count`` (unit: street)
+    Facilities of ``category`` inside the street; passes when ``min_count <= n <= max_count``.
+``windows`` (unit: community)
+    Service windows of each ``category`` centre in the community (``windows`` column);
+    without window counts in the data the centre's presence is checked, and the reason says so.
+``area_per_capita`` (unit: street)
+    Area of ``category`` grounds in the street (polygons clipped to the street in a metric
+    CRS, or the declared ``area_m2`` of points) per resident; passes above ``min_value``
+    (``inclusive: true`` for "at least").
+``community_share`` (unit: street)
+    Share of the street's communities that have a ``category`` facility inside them (or, with
+    ``within_minutes``, whose median resident walks to one within that time); passes at
+    ``min_share`` or more.
+
+Every decision is one of ``pass``, ``fail`` or ``not_evaluable`` (the data cannot decide:
+no residents, or no facility of the category anywhere in the data), with the reason in words
+in English and Chinese.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from coverage.errors import RulePackError
+
+__all__ = [
+    "FAIL",
+    "NOT_EVALUABLE",
+    "PASS",
+    "Rule",
+    "RulePack",
+    "list_packs",
+    "load_pack",
+]
+
+PASS = "pass"
+FAIL = "fail"
+NOT_EVALUABLE = "not_evaluable"
+
+RuleKind = Literal["reach", "count", "windows", "area_per_capita", "community_share"]
+Unit = Literal["community", "street"]
+
+_KIND_UNIT: dict[str, str] = {
+    "reach": "community",
+    "count": "street",
+    "windows": "community",
+    "area_per_capita": "street",
+    "community_share": "street",
+}
+_COMMON_KEYS = {"id", "kind", "unit", "title", "source"}
+_KIND_KEYS: dict[str, set[str]] = {
+    "reach": {"categories", "report_categories", "max_minutes", "max_distance_m"},
+    "count": {"category", "min_count", "max_count"},
+    "windows": {"category", "min_count", "max_count"},
+    "area_per_capita": {"category", "min_value", "inclusive"},
+    "community_share": {"category", "min_share", "within_minutes"},
+}
+_PACK_KEYS = {
+    "id",
+    "version",
+    "title",
+    "reference",
+    "walk_speed_kmh",
+    "walk_speed_note",
+    "min_population_share",
+    "min_population_share_note",
+    "rules",
+}
+
+
+def minutes_to_m(minutes: float, walk_speed_kmh: float) -> float:
+    """Walking distance in metres covered in ``minutes`` at ``walk_speed_kmh``."""
+    return minutes * walk_speed_kmh * 1000.0 / 60.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a pack (see the module docstring for the kinds)."""
+
+    id: str
+    kind: RuleKind
+    unit: Unit
+    title: Mapping[str, str]
+    source: str
+    categories: tuple[str, ...] = ()
+    report_categories: tuple[str, ...] = ()
+    category: str | None = None
+    max_minutes: float | None = None
+    max_distance_m: float | None = None
+    min_count: int | None = None
+    max_count: int | None = None
+    min_value: float | None = None
+    inclusive: bool = False
+    min_share: float | None = None
+    within_minutes: float | None = None
+
+    def label(self, lang: str = "en") -> str:
+        """The rule's title in ``lang`` (``zh`` or ``en``)."""
+        return str(self.title.get(lang) or self.title.get("en") or self.id)
+
+    def budget_m(self, walk_speed_kmh: float) -> float | None:
+        """The walking distance a reach rule allows, in metres."""
+        if self.max_distance_m is not None:
+            return float(self.max_distance_m)
+        if self.max_minutes is not None:
+            return minutes_to_m(self.max_minutes, walk_speed_kmh)
+        return None
+
+    def budget_minutes(self, walk_speed_kmh: float) -> float | None:
+        """The walking time a reach rule allows, in minutes."""
+        if self.max_minutes is not None:
+            return float(self.max_minutes)
+        if self.max_distance_m is not None:
+            return self.max_distance_m / (walk_speed_kmh * 1000.0 / 60.0)
+        return None
+
+    @property
+    def all_categories(self) -> tuple[str, ...]:
+        """Every category the rule measures (required and reported)."""
+        if self.kind == "reach":
+            return self.categories + self.report_categories
+        return (self.category,) if self.category else ()
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """A validated rule pack."""
+
+    id: str
+    version: int
+    title: Mapping[str, str]
+    reference: str
+    walk_speed_kmh: float
+    walk_speed_note: str
+    min_population_share: float
+    min_population_share_note: str
+    rules: tuple[Rule, ...]
+    path: Path | None = field(default=None, compare=False)
+
+    def label(self, lang: str = "en") -> str:
+        """The pack's title in ``lang``."""
+        return str(self.title.get(lang) or self.title.get("en") or self.id)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        msg = f"pack {self.id!r} has no rule {rule_id!r}; its rules: {[r.id for r in self.rules]}"
+        raise KeyError(msg)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Every category any rule of the pack measures, in rule order."""
+        seen: dict[str, None] = {}
+        for rule in self.rules:
+            for cat in rule.all_categories:
+                seen.setdefault(cat, None)
+        return tuple(seen)
+
+    def reach_budgets_m(self, walk_speed_kmh: float) -> dict[str, float]:
+        """For every category of a reach rule, the largest budget any rule gives it (m)."""
+        budgets: dict[str, float] = {}
+        for rule in self.rules:
+            budget = rule.budget_m(walk_speed_kmh)
+            if rule.kind != "reach" or budget is None:
+                continue
+            for cat in rule.all_categories:
+                budgets[cat] = max(budgets.get(cat, 0.0), budget)
+        return budgets
+
+
+def list_packs() -> list[str]:
+    """Names of the rule packs shipped with the package."""
+    folder = resources.files("coverage") / "packs"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_pack(name_or_path: str | Path) -> RulePack:
+    """Load and validate a rule pack.
+
+    Parameters
+    ----------
+    name_or_path
+        A shipped pack's name (see :func:`list_packs`) or the path of a YAML file.
+
+    Raises
+    ------
+    RulePackError
+        Naming the file and the key that is wrong.
+    """
+    text: str
+    where: str
+    path: Path | None = None
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
+        if not candidate.is_file():
+            msg = f"{candidate}: rule pack file not found"
+            raise RulePackError(msg)
+        text = candidate.read_text(encoding="utf-8")
+        where = str(candidate)
+        path = candidate
+    else:
+        shipped = list_packs()
+        if str(name_or_path) not in shipped:
+            msg = f"unknown rule pack {str(name_or_path)!r}; shipped packs: {', '.join(shipped)}"
+            raise RulePackError(msg)
+        resource = resources.files("coverage") / "packs" / f"{name_or_path}.yaml"
+        text = resource.read_text(encoding="utf-8")
+        where = f"coverage/packs/{name_or_path}.yaml"
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        msg = f"{where}: not valid YAML: {exc}"
+        raise RulePackError(msg) from exc
+    return _parse_pack(raw, where=where, path=path)
+
+
+def _need(table: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in table:
+        msg = f"{where}: missing key {key!r}"
+        raise RulePackError(msg)
+    value = table[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        msg = f"{where}: key {key!r} must be {names}, got {value!r}"
+        raise RulePackError(msg)
+    return value
+
+
+def _opt(table: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if table.get(key) is None:
+        return None
+    return _need(table, key, where, kind)
+
+
+def _labels(value: Any, where: str) -> dict[str, str]:
+    if isinstance(value, str):
+        return {"en": value, "zh": value}
+    if not isinstance(value, Mapping) or not value:
+        msg = f"{where}: 'title' must be a text or a mapping like {{zh: ..., en: ...}}"
+        raise RulePackError(msg)
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _categories(value: Any, where: str, key: str) -> tuple[str, ...]:
+    from coverage.categories import CATEGORIES
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or not all(isinstance(v, str) for v in items):
+        msg = f"{where}: key {key!r} must be a category or a list of categories"
+        raise RulePackError(msg)
+    unknown = [v for v in items if v not in CATEGORIES]
+    if unknown:
+        msg = (
+            f"{where}: key {key!r} names unknown categories {unknown}; "
+            f"known: {', '.join(CATEGORIES)}"
+        )
+        raise RulePackError(msg)
+    return tuple(items)
+
+
+def _parse_rule(raw: Any, where: str) -> Rule:
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: each rule must be a mapping"
+        raise RulePackError(msg)
+    rule_id = _need(raw, "id", where, str)
+    where = f"{where} (rule {rule_id})"
+    kind = _need(raw, "kind", where, str)
+    if kind not in _KIND_UNIT:
+        msg = f"{where}: key 'kind' is {kind!r}; use one of {', '.join(_KIND_UNIT)}"
+        raise RulePackError(msg)
+    unit = raw.get("unit", _KIND_UNIT[kind])
+    if unit != _KIND_UNIT[kind]:
+        msg = f"{where}: a {kind!r} rule audits unit {_KIND_UNIT[kind]!r}, not {unit!r}"
+        raise RulePackError(msg)
+    allowed = _COMMON_KEYS | _KIND_KEYS[kind]
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        msg = f"{where}: unknown keys {unknown} for a {kind!r} rule; allowed: {sorted(allowed)}"
+        raise RulePackError(msg)
+    number = (int, float)
+    common: dict[str, Any] = {
+        "id": rule_id,
+        "kind": kind,
+        "unit": unit,
+        "title": _labels(raw.get("title", rule_id), where),
+        "source": str(raw.get("source", "")),
+    }
+    if kind == "reach":
+        minutes = _opt(raw, "max_minutes", where, number)
+        distance = _opt(raw, "max_distance_m", where, number)
+        if (minutes is None) == (distance is None):
+            msg = f"{where}: give exactly one of 'max_minutes' and 'max_distance_m'"
+            raise RulePackError(msg)
+        for key, value in (("max_minutes", minutes), ("max_distance_m", distance)):
+            if value is not None and value <= 0:
+                msg = f"{where}: key {key!r} must be positive, got {value}"
+                raise RulePackError(msg)
+        return Rule(
+            **common,
+            categories=_categories(
+                _need(raw, "categories", where, (list, str)), where, "categories"
+            ),
+            report_categories=_categories(
+                raw.get("report_categories") or [], where, "report_categories"
+            ),
+            max_minutes=None if minutes is None else float(minutes),
+            max_distance_m=None if distance is None else float(distance),
+        )
+    category = _categories(_need(raw, "category", where, str), where, "category")[0]
+    if kind in {"count", "windows"}:
+        min_count = _opt(raw, "min_count", where, int)
+        max_count = _opt(raw, "max_count", where, int)
+        if min_count is None and max_count is None:
+            msg = f"{where}: give 'min_count', 'max_count' or both"
+            raise RulePackError(msg)
+        if min_count is not None and max_count is not None and min_count > max_count:
+            msg = f"{where}: 'min_count' ({min_count}) is above 'max_count' ({max_count})"
+            raise RulePackError(msg)
+        return Rule(**common, category=category, min_count=min_count, max_count=max_count)
+    if kind == "area_per_capita":
+        inclusive = raw.get("inclusive", False)
+        if not isinstance(inclusive, bool):
+            msg = f"{where}: key 'inclusive' must be true or false"
+            raise RulePackError(msg)
+        return Rule(
+            **common,
+            category=category,
+            min_value=float(_need(raw, "min_value", where, number)),
+            inclusive=inclusive,
+        )
+    share = float(_need(raw, "min_share", where, number))
+    if not 0 < share <= 1:
+        msg = f"{where}: key 'min_share' must be in (0, 1], got {share}"
+        raise RulePackError(msg)
+    within = _opt(raw, "within_minutes", where, number)
+    return Rule(
+        **common,
+        category=category,
+        min_share=share,
+        within_minutes=None if within is None else float(within),
+    )
+
+
+def _parse_pack(raw: Any, *, where: str, path: Path | None) -> RulePack:
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: a rule pack must be a YAML mapping with keys {sorted(_PACK_KEYS)}"
+        raise RulePackError(msg)
+    unknown = sorted(set(raw) - _PACK_KEYS)
+    if unknown:
+        msg = f"{where}: unknown keys {unknown}; allowed: {sorted(_PACK_KEYS)}"
+        raise RulePackError(msg)
+    speed = float(_need(raw, "walk_speed_kmh", where, (int, float)))
+    if not 1.0 <= speed <= 8.0:
+        msg = f"{where}: key 'walk_speed_kmh' is {speed}; a walking speed is 1-8 km/h"
+        raise RulePackError(msg)
+    share = float(raw.get("min_population_share", 0.9))
+    if not 0 < share <= 1:
+        msg = f"{where}: key 'min_population_share' must be in (0, 1], got {share}"
+        raise RulePackError(msg)
+    rules_raw = _need(raw, "rules", where, list)
+    if not rules_raw:
+        msg = f"{where}: key 'rules' is empty"
+        raise RulePackError(msg)
+    rules = tuple(_parse_rule(r, f"{where}: rules[{i}]") for i, r in enumerate(rules_raw))
+    ids = [r.id for r in rules]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        msg = f"{where}: duplicate rule ids {dupes}"
+        raise RulePackError(msg)
+    return RulePack(
+        id=str(_need(raw, "id", where, str)),
+        version=int(raw.get("version", 1)),
+        title=_labels(raw.get("title", raw["id"]), where),
+        reference=str(raw.get("reference", "")),
+        walk_speed_kmh=speed,
+        walk_speed_note=str(raw.get("walk_speed_note", "")).strip(),
+        min_population_share=share,
+        min_population_share_note=str(raw.get("min_population_share_note", "")).strip(),
+        rules=rules,
+        path=path,
+    )
+
+
+def is_close_or_above(value: float, threshold: float) -> bool:
+    """``value >= threshold`` that forgives floating-point noise (shares such as 4/5)."""
+    return value >= threshold or math.isclose(value, threshold, rel_tol=1e-12, abs_tol=1e-12)
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What the rules are decided on: plain tables, no geometry.
+
+    Attributes
+    ----------
+    communities
+        Indexed by ``community_id``: ``name``, ``street_id``, ``population``.
+    streets
+        Indexed by ``street_id``: ``name``, ``population`` (sum of its communities).
+    origins
+        One row per residential origin: ``community_id``, ``street_id``, ``population`` and
+        one column ``d_<category>`` per measured category (walking metres to the nearest
+        facility; ``inf`` beyond the search limit, ``NaN`` when the origin is off the network).
+    services
+        One row per facility and category it serves: ``service_id``, ``category``,
+        ``street_id``, ``community_id`` (missing when outside every unit), ``windows``.
+    areas
+        One row per piece of a facility inside a street: ``service_id``, ``category``,
+        ``street_id``, ``area_m2`` (polygon areas clipped to the street in a metric CRS, or the
+        declared area of points).
+    walk_speed_kmh
+        The walking speed every minute budget is converted with.
+    min_population_share
+        Share of a community's residents that a reach rule requires.
+    """
+
+    communities: Any
+    streets: Any
+    origins: Any
+    services: Any
+    areas: Any
+    walk_speed_kmh: float
+    min_population_share: float
+
+
+@dataclass(frozen=True)
+class RuleTables:
+    """The decisions: a column group per rule on the community and street tables."""
+
+    communities: Any
+    streets: Any
+    summary: Any
+
+
+def distance_column(category: str) -> str:
+    """The origins column holding walking metres to the nearest ``category`` facility."""
+    return f"d_{category}"
+
+
+def distance_categories(pack: RulePack, walk_speed_kmh: float) -> dict[str, float]:
+    """Every category whose walking distances the pack needs, with the largest budget (m)."""
+    budgets = pack.reach_budgets_m(walk_speed_kmh)
+    for rule in pack.rules:
+        if rule.kind == "community_share" and rule.within_minutes is not None:
+            assert rule.category is not None
+            budget = minutes_to_m(rule.within_minutes, walk_speed_kmh)
+            budgets[rule.category] = max(budgets.get(rule.category, 0.0), budget)
+    return budgets
+
+
+def _fmt_m(value: float) -> str:
+    return f"{value:,.0f} m"
+
+
+def _fmt_pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _label_zh(category: str) -> str:
+    from coverage.categories import category_label
+
+    return category_label(category, "zh")
+
+
+def weighted_quantiles(values: Any, weights: Any, groups: Any, n_groups: int, q: float) -> Any:
+    """Population-weighted ``q`` quantile of ``values`` within each group (vectorised).
+
+    The quantile is the smallest value whose cumulative weight reaches ``q`` of the group's
+    total (``inf`` values sort last). Groups without weight get NaN.
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    groups = np.asarray(groups, dtype=np.int64)
+    keep = ~np.isnan(values) & (weights > 0)
+    values, weights, groups = values[keep], weights[keep], groups[keep]
+    out = np.full(n_groups, np.nan)
+    if values.size == 0:
+        return out
+    order = np.lexsort((values, groups))
+    v, w, g = values[order], weights[order], groups[order]
+    cum = np.cumsum(w)
+    totals = np.bincount(g, weights=w, minlength=n_groups)
+    starts = np.searchsorted(g, np.arange(n_groups))
+    before = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    present = totals > 0
+    target = before + q * totals
+    # tolerate rounding in the cumulative sum
+    pos = np.searchsorted(cum, target[present] - 1e-9 * np.maximum(totals[present], 1.0))
+    pos = np.minimum(pos, v.size - 1)
+    out[present] = v[pos]
+    return out
+
+
+def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
+    """Decide every rule of ``pack`` for every community and street.
+
+    Returns the community and street tables with, per rule, ``<id>_value``,
+    ``<id>_threshold``, ``<id>_status`` (``pass``/``fail``/``not_evaluable``), ``<id>_reason``
+    and ``<id>_reason_zh``, plus the measures behind them; and a summary row per rule.
+    """
+    import pandas as pd
+
+    communities = inputs.communities.copy()
+    streets = inputs.streets.copy()
+    _add_distance_measures(pack, inputs, communities)
+    for rule in pack.rules:
+        if rule.kind == "reach":
+            _reach(rule, inputs, communities)
+        elif rule.kind == "count":
+            _count(rule, inputs, streets)
+        elif rule.kind == "windows":
+            _windows(rule, inputs, communities)
+        elif rule.kind == "area_per_capita":
+            _area_per_capita(rule, inputs, streets)
+        else:
+            _community_share(rule, inputs, communities, streets)
+    _street_rollup(pack, communities, streets)
+    summary = pd.DataFrame([_summarise(rule, communities, streets) for rule in pack.rules])
+    return RuleTables(communities=communities, streets=streets, summary=summary)
+
+
+def _codes(inputs: RuleInputs) -> tuple[Any, int]:
+    import numpy as np
+
+    index = inputs.communities.index
+    codes = index.get_indexer(inputs.origins["community_id"])
+    return np.asarray(codes, dtype=np.int64), len(index)
+
+
+def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any) -> None:
+    """Population-weighted median and 90th percentile distance per community and category."""
+    codes, n = _codes(inputs)
+    valid = codes >= 0
+    weights = inputs.origins["population"].to_numpy(dtype=float)
+    for cat in distance_categories(pack, inputs.walk_speed_kmh):
+        col = distance_column(cat)
+        if col not in inputs.origins:
+            continue
+        d = inputs.origins[col].to_numpy(dtype=float)
+        for q, name in ((0.5, "median_m"), (0.9, "p90_m")):
+            communities[f"{name}_{cat}"] = weighted_quantiles(
+                d[valid], weights[valid], codes[valid], n, q
+            )
+
+
+def _has_facility(inputs: RuleInputs, category: str) -> bool:
+    return bool((inputs.services["category"] == category).any())
+
+
+def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
+    import numpy as np
+
+    speed = inputs.walk_speed_kmh
+    budget = rule.budget_m(speed)
+    minutes = rule.budget_minutes(speed)
+    assert budget is not None and minutes is not None
+    need = inputs.min_population_share
+    codes, n = _codes(inputs)
+    valid = codes >= 0
+    weights = inputs.origins["population"].to_numpy(dtype=float)[valid]
+    codes = codes[valid]
+    total = np.bincount(codes, weights=weights, minlength=n)
+    shares: dict[str, Any] = {}
+    for cat in rule.all_categories:
+        d = inputs.origins[distance_column(cat)].to_numpy(dtype=float)[valid]
+        within = np.bincount(codes, weights=weights * (d <= budget), minlength=n)
+        share = np.divide(within, total, out=np.full(n, np.nan), where=total > 0)
+        shares[cat] = share
+        communities[f"{rule.id}_share_{cat}"] = share
+    no_data = [c for c in rule.categories if not _has_facility(inputs, c)]
+    required = [c for c in rule.categories if c not in no_data]
+    statuses, reasons, reasons_zh, values, missing_col = [], [], [], [], []
+    budget_text = f"{minutes:g} min ({_fmt_m(budget)} at {speed:g} km/h)"
+    budget_zh = f"步行{minutes:g}分钟（{speed:g}公里/小时，约{budget:,.0f}米）"
+    for i in range(n):
+        missing = [c for c in required if not is_close_or_above(shares[c][i], need)]
+        value = min((shares[c][i] for c in required), default=math.nan)
+        values.append(value)
+        missing_col.append(";".join(missing))
+        if not total[i] > 0:
+            statuses.append(NOT_EVALUABLE)
+            reasons.append("no residents (population 0 or missing): reach is not evaluable")
+            reasons_zh.append("无常住人口（人口为0或缺失），无法评估可达性")
+        elif missing:
+            statuses.append(FAIL)
+            parts = ", ".join(f"{c} {_fmt_pct(shares[c][i])}" for c in missing)
+            parts_zh = "、".join(f"{_label_zh(c)}{_fmt_pct(shares[c][i])}" for c in missing)
+            reasons.append(f"residents within {budget_text} below {_fmt_pct(need)} for: {parts}")
+            reasons_zh.append(f"{budget_zh}内可达居民比例低于{_fmt_pct(need)}：{parts_zh}")
+        elif no_data:
+            statuses.append(NOT_EVALUABLE)
+            reasons.append(
+                f"no {', '.join(no_data)} facilities in the data; the other categories reach "
+                f"{_fmt_pct(need)} of residents within {budget_text}"
+            )
+            reasons_zh.append(
+                f"数据中没有{'、'.join(_label_zh(c) for c in no_data)}设施；其余类别在{budget_zh}内"
+                f"覆盖{_fmt_pct(need)}以上居民"
+            )
+        else:
+            statuses.append(PASS)
+            reasons.append(
+                f"every required category reaches at least {_fmt_pct(need)} of residents "
+                f"within {budget_text} (lowest {_fmt_pct(value)})"
+            )
+            reasons_zh.append(
+                f"所有必备类别在{budget_zh}内均覆盖{_fmt_pct(need)}以上居民（最低{_fmt_pct(value)}）"
+            )
+    communities[f"{rule.id}_value"] = values
+    communities[f"{rule.id}_threshold"] = f"≥ {_fmt_pct(need)} of residents within {_fmt_m(budget)}"
+    communities[f"{rule.id}_missing"] = missing_col
+    communities[f"{rule.id}_status"] = statuses
+    communities[f"{rule.id}_reason"] = reasons
+    communities[f"{rule.id}_reason_zh"] = reasons_zh
+
+
+def _count_range_text(rule: Rule) -> tuple[str, str]:
+    lo, hi = rule.min_count, rule.max_count
+    if lo is not None and hi is not None:
+        return f"{lo}–{hi}", f"{lo}-{hi}个"
+    if lo is not None:
+        return f"≥ {lo}", f"{lo}个及以上"
+    return f"≤ {hi}", f"不超过{hi}个"
+
+
+def _in_range(count: float, rule: Rule) -> bool:
+    if rule.min_count is not None and count < rule.min_count:
+        return False
+    return not (rule.max_count is not None and count > rule.max_count)
+
+
+def _count(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
+    assert rule.category is not None
+    cat = rule.category
+    services = inputs.services[inputs.services["category"] == cat]
+    counts = services.groupby("street_id").size().reindex(streets.index, fill_value=0)
+    text, text_zh = _count_range_text(rule)
+    have_data = len(services) > 0
+    status, reason, reason_zh = [], [], []
+    for n in counts.to_numpy():
+        if not have_data:
+            status.append(NOT_EVALUABLE)
+            reason.append(f"no {cat} facilities anywhere in the data: cannot be counted")
+            reason_zh.append(f"数据中没有任何{_label_zh(cat)}，无法计数")
+        elif _in_range(n, rule):
+            status.append(PASS)
+            reason.append(f"{n} {cat} inside the street (required {text})")
+            reason_zh.append(f"街道内有{n}个{_label_zh(cat)}（要求{text_zh}）")
+        else:
+            status.append(FAIL)
+            reason.append(f"{n} {cat} inside the street (required {text})")
+            reason_zh.append(f"街道内有{n}个{_label_zh(cat)}（要求{text_zh}）")
+    streets[f"{rule.id}_value"] = counts.to_numpy(dtype=float)
+    streets[f"{rule.id}_threshold"] = text
+    streets[f"{rule.id}_status"] = status
+    streets[f"{rule.id}_reason"] = reason
+    streets[f"{rule.id}_reason_zh"] = reason_zh
+
+
+def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
+    import numpy as np
+
+    assert rule.category is not None
+    cat = rule.category
+    centres = inputs.services[inputs.services["category"] == cat]
+    text, text_zh = _count_range_text(rule)
+    known = centres["windows"].notna()
+    window_data = bool(known.any())
+    by_comm = dict(list(centres.groupby("community_id")))
+    status, reason, reason_zh, values = [], [], [], []
+    for cid in communities.index:
+        group = by_comm.get(cid)
+        if len(centres) == 0:
+            status.append(NOT_EVALUABLE)
+            reason.append(f"no {cat} anywhere in the data")
+            reason_zh.append(f"数据中没有任何{_label_zh(cat)}")
+            values.append(np.nan)
+        elif group is None or len(group) == 0:
+            status.append(FAIL)
+            reason.append(f"no {cat} inside the community")
+            reason_zh.append(f"社区内没有{_label_zh(cat)}")
+            values.append(0.0)
+        elif not window_data:
+            status.append(PASS)
+            reason.append(
+                f"{len(group)} {cat} present; the data has no window counts, so only the "
+                f"centre's presence was checked (required {text} windows)"
+            )
+            reason_zh.append(
+                f"社区内有{len(group)}个{_label_zh(cat)}；数据无窗口数量，仅核查了服务中心是否存在"
+                f"（要求{text_zh}窗口）"
+            )
+            values.append(np.nan)
+        else:
+            windows = group["windows"].to_numpy(dtype=float)
+            if np.isnan(windows).all():
+                status.append(NOT_EVALUABLE)
+                reason.append(f"{len(group)} {cat} present but their window counts are missing")
+                reason_zh.append(f"有{len(group)}个{_label_zh(cat)}，但缺少窗口数量")
+                values.append(np.nan)
+                continue
+            bad = [w for w in windows[~np.isnan(windows)] if not _in_range(w, rule)]
+            values.append(float(np.nanmin(windows)) if bad == [] else float(bad[0]))
+            shown = ", ".join(f"{w:g}" for w in windows if not np.isnan(w))
+            if bad:
+                status.append(FAIL)
+                reason.append(f"window counts {shown}; required {text} per centre")
+                reason_zh.append(f"窗口数量{shown}；要求每个中心{text_zh}")
+            else:
+                status.append(PASS)
+                reason.append(f"window counts {shown} (required {text} per centre)")
+                reason_zh.append(f"窗口数量{shown}（要求每个中心{text_zh}）")
+    communities[f"{rule.id}_value"] = values
+    communities[f"{rule.id}_threshold"] = f"{text} windows per centre"
+    communities[f"{rule.id}_status"] = status
+    communities[f"{rule.id}_reason"] = reason
+    communities[f"{rule.id}_reason_zh"] = reason_zh
+
+
+def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
+    import numpy as np
+
+    assert rule.category is not None and rule.min_value is not None
+    cat = rule.category
+    areas = inputs.areas[(inputs.areas["category"] == cat) & inputs.areas["area_m2"].notna()]
+    area = areas.groupby("street_id")["area_m2"].sum().reindex(streets.index, fill_value=0.0)
+    pop = streets["population"].to_numpy(dtype=float)
+    value = np.divide(area.to_numpy(dtype=float), pop, out=np.full(len(pop), np.nan), where=pop > 0)
+    sign = "≥" if rule.inclusive else ">"
+    sign_zh = "不低于" if rule.inclusive else "大于"
+    status, reason, reason_zh = [], [], []
+    for a, p, v in zip(area.to_numpy(dtype=float), pop, value, strict=True):
+        if len(areas) == 0:
+            status.append(NOT_EVALUABLE)
+            reason.append(f"no {cat} with area in the data")
+            reason_zh.append(f"数据中没有带面积的{_label_zh(cat)}")
+        elif not p > 0:
+            status.append(NOT_EVALUABLE)
+            reason.append("the street has no residents: per-capita area is not evaluable")
+            reason_zh.append("街道无常住人口，无法计算人均面积")
+        else:
+            ok = v >= rule.min_value if rule.inclusive else v > rule.min_value
+            status.append(PASS if ok else FAIL)
+            reason.append(
+                f"{a:,.0f} m² of {cat} for {p:,.0f} residents = {v:.2f} m² per resident "
+                f"(required {sign} {rule.min_value:g})"
+            )
+            reason_zh.append(
+                f"{_label_zh(cat)}{a:,.0f}平方米，常住人口{p:,.0f}人，人均{v:.2f}平方米"
+                f"（要求{sign_zh}{rule.min_value:g}平方米）"
+            )
+    streets[f"{rule.id}_area_m2"] = area.to_numpy(dtype=float)
+    streets[f"{rule.id}_value"] = value
+    streets[f"{rule.id}_threshold"] = f"{sign} {rule.min_value:g} m² per resident"
+    streets[f"{rule.id}_status"] = status
+    streets[f"{rule.id}_reason"] = reason
+    streets[f"{rule.id}_reason_zh"] = reason_zh
+
+
+def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: Any) -> None:
+    import numpy as np
+
+    assert rule.category is not None and rule.min_share is not None
+    cat = rule.category
+    facilities = inputs.services[inputs.services["category"] == cat]
+    inside = facilities.groupby("community_id").size().reindex(communities.index, fill_value=0)
+    has = inside.to_numpy() > 0
+    how = "inside"
+    how_zh = "社区内"
+    if rule.within_minutes is not None:
+        budget = minutes_to_m(rule.within_minutes, inputs.walk_speed_kmh)
+        median = communities.get(f"median_m_{cat}")
+        if median is not None:
+            has = has | (median.to_numpy(dtype=float) <= budget)
+        how = (
+            f"inside or within {rule.within_minutes:g} min ({_fmt_m(budget)}) "
+            "of the median resident"
+        )
+        how_zh = f"社区内或中位居民步行{rule.within_minutes:g}分钟内"
+    communities[f"{rule.id}_has_{cat}"] = has
+    street_codes = streets.index.get_indexer(communities["street_id"])
+    ok = street_codes >= 0
+    n_comm = np.bincount(street_codes[ok], minlength=len(streets))
+    n_has = np.bincount(street_codes[ok], weights=has[ok].astype(float), minlength=len(streets))
+    share = np.divide(n_has, n_comm, out=np.full(len(streets), np.nan), where=n_comm > 0)
+    status, reason, reason_zh = [], [], []
+    for k, n, s in zip(n_has, n_comm, share, strict=True):
+        if len(facilities) == 0:
+            status.append(NOT_EVALUABLE)
+            reason.append(f"no {cat} anywhere in the data")
+            reason_zh.append(f"数据中没有任何{_label_zh(cat)}")
+        elif n == 0:
+            status.append(NOT_EVALUABLE)
+            reason.append("the street has no communities in the data")
+            reason_zh.append("街道内没有社区数据")
+        else:
+            passed = is_close_or_above(s, rule.min_share)
+            status.append(PASS if passed else FAIL)
+            reason.append(
+                f"{k:.0f} of {n} communities ({_fmt_pct(s)}) have a {cat} {how} "
+                f"(required ≥ {_fmt_pct(rule.min_share)})"
+            )
+            reason_zh.append(
+                f"{n}个社区中{k:.0f}个（{_fmt_pct(s)}）{how_zh}有{_label_zh(cat)}"
+                f"（要求{_fmt_pct(rule.min_share)}以上）"
+            )
+    streets[f"{rule.id}_communities_with"] = n_has
+    streets[f"{rule.id}_communities"] = n_comm
+    streets[f"{rule.id}_value"] = share
+    streets[f"{rule.id}_threshold"] = f"≥ {_fmt_pct(rule.min_share)} of communities"
+    streets[f"{rule.id}_status"] = status
+    streets[f"{rule.id}_reason"] = reason
+    streets[f"{rule.id}_reason_zh"] = reason_zh
+
+
+def _street_rollup(pack: RulePack, communities: Any, streets: Any) -> None:
+    """For community rules, how many of each street's communities (and residents) pass."""
+    import numpy as np
+
+    codes = streets.index.get_indexer(communities["street_id"])
+    ok = codes >= 0
+    pop = communities["population"].to_numpy(dtype=float)
+    pop = np.where(np.isnan(pop), 0.0, pop)
+    for rule in pack.rules:
+        if rule.unit != "community":
+            continue
+        passed = (communities[f"{rule.id}_status"] == PASS).to_numpy()
+        streets[f"{rule.id}_communities_passing"] = np.bincount(
+            codes[ok], weights=passed[ok].astype(float), minlength=len(streets)
+        )
+        streets[f"{rule.id}_communities"] = np.bincount(codes[ok], minlength=len(streets))
+        covered = np.bincount(codes[ok], weights=(pop * passed)[ok], minlength=len(streets))
+        total = np.bincount(codes[ok], weights=pop[ok], minlength=len(streets))
+        streets[f"{rule.id}_population_share_passing"] = np.divide(
+            covered, total, out=np.full(len(streets), np.nan), where=total > 0
+        )
+
+
+def _summarise(rule: Rule, communities: Any, streets: Any) -> dict[str, Any]:
+    import numpy as np
+
+    table = communities if rule.unit == "community" else streets
+    status = table[f"{rule.id}_status"]
+    pop = table["population"].to_numpy(dtype=float)
+    pop = np.where(np.isnan(pop), 0.0, pop)
+    passed = (status == PASS).to_numpy()
+    total_pop = float(pop.sum())
+    return {
+        "rule": rule.id,
+        "title": rule.label("en"),
+        "title_zh": rule.label("zh"),
+        "unit": rule.unit,
+        "units": len(table),
+        "passing": int(passed.sum()),
+        "failing": int((status == FAIL).sum()),
+        "not_evaluable": int((status == NOT_EVALUABLE).sum()),
+        "population": total_pop,
+        "population_in_passing_units": float(pop[passed].sum()),
+        "population_share_in_passing_units": float(pop[passed].sum() / total_pop)
+        if total_pop > 0
+        else math.nan,
+    }

@@ -1,0 +1,98 @@
+"""Slow, obvious references the fast paths are checked against: osmnx's own graph of a file,
+nearest edges by checking every edge, and networkx Dijkstra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import osmium
+import osmnx as ox
+import pyproj
+
+from coverage.network import is_walkable
+from tests.conftest import write_osm_xml
+
+
+def osmnx_walk_graph(src: Path, tmp: Path) -> nx.MultiDiGraph:
+    """osmnx's own graph of the file's walkable ways (bidirectional, all components)."""
+    ways = []
+    used: set[int] = set()
+    for way in osmium.FileProcessor(str(src), osmium.osm.WAY):
+        tags = {t.k: t.v for t in way.tags}
+        if is_walkable(tags):
+            refs = [n.ref for n in way.nodes]
+            ways.append((way.id, refs, tags))
+            used.update(refs)
+    nodes = {
+        n.id: (n.location.lon, n.location.lat)
+        for n in osmium.FileProcessor(str(src), osmium.osm.NODE)
+        if n.id in used
+    }
+    path = write_osm_xml(tmp / "walk.osm", nodes, ways)
+    return ox.graph_from_xml(path, bidirectional=True, retain_all=True, simplify=False)
+
+
+def brute_force_snap(
+    graph: nx.MultiDiGraph, lonlat: np.ndarray, crs: pyproj.CRS, max_snap_m: float
+) -> list[tuple[int, int, float, float] | None]:
+    """Nearest edge of every point by checking every edge (u, v, offset along u->v, snap)."""
+    tr = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
+    edges = [(u, v) for u, v in {tuple(sorted((u, v))) for u, v, _ in graph.edges(keys=True)}]
+    ux, uy = tr.transform(
+        [graph.nodes[u]["x"] for u, _ in edges], [graph.nodes[u]["y"] for u, _ in edges]
+    )
+    vx, vy = tr.transform(
+        [graph.nodes[v]["x"] for _, v in edges], [graph.nodes[v]["y"] for _, v in edges]
+    )
+    a = np.column_stack([ux, uy])
+    b = np.column_stack([vx, vy])
+    ab = b - a
+    ab2 = np.maximum((ab**2).sum(axis=1), 1e-12)
+    px, py = tr.transform(lonlat[:, 0], lonlat[:, 1])
+    out: list[tuple[int, int, float, float] | None] = []
+    for p in np.column_stack([px, py]):
+        t = np.clip(((p - a) * ab).sum(axis=1) / ab2, 0, 1)
+        proj = a + t[:, None] * ab
+        d = np.hypot(*(p - proj).T)
+        i = int(np.argmin(d))
+        if d[i] > max_snap_m:
+            out.append(None)
+            continue
+        u, v = edges[i]
+        length = float(graph.edges[u, v, 0]["length"])
+        out.append((u, v, float(t[i]) * length, float(d[i])))
+    return out
+
+
+def reference_nearest(graph: nx.MultiDiGraph, origins: list, facilities: list) -> np.ndarray:
+    """networkx multi-source Dijkstra with origins and facilities inserted on their edges."""
+    g = nx.Graph()
+    for u, v, data in graph.edges(data=True):
+        w = data["length"]
+        if not g.has_edge(u, v) or g.edges[u, v]["w"] > w:
+            g.add_edge(u, v, w=w)
+    sources = []
+    for k, f in enumerate(facilities):
+        if f is None:
+            continue
+        u, v, t, s = f
+        length = graph.edges[u, v, 0]["length"]
+        g.add_edge(("f", k), u, w=s + t)
+        g.add_edge(("f", k), v, w=s + length - t)
+        sources.append(("f", k))
+    for i, o in enumerate(origins):
+        if o is None:
+            continue
+        u, v, t, s = o
+        length = graph.edges[u, v, 0]["length"]
+        g.add_edge(("o", i), u, w=s + t)
+        g.add_edge(("o", i), v, w=s + length - t)
+        for k, f in enumerate(facilities):
+            if f is not None and f[:2] == (u, v):
+                g.add_edge(("o", i), ("f", k), w=s + abs(t - f[2]) + f[3])
+    dist = nx.multi_source_dijkstra_path_length(g, sources, weight="w")
+    return np.array(
+        [np.nan if o is None else dist.get(("o", i), np.inf) for i, o in enumerate(origins)]
+    )
