@@ -330,7 +330,8 @@ def audit_case(
             msg = f"case {case.name!r}: no residential origins (every community has population 0?)"
             raise DataError(msg)
         without = origins.attrs.get("communities_without_origins") or []
-        if without:
+        already = any(f.layer == "communities" and "no residents" in f.message for f in findings)
+        if without and not already:
             findings.append(
                 Finding(
                     "warning",

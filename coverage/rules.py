@@ -558,6 +558,8 @@ def _codes(inputs: RuleInputs) -> tuple[Any, int]:
 
 def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any) -> None:
     """Population-weighted median and 90th percentile distance per community and category."""
+    import numpy as np
+
     codes, n = _codes(inputs)
     valid = codes >= 0
     weights = inputs.origins["population"].to_numpy(dtype=float)
@@ -566,6 +568,8 @@ def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any)
         if col not in inputs.origins:
             continue
         d = inputs.origins[col].to_numpy(dtype=float)
+        if not _has_facility(inputs, cat):
+            d = np.full(d.shape, np.nan)  # not measured: no facility of the kind in the data
         for q, name in ((0.5, "median_m"), (0.9, "p90_m")):
             communities[f"{name}_{cat}"] = weighted_quantiles(
                 d[valid], weights[valid], codes[valid], n, q
@@ -594,6 +598,8 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         d = inputs.origins[distance_column(cat)].to_numpy(dtype=float)[valid]
         within = np.bincount(codes, weights=weights * (d <= budget), minlength=n)
         share = np.divide(within, total, out=np.full(n, np.nan), where=total > 0)
+        if not _has_facility(inputs, cat):
+            share = np.full(n, np.nan)  # not measured: no facility of the kind in the data
         shares[cat] = share
         communities[f"{rule.id}_share_{cat}"] = share
     no_data = [c for c in rule.categories if not _has_facility(inputs, c)]
@@ -614,8 +620,16 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             statuses.append(FAIL)
             parts = ", ".join(f"{c} {_fmt_pct(shares[c][i])}" for c in missing)
             parts_zh = "、".join(f"{_label_zh(c)}{_fmt_pct(shares[c][i])}" for c in missing)
-            reasons.append(f"residents within {budget_text} below {_fmt_pct(need)} for: {parts}")
-            reasons_zh.append(f"{budget_zh}内可达居民比例低于{_fmt_pct(need)}：{parts_zh}")
+            unknown = unknown_zh = ""
+            if no_data:
+                unknown = f"; not evaluable (no facilities in the data): {', '.join(no_data)}"
+                unknown_zh = f"；数据中没有{'、'.join(_label_zh(c) for c in no_data)}，无法评估"
+            reasons.append(
+                f"residents within {budget_text} below {_fmt_pct(need)} for: {parts}{unknown}"
+            )
+            reasons_zh.append(
+                f"{budget_zh}内可达居民比例低于{_fmt_pct(need)}：{parts_zh}{unknown_zh}"
+            )
         elif no_data:
             statuses.append(NOT_EVALUABLE)
             reasons.append(
@@ -637,6 +651,7 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             )
     communities[f"{rule.id}_value"] = values
     communities[f"{rule.id}_threshold"] = f"≥ {_fmt_pct(need)} of residents within {_fmt_m(budget)}"
+    communities[f"{rule.id}_threshold_zh"] = f"{budget:,.0f}米内居民比例不低于{_fmt_pct(need)}"
     communities[f"{rule.id}_missing"] = missing_col
     communities[f"{rule.id}_status"] = statuses
     communities[f"{rule.id}_reason"] = reasons
@@ -681,6 +696,7 @@ def _count(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
             reason_zh.append(f"街道内有{n}个{_label_zh(cat)}（要求{text_zh}）")
     streets[f"{rule.id}_value"] = counts.to_numpy(dtype=float)
     streets[f"{rule.id}_threshold"] = text
+    streets[f"{rule.id}_threshold_zh"] = text_zh
     streets[f"{rule.id}_status"] = status
     streets[f"{rule.id}_reason"] = reason
     streets[f"{rule.id}_reason_zh"] = reason_zh
@@ -741,6 +757,7 @@ def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
                 reason_zh.append(f"窗口数量{shown}（要求每个中心{text_zh}）")
     communities[f"{rule.id}_value"] = values
     communities[f"{rule.id}_threshold"] = f"{text} windows per centre"
+    communities[f"{rule.id}_threshold_zh"] = f"每个中心{text_zh}窗口"
     communities[f"{rule.id}_status"] = status
     communities[f"{rule.id}_reason"] = reason
     communities[f"{rule.id}_reason_zh"] = reason_zh
@@ -781,6 +798,7 @@ def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     streets[f"{rule.id}_area_m2"] = area.to_numpy(dtype=float)
     streets[f"{rule.id}_value"] = value
     streets[f"{rule.id}_threshold"] = f"{sign} {rule.min_value:g} m² per resident"
+    streets[f"{rule.id}_threshold_zh"] = f"人均{sign_zh}{rule.min_value:g}平方米"
     streets[f"{rule.id}_status"] = status
     streets[f"{rule.id}_reason"] = reason
     streets[f"{rule.id}_reason_zh"] = reason_zh
@@ -837,6 +855,7 @@ def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: 
     streets[f"{rule.id}_communities"] = n_comm
     streets[f"{rule.id}_value"] = share
     streets[f"{rule.id}_threshold"] = f"≥ {_fmt_pct(rule.min_share)} of communities"
+    streets[f"{rule.id}_threshold_zh"] = f"不低于{_fmt_pct(rule.min_share)}的社区"
     streets[f"{rule.id}_status"] = status
     streets[f"{rule.id}_reason"] = reason
     streets[f"{rule.id}_reason_zh"] = reason_zh

@@ -242,6 +242,10 @@ def test_category_with_no_facility_is_not_evaluable_unless_another_fails() -> No
     assert "no housekeeping facilities in the data" in table.loc["C1", "W1_reason"]
     assert table.loc["C2", "W1_status"] == FAIL  # a known failure stays a failure
     assert table.loc["C2", "W1_missing"] == "catering"
+    assert "not evaluable (no facilities in the data): housekeeping" in table.loc["C2", "W1_reason"]
+    # not measured is not "0% covered"
+    assert np.isnan(table.loc["C1", "W1_share_housekeeping"])
+    assert np.isnan(table.loc["C1", "median_m_housekeeping"])
 
 
 def test_government_centres_per_street_one_to_two() -> None:
