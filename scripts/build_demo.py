@@ -9,7 +9,8 @@ Inputs: ``osm/chengdu-center.osm.bz2`` (OpenStreetMap, ODbL) and
 Outputs (deterministic: a rerun writes the same bytes): the OSM extract (copied unchanged),
 ``communities.geojson``, ``streets.geojson``, ``services.geojson``, ``case.toml`` and
 ``README.md``. Community and street boundaries are ILLUSTRATIVE: blocks bounded by the main
-roads, not administrative boundaries. See the generated README for every step.
+roads (blocks without residential land merged into a residential neighbour of their street),
+not administrative boundaries. See the generated README for every step.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from shapely.ops import polygonize, unary_union
 
 from coverage.categories import CATEGORIES, category_label
 from coverage.crs import local_metric_crs
-from coverage.osm_features import read_osm_landuse, read_osm_services
+from coverage.osm_features import read_osm_buildings, read_osm_landuse, read_osm_services
+from coverage.population import RESIDENTIAL_BUILDING_VALUES
 
 logger = logging.getLogger("build_demo")
 
@@ -41,10 +43,16 @@ MAIN_ROADS = frozenset(
 MIN_COMMUNITY_M2 = 100_000.0  # 0.1 km²
 MAX_COMMUNITY_M2 = 1_000_000.0  # 1 km²
 MAX_STREET_M2 = 8_000_000.0  # split street groups above 8 km² (results are ~2-8 km²)
+# A block with less residential land than this (landuse=residential or residential building
+# footprints) is not a community of its own: it joins a residential neighbour of its street.
+# 2,000 m² rather than 0 so that a land-use polygon grazing a block across a road does not make
+# it "residential" (at the demo's densities 2,000 m² hold about 270-900 people).
+MIN_RESIDENTIAL_M2 = 2_000.0
+MAX_MERGED_M2 = 2_000_000.0  # a merged community may grow up to 2 km², never beyond
 
 # The five central districts of Chengdu: census code, Chinese name, English name, and land area
-# (km²), approximate published figures entered by hand (not in ../shared/data; not re-checked
-# against an official source). The area only scales each district's census population to the
+# (km²), approximate published figures typed in by hand from memory (not in ../shared/data; not
+# checked against an official source). The area only scales each district's census population to the
 # part of the district inside the extract.
 DISTRICTS: dict[str, tuple[str, str, float]] = {
     "510104": ("锦江区", "Jinjiang", 62.12),
@@ -191,6 +199,91 @@ def split_large(geom: shapely.Geometry, max_area: float) -> list[shapely.Geometr
     return out
 
 
+def residential_land(osm: Path, crs: object) -> tuple[shapely.Geometry, int, int]:
+    """Where people live: OSM ``landuse=residential`` plus residential building footprints.
+
+    Residential buildings are those with a ``building`` value in
+    :data:`coverage.population.RESIDENTIAL_BUILDING_VALUES` (the values the audit also uses).
+    Returns the union (in ``crs``), the number of land-use polygons and of buildings.
+    """
+    landuse = read_osm_landuse(osm).to_crs(crs)
+    buildings = read_osm_buildings(osm)
+    homes = buildings[buildings["building"].isin(RESIDENTIAL_BUILDING_VALUES)].to_crs(crs)
+    geom = shapely.make_valid(unary_union([*landuse.geometry, *homes.geometry]))
+    return geom, len(landuse), len(homes)
+
+
+def merge_unresidential(
+    geoms: list[shapely.Geometry],
+    streets: list[int],
+    weight: list[float],
+    min_weight: float,
+    max_area: float,
+) -> tuple[list[shapely.Geometry], list[int], list[float]]:
+    """Merge blocks without residential land into a residential neighbour of the same street.
+
+    Repeatedly, the smallest block with ``weight < min_weight`` that has an eligible neighbour
+    joins it: eligible neighbours are in the same street, have ``weight >= min_weight``, share at
+    least 1 m of border, and the merged block stays at most ``max_area``; among them the one with
+    the longest shared border wins. Stops when no such block can merge (blocks left with
+    ``weight < min_weight`` have no eligible neighbour). Weights add up on merging.
+    """
+    geoms, streets, weight = list(geoms), list(streets), list(weight)
+    while True:
+        tree = shapely.STRtree(geoms)
+        poor = sorted(
+            (i for i, w in enumerate(weight) if w < min_weight), key=lambda i: (geoms[i].area, i)
+        )
+        for i in poor:
+            best, best_len = -1, 0.0
+            for j in sorted(int(k) for k in tree.query(geoms[i], predicate="intersects")):
+                if j == i or streets[j] != streets[i] or weight[j] < min_weight:
+                    continue
+                if geoms[i].area + geoms[j].area > max_area:
+                    continue
+                shared = geoms[i].boundary.intersection(geoms[j].boundary).length
+                if shared >= 1.0 and shared > best_len + 1e-9:
+                    best, best_len = j, shared
+            if best >= 0:
+                geoms[best] = shapely.make_valid(unary_union([geoms[best], geoms[i]]))
+                weight[best] += weight[i]
+                del geoms[i], streets[i], weight[i]
+                break
+        else:
+            return geoms, streets, weight
+
+
+def spread_census(
+    geoms: list[shapely.Geometry],
+    parts: dict[str, shapely.Geometry],
+    census: dict[str, int],
+    residential: shapely.Geometry,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[object, ...]]]:
+    """Census population of each district part, spread over ``geoms`` by residential land.
+
+    Returns whole people per geometry, residential land (m²) per geometry and the district rows
+    of the README table.
+    """
+    homes = [g.intersection(residential) for g in geoms]
+    rows: list[tuple[object, ...]] = []
+    pop = np.zeros(len(geoms), dtype=np.int64)
+    res_area = np.zeros(len(geoms))
+    for code, part in parts.items():
+        zh, en, area_km2 = DISTRICTS[code]
+        part_km2 = part.area / 1e6
+        in_extract = round(census[code] * min(part_km2 / area_km2, 1.0))
+        w = np.array([h.intersection(part).area for h in homes])
+        res_area += w
+        res_km2 = float(w.sum()) / 1e6
+        basis = "residential land"
+        if w.sum() <= 0:
+            w = np.array([g.intersection(part).area for g in geoms])
+            basis = "area (no residential land mapped)"
+        pop += largest_remainder(in_extract, w)
+        rows.append((code, zh, en, census[code], area_km2, part_km2, in_extract, res_km2, basis))
+    return pop, res_area, rows
+
+
 def group_streets(
     cent: np.ndarray, area: np.ndarray, idx: list[int], max_area: float
 ) -> list[list[int]]:
@@ -218,6 +311,17 @@ def largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     order = np.lexsort((np.arange(len(weights)), -(exact - base)))
     base[order[:rest]] += 1
     return base
+
+
+def _stats(area_km2: np.ndarray, pop: np.ndarray) -> dict[str, float]:
+    return {
+        "area_min": float(np.min(area_km2)),
+        "area_med": float(np.median(area_km2)),
+        "area_max": float(np.max(area_km2)),
+        "pop_min": float(np.min(pop)),
+        "pop_med": float(np.median(pop)),
+        "pop_max": float(np.max(pop)),
+    }
 
 
 def read_census(path: Path) -> dict[str, int]:
@@ -254,6 +358,14 @@ def build(shared: Path, out: Path) -> dict[str, object]:
         pieces.extend(split_large(g, MAX_COMMUNITY_M2))
     pieces = merge_small(pieces, MIN_COMMUNITY_M2)
 
+    # residential land and the census population of each district part in the extract
+    residential, n_landuse, n_homes = residential_land(osm, utm)
+    census = read_census(census_csv)
+    parts_ll = district_faces(frame_ll, boundaries, relations)
+    parts = dict(
+        zip(parts_ll, gpd.GeoSeries(list(parts_ll.values()), crs=4326).to_crs(utm), strict=True)
+    )
+
     # streets: recursive bisection, then numbering north-west first
     cent = np.array([[p.centroid.x, p.centroid.y] for p in pieces])
     area = np.array([p.area for p in pieces])
@@ -262,12 +374,27 @@ def build(shared: Path, out: Path) -> dict[str, object]:
     g_order = sorted(
         range(len(groups)), key=lambda k: (-round(group_cent[k][1], -2), group_cent[k][0])
     )
+    street_of = np.zeros(len(pieces), dtype=np.int64)
+    for s_no, gk in enumerate(g_order, start=1):
+        street_of[groups[gk]] = s_no
+
+    # communities: blocks without residential land join a residential neighbour of their street
+    piece_res = [p.intersection(residential).area for p in pieces]
+    n_pieces = len(pieces)
+    n_poor_pieces = sum(w < MIN_RESIDENTIAL_M2 for w in piece_res)
+    geoms, comm_street, _ = merge_unresidential(
+        pieces, [int(s) for s in street_of], piece_res, MIN_RESIDENTIAL_M2, MAX_MERGED_M2
+    )
+    ccent = np.array([[g.centroid.x, g.centroid.y] for g in geoms])
     comm_rows = []
     street_rows = []
     n = 0
-    for s_no, gk in enumerate(g_order, start=1):
+    for s_no in range(1, len(groups) + 1):
         sid = f"S{s_no:02d}"
-        members = sorted(groups[gk], key=lambda k: (-round(cent[k][1], -1), cent[k][0]))
+        members = sorted(
+            (k for k, s in enumerate(comm_street) if s == s_no),
+            key=lambda k: (-round(ccent[k][1], -1), ccent[k][0]),
+        )
         for k in members:
             n += 1
             comm_rows.append(
@@ -276,7 +403,7 @@ def build(shared: Path, out: Path) -> dict[str, object]:
                     "name": f"演示社区 {n:03d}",
                     "name_en": f"Demo community {n:03d}",
                     "street_id": sid,
-                    "geometry": pieces[k],
+                    "geometry": geoms[k],
                 }
             )
         street_rows.append(
@@ -284,37 +411,14 @@ def build(shared: Path, out: Path) -> dict[str, object]:
                 "street_id": sid,
                 "name": f"演示街道 {s_no:02d}",
                 "name_en": f"Demo street {s_no:02d}",
-                "geometry": shapely.make_valid(unary_union([pieces[k] for k in members])),
+                "geometry": shapely.make_valid(unary_union([geoms[k] for k in members])),
             }
         )
     comms = gpd.GeoDataFrame(comm_rows, geometry="geometry", crs=utm)
     streets = gpd.GeoDataFrame(street_rows, geometry="geometry", crs=utm)
 
     # population: census -> district part in the extract -> communities by residential land
-    census = read_census(census_csv)
-    parts_ll = district_faces(frame_ll, boundaries, relations)
-    parts = dict(
-        zip(parts_ll, gpd.GeoSeries(list(parts_ll.values()), crs=4326).to_crs(utm), strict=True)
-    )
-    landuse = read_osm_landuse(osm).to_crs(utm)
-    residential = shapely.make_valid(unary_union(list(landuse.geometry)))
-    district_rows = []
-    pop = np.zeros(len(comms), dtype=np.int64)
-    res_area = np.zeros(len(comms))
-    for code, part in parts.items():
-        zh, en, area_km2 = DISTRICTS[code]
-        part_km2 = part.area / 1e6
-        in_extract = round(census[code] * min(part_km2 / area_km2, 1.0))
-        w = np.array([c.intersection(part).intersection(residential).area for c in comms.geometry])
-        basis = "residential land use"
-        if w.sum() <= 0:
-            w = np.array([c.intersection(part).area for c in comms.geometry])
-            basis = "area (no residential land use mapped)"
-        res_area += np.array(
-            [c.intersection(part).intersection(residential).area for c in comms.geometry]
-        )
-        pop += largest_remainder(in_extract, w)
-        district_rows.append((code, zh, en, census[code], area_km2, part_km2, in_extract, basis))
+    pop, res_area, district_rows = spread_census(list(comms.geometry), parts, census, residential)
     comms["population"] = pop.astype(float)
     comms["area_km2"] = (comms.geometry.area / 1e6).round(4)
     comms["residential_km2"] = (res_area / 1e6).round(4)
@@ -350,7 +454,26 @@ def build(shared: Path, out: Path) -> dict[str, object]:
         "primary_counts": {c: int(counts.get(c, 0)) for c in CATEGORIES},
         "all_counts": all_counts,
         "n_services": len(services),
-        "n_residential": len(landuse),
+        "n_residential": n_landuse,
+        "n_homes": n_homes,
+        "n_pieces": n_pieces,
+        "n_poor_pieces": n_poor_pieces,
+        "poor_left": [
+            (cid, sid, float(a), float(r) / 1e6, int(p))
+            for cid, sid, a, r, p in zip(
+                comms.community_id, comms.street_id, comms.area_km2, res_area, pop, strict=True
+            )
+            if r < MIN_RESIDENTIAL_M2
+        ],
+        "comm_stats": _stats(comms.area_km2.to_numpy(), pop),
+        "street_stats": _stats(
+            streets.area_km2.to_numpy(), streets.population.to_numpy(dtype=np.int64)
+        ),
+        "comm_pop_low": int((pop < 3_000).sum()),
+        "comm_pop_high": int((pop > 15_000).sum()),
+        "comm_km2_high": int((comms.area_km2 > 1.0).sum()),
+        "street_pop_low": int((streets.population < 50_000).sum()),
+        "street_pop_high": int((streets.population > 150_000).sum()),
     }
     (out / "README.md").write_text(render_readme(facts), encoding="utf-8")
     return facts
@@ -395,7 +518,8 @@ grid_m = 50
 
 DISTRICT_HEADER = (
     "| code | district | census 2020 | land area km² | area in extract km² "
-    "| people in extract | spread by |\n|---|---|---:|---:|---:|---:|---|"
+    "| people in extract | residential land km² | people per residential km² | spread by |"
+    "\n|---|---|---:|---:|---:|---:|---:|---:|---|"
 )
 
 
@@ -403,8 +527,9 @@ def render_readme(f: dict[str, object]) -> str:
     rows = f["district_rows"]
     assert isinstance(rows, list)
     drows = "\n".join(
-        f"| {code} | {zh} ({en}) | {pop:,} | {a:.2f} | {p:.2f} | {n:,} | {basis} |"
-        for code, zh, en, pop, a, p, n, basis in rows
+        f"| {code} | {zh} ({en}) | {pop:,} | {a:.2f} | {p:.2f} | {n:,} | {r:.3f} "
+        f"| {n / r if r > 0 else 0:,.0f} | {basis} |"
+        for code, zh, en, pop, a, p, n, r, basis in rows
     )
     prim = f["primary_counts"]
     allc = f["all_counts"]
@@ -415,7 +540,23 @@ def render_readme(f: dict[str, object]) -> str:
     zero = [c for c in CATEGORIES if allc[c] == 0]
     ckm = f["comm_km2"]
     skm = f["street_km2"]
+    cs = f["comm_stats"]
+    ss = f["street_stats"]
+    poor = f["poor_left"]
     assert isinstance(ckm, tuple) and isinstance(skm, tuple)
+    assert isinstance(cs, dict) and isinstance(ss, dict) and isinstance(poor, list)
+    size_rows = "\n".join(
+        f"| {unit} | {count} | {st['area_min']:.2f} / {st['area_med']:.2f} / {st['area_max']:.2f} "
+        f"| {st['pop_min']:,.0f} / {st['pop_med']:,.0f} / {st['pop_max']:,.0f} |"
+        for unit, count, st in (
+            ("community", f["n_communities"], cs),
+            ("street", f["n_streets"], ss),
+        )
+    )
+    poor_rows = "\n".join(
+        f"   - `{cid}` (street `{sid}`): {a:.2f} km², residential land {r:.4f} km², {p:,} residents"
+        for cid, sid, a, r, p in poor
+    )
     return f"""# Demo case: central Chengdu (成都中心城区，演示)
 
 Built by `scripts/build_demo.py` from the project's shared real data; rerunning it writes the
@@ -446,11 +587,29 @@ figures spread by a documented rule, not counts of real communities.
 3. Blocks smaller than 0.1 km² are merged, smallest first, into the neighbour with which they
    share the longest border; blocks larger than 1 km² are then cut in half along the longer
    side of their bounding box until every piece is at most 1 km², and small pieces are
-   merged again. Result: {f["n_communities"]} communities of {ckm[0]:.2f}–{ckm[1]:.2f} km².
-4. Streets: communities are grouped by recursive bisection of their centroids (along the
+   merged again: {f["n_pieces"]} blocks of 0.1–1 km².
+4. Streets: the blocks are grouped by recursive bisection of their centroids (along the
    longer axis, at the area-weighted median) until each group is at most 8 km²:
-   {f["n_streets"]} streets of {skm[0]:.2f}–{skm[1]:.2f} km². Streets are numbered north to
-   south, communities within a street likewise (`C001`…, `S01`…).
+   {f["n_streets"]} streets of {skm[0]:.2f}–{skm[1]:.2f} km², numbered north to south
+   (`S01`…).
+5. Residential land: the union of the OSM `landuse=residential` areas ({f["n_residential"]}
+   polygons) and the footprints of the residential buildings ({f["n_homes"]} buildings tagged
+   `building` = residential, apartments, house, detached, semidetached_house, terrace,
+   dormitory or bungalow, the values the audit also treats as homes).
+6. Communities are residential units, so a block without housing is not a community of its
+   own: {f["n_poor_pieces"]} of the {f["n_pieces"]} blocks have less than
+   {MIN_RESIDENTIAL_M2:,.0f} m² of residential land (0 in most of them; the threshold keeps a
+   land-use polygon that barely crosses a road from making a block "residential"). Each of
+   them is merged, smallest first and repeatedly until nothing changes, into the neighbouring
+   block **of the same street** with at least {MIN_RESIDENTIAL_M2:,.0f} m² of residential land
+   with which it shares the longest border, provided the merged block stays at most
+   {MAX_MERGED_M2 / 1e6:.0f} km². Merged communities may therefore exceed the 1 km² of a
+   typical central-city community (up to {MAX_MERGED_M2 / 1e6:.0f} km²). Result:
+   {f["n_communities"]} communities of {ckm[0]:.2f}–{ckm[1]:.2f} km², numbered north to
+   south within each street (`C001`…). The streets are unchanged by this step.
+7. **Blocks that could not be merged** (no residential neighbour in their street within the
+   {MAX_MERGED_M2 / 1e6:.0f} km² cap) stay communities of their own: {len(poor)}.
+{poor_rows}
 
 ## How the population was derived
 
@@ -463,21 +622,47 @@ Source: the 7th national census (2020), `population_county_2020.csv`, column `PO
    with the district relation shared by all its bounding ways (a face bounded by a single
    shared way gets the district its neighbour across that way is not).
 2. District population inside the extract = census population × (area of the district part
-   inside the extract ÷ the district's land area). The land areas (km², in the table) are
-   approximate published figures entered by hand in the script: they are not part of the
-   shared data and were not re-checked against an official source when the demo was built.
-   They only scale the demo.
+   inside the extract ÷ the district's land area). **Caveat: the land areas (km², in the
+   table) are approximate published figures typed in by hand from memory: they are not part of
+   the shared data and were not checked against an official source.** They only scale the demo;
+   a different land area changes every population of that district in proportion.
 3. Each district's in-extract population is distributed over the communities in proportion to
-   the OSM `landuse=residential` area ({f["n_residential"]} polygons) inside both the community
-   and the district part, as whole people (largest-remainder rounding, so each district's
-   figure is kept exactly). A community's population is the sum over the district parts it
-   overlaps.
-4. **{f["zero_pop"]} communities have no mapped residential land use and therefore 0 people.**
+   the residential land (step 5 above: residential land use plus residential building
+   footprints) inside both the community and the district part, as whole people
+   (largest-remainder rounding, so each district's figure is kept exactly). A community's
+   population is the sum over the district parts it overlaps; the column `residential_km2` is
+   that residential land. Every community of one district thus has the same number of people
+   per km² of residential land (the table's "people per residential km²"), up to rounding.
+4. **{f["zero_pop"]} communities have 0 people**: no residential land is mapped in them.
    That is a finding about the data, not about Chengdu: OSM's residential land use here is
-   incomplete, so the population is concentrated in the blocks where it is mapped.
+   incomplete, so the population is concentrated in the blocks where it is mapped. The
+   "people per residential km²" of the table are far above any real residential density for
+   the same reason (OSM maps only part of the housing); they show how concentrated the demo's
+   population is, not how densely anyone lives.
 
 {DISTRICT_HEADER}
 {drows}
+
+## Sizes against the rules
+
+`../shared/RULES.md`: a central-city community is typically 0.1–1 km² with 3,000–15,000
+residents, a street 2–10 km² with 50,000–150,000 residents.
+
+| unit | count | area km² min / median / max | residents min / median / max |
+|---|---:|---|---|
+{size_rows}
+
+- {f["comm_km2_high"]} communities are larger than 1 km² (merged blocks without housing,
+  step 6; none above {MAX_MERGED_M2 / 1e6:.0f} km²).
+- {f["comm_pop_low"]} communities have fewer than 3,000 residents ({f["zero_pop"]} of them
+  none) and {f["comm_pop_high"]} more than 15,000. The spread follows the mapped residential
+  land: where OSM maps a whole residential quarter as land use the block gets many people,
+  where it maps only a few buildings (or nothing) it gets few. Real communities are drawn to
+  hold similar numbers of people; these blocks are drawn by roads.
+- {f["street_pop_low"]} of the {f["n_streets"]} streets have fewer than 50,000 residents and
+  {f["street_pop_high"]} more than 150,000, for the same reason: the streets are grouped by
+  area, and the residential land mapped in OSM is uneven across the extract (the streets
+  with few residents are those where little housing is mapped).
 
 ## Services: category counts
 

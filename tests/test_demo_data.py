@@ -98,8 +98,50 @@ def test_communities_nest_in_streets(communities, streets) -> None:
 def test_size_ranges(communities, streets) -> None:
     ckm2 = communities.to_crs(UTM).area / 1e6
     skm2 = streets.to_crs(UTM).area / 1e6
-    assert ckm2.min() >= 0.099 and ckm2.max() <= 1.001
+    # blocks are 0.1-1 km²; blocks without housing are merged into a neighbour up to 2 km²
+    assert ckm2.min() >= 0.099 and ckm2.max() <= 2.001
     assert skm2.min() >= 2.0 and skm2.max() <= 10.0
+    assert (communities.geometry.geom_type == "Polygon").all()  # merged blocks are contiguous
+
+
+def test_communities_are_residential(communities, readme) -> None:
+    """Blocks without mapped housing were merged away: few communities are left empty."""
+    assert communities.population.sum() == 876_993  # census-derived, unchanged by the merging
+    empty = communities[communities.population == 0]
+    assert len(empty) <= 5
+    assert f"**{len(empty)} communities have 0 people**" in readme
+    for cid in empty.community_id:  # each one is listed in the README as a finding
+        assert f"`{cid}` (street `" in readme
+    assert (empty.residential_km2 == 0).all()
+    assert (communities.loc[communities.residential_km2 > 0, "population"] > 0).all()
+    # the README states the sizes against RULES.md
+    m = re.search(r"^\| community \| (\d+) \| [\d.]+ / [\d.]+ / ([\d.]+) \|", readme, flags=re.M)
+    assert m is not None
+    assert int(m.group(1)) == len(communities)
+    assert float(m.group(2)) == pytest.approx(communities.area_km2.max(), abs=0.006)
+    assert "typed in by hand from memory" in readme  # the land-area caveat stays visible
+
+
+def test_population_follows_residential_land(communities, readme) -> None:
+    """Population = district people per km² of residential land x the community's residential land.
+
+    A community inside one district has exactly its district's density (up to rounding); one
+    that straddles districts lies between them.
+    """
+    dens = [
+        float(m.group(1).replace(",", ""))
+        for m in re.finditer(r"^\| 5101\d\d \|(?:[^|]*\|){6} ([\d,]+) \|", readme, flags=re.M)
+    ]
+    assert len(dens) == 5
+    lo, hi = min(dens), max(dens)
+    res = communities.residential_km2
+    assert (communities.population >= lo * (res - 0.00005) - 1).all()
+    assert (communities.population <= hi * (res + 0.00005) + 1).all()
+    # C003 (north-west) lies in one district: its density is one of the table's
+    c003 = communities.set_index("community_id").loc["C003"]
+    assert c003.residential_km2 > 0
+    d = c003.population / c003.residential_km2
+    assert min(abs(d - x) / x for x in dens) < 0.02
 
 
 def test_services(readme) -> None:
