@@ -24,7 +24,11 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	$(BIN)/service-coverage network data/demo/chengdu-center.osm.bz2
+	$(BIN)/service-coverage demo --out $(OUT)
+	@echo ""
+	@echo "Report: $(abspath $(OUT))/report.html"
+	@echo "Map:    $(abspath $(OUT))/map.html"
+	@echo "GIS:    $(abspath $(OUT))/audit.gpkg (open in QGIS); tables: communities.csv, streets.csv"
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -1,20 +1,42 @@
 """The ``service-coverage`` command line.
 
-Exit codes: 0 when the command ran (whatever an audit found), 1 when inputs were invalid,
-2 for usage errors.
+Commands: ``audit`` (one case -> a folder of outputs), ``demo`` (the embedded demo case),
+``batch`` (many cases on Dask), ``rules`` (the rule packs), ``validate`` (check a case without
+running it) and ``network`` (build and describe a walking network).
+
+Exit codes
+----------
+0
+    The command ran (an audit exits 0 whatever it found).
+1
+    Inputs were invalid (a :class:`~coverage.errors.CoverageError`: the message is printed,
+    no traceback); for ``batch``, at least one case failed.
+2
+    Usage error (unknown option, bad value), as typer/click report it.
+3
+    ``--fail-on-violation`` was given and at least one unit fails at least one rule.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from coverage.errors import CoverageError
+from coverage.errors import ConfigError, CoverageError
+
+if TYPE_CHECKING:
+    from coverage.batch import BatchResult
+    from coverage.rules import Rule, RulePack
 
 app = typer.Typer(
     name="service-coverage",
@@ -25,6 +47,16 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+EXIT_INVALID = 1
+EXIT_VIOLATION = 3
+
+
+class Lang(StrEnum):
+    """Report language."""
+
+    zh = "zh"
+    en = "en"
+
 
 @app.callback()
 def _root() -> None:
@@ -33,12 +65,429 @@ def _root() -> None:
 
 def _setup_logging(*, quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if console.is_terminal:
+        from rich.logging import RichHandler
+
+        logging.basicConfig(
+            level=level,
+            format="%(name)s: %(message)s",
+            handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+        )
+    else:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for noisy in ("distributed", "bokeh", "tornado", "asyncio", "fiona", "pyogrio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def _fail(exc: CoverageError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-    return typer.Exit(code=1)
+    # the message is data (paths, "[streets] path = ..."): never parse it as rich markup
+    console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+    return typer.Exit(code=EXIT_INVALID)
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A ``step(text)`` function: a rich spinner on a terminal, log lines otherwise."""
+    log = logging.getLogger("coverage.cli")
+    if not enabled:
+        yield lambda text: log.debug("%s", text)
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda text: progress.update(task, description=text)
+
+
+def _show_progress(*, quiet: bool) -> bool:
+    return console.is_terminal and not quiet
+
+
+# ---- options shared by audit, demo and batch ----------------------------------------------
+
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")]
+PackOption = Annotated[
+    str | None,
+    typer.Option("--pack", help="Rule pack name (see `rules`) or YAML file; default the case's."),
+]
+SpeedOption = Annotated[
+    float | None,
+    typer.Option(
+        "--speed-kmh", min=0.5, max=20.0, help="Walking speed; default the case's or the pack's."
+    ),
+]
+ShareOption = Annotated[
+    float | None,
+    typer.Option(
+        "--share",
+        min=0.0,
+        max=1.0,
+        help="Share of residents a reach rule requires (0-1); default the pack's.",
+    ),
+]
+LangOption = Annotated[Lang, typer.Option("--lang", help="Language of the report and map.")]
+OfflineOption = Annotated[
+    bool, typer.Option("--offline", help="Make map.html work without internet access.")
+]
+NoMapOption = Annotated[bool, typer.Option("--no-map", help="Do not write map.html.")]
+FailOption = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-violation", help="Exit with code 3 when any unit fails any rule (for CI)."
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Network cache folder (default $SERVICE_COVERAGE_CACHE or ~/.cache/service-coverage).",
+    ),
+]
+
+
+def _run_audit(
+    config: Path,
+    out: Path,
+    *,
+    pack: str | None,
+    speed_kmh: float | None,
+    share: float | None,
+    lang: Lang,
+    offline: bool,
+    no_map: bool,
+    fail_on_violation: bool,
+    quiet: bool,
+    cache_dir: Path | None,
+) -> None:
+    from coverage.audit import audit_case
+    from coverage.case import Case
+    from coverage.network import build_walk_network
+    from coverage.report import any_failing, write_outputs
+
+    log = logging.getLogger("coverage.cli")
+    try:
+        with _progress(enabled=_show_progress(quiet=quiet)) as step:
+            step(f"reading case {config}")
+            started = time.perf_counter()
+            case = Case.from_config(config)
+            load_seconds = time.perf_counter() - started
+            network = None
+            if case.osm_path is not None:
+                step(f"walking network of {case.osm_path.name}")
+                network = build_walk_network(case.osm_path, cache_dir=cache_dir)
+            step("origins, snapping, searches and rules")
+            result = audit_case(
+                case,
+                pack=pack,
+                walk_speed_kmh=speed_kmh,
+                min_population_share=share,
+                network=network,
+                cache_dir=cache_dir,
+            )
+            if network is not None and network.report is not None:
+                # audit_case was given the network: report what building/loading it took
+                result.timings = {**result.timings, "network": network.report.build_seconds}
+            result.timings = {"load": load_seconds, **result.timings}
+            written = write_outputs(
+                result, out, lang=lang.value, map=not no_map, offline=offline, on_step=step
+            )
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    log.debug("timings: %s", result.timings)
+    if not quiet:
+        typer.echo(result.describe(lang.value))
+        typer.echo("")
+        for key, path in written.items():
+            typer.echo(f"{key:<16} {path}")
+    if fail_on_violation and any_failing(result):
+        failing = ", ".join(
+            f"{r['rule']} ({r['failing']})"
+            for r in result.summary.to_dict("records")
+            if r["failing"]
+        )
+        console.print(f"rules with failing units: {failing}", highlight=False, markup=False)
+        raise typer.Exit(code=EXIT_VIOLATION)
+
+
+@app.command(
+    help="Audit a case and write audit.gpkg, communities.csv, streets.csv, summary.json, "
+    "report.html and map.html into --out. In audit.gpkg, walking distances beyond the search "
+    "limit are NULL.\n\nExit code 0 when the audit ran, whatever it found; 1 when the inputs "
+    "are invalid; 3 with --fail-on-violation when any unit fails any rule."
+)
+def audit(
+    case_config: Annotated[Path, typer.Argument(help="The case's TOML configuration file.")],
+    *,
+    out: OutOption,
+    pack: PackOption = None,
+    speed_kmh: SpeedOption = None,
+    share: ShareOption = None,
+    lang: LangOption = Lang.zh,
+    offline: OfflineOption = False,
+    no_map: NoMapOption = False,
+    fail_on_violation: FailOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Audit a case into a folder of outputs (see the module docstring for exit codes)."""
+    _setup_logging(quiet=quiet, verbose=verbose)
+    _run_audit(
+        case_config,
+        out,
+        pack=pack,
+        speed_kmh=speed_kmh,
+        share=share,
+        lang=lang,
+        offline=offline,
+        no_map=no_map,
+        fail_on_violation=fail_on_violation,
+        quiet=quiet,
+        cache_dir=cache_dir,
+    )
+
+
+def demo_config() -> Path:
+    """The embedded demo case (``data/demo/case.toml`` of the source tree).
+
+    Raises
+    ------
+    ConfigError
+        If the package is not installed from its repository (the demo data is not packaged).
+    """
+    import coverage
+
+    path = Path(coverage.__file__).resolve().parents[1] / "data" / "demo" / "case.toml"
+    if not path.is_file():
+        msg = (
+            f"the demo case is not here: {path}. It ships with the source repository, not "
+            "with the package: clone the repository and install it with `pip install -e .` "
+            "(or `make demo`), or run `service-coverage audit YOUR_CASE.toml --out DIR`"
+        )
+        raise ConfigError(msg)
+    return path
+
+
+@app.command()
+def demo(
+    *,
+    out: OutOption = Path("out/demo"),
+    lang: LangOption = Lang.zh,
+    offline: OfflineOption = False,
+    no_map: NoMapOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Audit the embedded demo case (central Chengdu, Wuhan "1+10" rules) into --out."""
+    _setup_logging(quiet=quiet, verbose=verbose)
+    try:
+        config = demo_config()
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    _run_audit(
+        config,
+        out,
+        pack=None,
+        speed_kmh=None,
+        share=None,
+        lang=lang,
+        offline=offline,
+        no_map=no_map,
+        fail_on_violation=False,
+        quiet=quiet,
+        cache_dir=cache_dir,
+    )
+
+
+def _threshold_text(rule: Rule, pack: RulePack) -> str:
+    speed = pack.walk_speed_kmh
+    if rule.kind == "reach":
+        minutes = rule.budget_minutes(speed)
+        budget = rule.budget_m(speed)
+        cats = ", ".join(rule.categories)
+        shown = ", ".join(rule.report_categories)
+        extra = f" (also shown: {shown})" if shown else ""
+        return (
+            f"≥ {100 * pack.min_population_share:g}% of residents within {minutes:g} min "
+            f"({budget:,.0f} m at {speed:g} km/h) of: {cats}{extra}"
+        )
+    if rule.kind in ("count", "windows"):
+        lo, hi = rule.min_count, rule.max_count
+        what = rule.category if rule.kind == "count" else f"windows per {rule.category}"
+        if lo is not None and hi is not None:
+            return f"{lo}–{hi} {what}"
+        return f"≥ {lo} {what}" if lo is not None else f"≤ {hi} {what}"
+    if rule.kind == "area_per_capita":
+        op = "≥" if rule.inclusive else ">"
+        return f"{op} {rule.min_value:g} m² of {rule.category} per resident"
+    within = f" within {rule.within_minutes:g} min" if rule.within_minutes else " inside them"
+    share = 100 * (rule.min_share or 0.0)
+    return f"≥ {share:g}% of communities with a {rule.category}{within}"
+
+
+@app.command()
+def rules(
+    pack: Annotated[
+        str | None, typer.Argument(help="A pack name or YAML file; default: every shipped pack.")
+    ] = None,
+    *,
+    lang: LangOption = Lang.en,
+) -> None:
+    """List the rule packs and their rules: id, unit, threshold and the source sentence."""
+    from rich.table import Table
+
+    from coverage.rules import list_packs, load_pack
+
+    out = Console(soft_wrap=False)
+    try:
+        packs = [load_pack(pack)] if pack else [load_pack(name) for name in list_packs()]
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    for p in packs:
+        table = Table(
+            title=f"{p.id} (v{p.version}): {p.label(lang.value)}",
+            caption=f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
+            f"{100 * p.min_population_share:g}% of residents. {p.reference}",
+            show_lines=True,
+        )
+        table.add_column("id", no_wrap=True)
+        table.add_column("unit", no_wrap=True)
+        table.add_column("rule", overflow="fold")
+        table.add_column("threshold", overflow="fold")
+        table.add_column("source", overflow="fold")
+        for rule in p.rules:
+            table.add_row(
+                rule.id, rule.unit, rule.label(lang.value), _threshold_text(rule, p), rule.source
+            )
+        out.print(table)
+
+
+@app.command()
+def validate(
+    case_config: Annotated[Path, typer.Argument(help="The case's TOML configuration file.")],
+    *,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Check a case (files, columns, ids, geometries, rule pack) without running the audit.
+
+    Prints what was found; exit code 1 if the case cannot be audited.
+    """
+    from coverage.case import Case
+    from coverage.rules import load_pack
+
+    _setup_logging(quiet=quiet, verbose=verbose)
+    try:
+        case = Case.from_config(case_config)
+        load_pack(case.pack)
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    report = case.validate()
+    typer.echo(case.describe())
+    typer.echo(str(report))
+    if case.osm_path is None:
+        typer.echo('note: no [network] osm file: `audit` needs one (add osm = "city.osm.pbf")')
+    if not report.ok:
+        raise typer.Exit(code=EXIT_INVALID)
+
+
+@app.command(
+    help="Audit many cases in parallel on Dask: one folder per case plus batch_summary.csv "
+    "and batch_summary.json.\n\nEach distinct OSM file's network is built once before the "
+    "cases start. Cases whose inputs and parameters are unchanged since their last successful "
+    "audit are skipped (--force re-runs them).\n\nExit code 1 if any case failed, 3 with "
+    "--fail-on-violation when any unit of any case fails a rule, else 0."
+)
+def batch(
+    case_configs: Annotated[
+        list[Path], typer.Argument(help="Case TOML files (one output folder each).")
+    ],
+    *,
+    out: OutOption,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Local worker processes (default 2)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Address of a running Dask scheduler (tcp://host:8786) instead of a local "
+            "cluster; --cache-dir must then be on storage every worker can read.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-run cases whose inputs are unchanged.")
+    ] = False,
+    with_map: Annotated[bool, typer.Option("--map", help="Also write map.html per case.")] = False,
+    pack: PackOption = None,
+    speed_kmh: SpeedOption = None,
+    lang: LangOption = Lang.zh,
+    fail_on_violation: FailOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Audit many cases on Dask (see :mod:`coverage.batch`)."""
+    from coverage.batch import batch_audit
+
+    _setup_logging(quiet=quiet, verbose=verbose)
+    try:
+        with _progress(enabled=_show_progress(quiet=quiet)) as step:
+            result = batch_audit(
+                case_configs,
+                out,
+                workers=workers,
+                scheduler=scheduler,
+                pack=pack,
+                speed_kmh=speed_kmh,
+                lang=lang.value,
+                map=with_map,
+                force=force,
+                cache_dir=cache_dir,
+                on_step=step,
+            )
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    if not quiet:
+        _print_batch(result)
+    if result.failed:
+        raise typer.Exit(code=EXIT_INVALID)
+    if fail_on_violation and result.any_failing:
+        raise typer.Exit(code=EXIT_VIOLATION)
+
+
+def _print_batch(result: BatchResult) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"batch: {len(result.cases)} cases -> {result.out_dir}")
+    for column in ("case", "status", "passing/failing", "seconds", "error"):
+        table.add_column(column)
+    for rec in result.cases:
+        counts = " ".join(
+            f"{rid} {c.get('passing', 0)}/{c.get('failing', 0)}"
+            for rid, c in (rec.get("rules") or {}).items()
+        )
+        seconds = rec.get("seconds")
+        table.add_row(
+            str(rec["case"]),
+            str(rec["status"]),
+            counts,
+            "" if seconds is None else f"{seconds:.1f}",
+            str(rec.get("error") or ""),
+        )
+    Console(soft_wrap=False).print(table)
+    typer.echo(f"summary: {result.summary_csv}\n         {result.summary_json}")
 
 
 @app.command()
@@ -60,7 +509,9 @@ def network(
 
     _setup_logging(quiet=quiet, verbose=verbose)
     try:
-        net = build_walk_network(osm_file, cache=not no_cache, cache_dir=cache_dir)
+        with _progress(enabled=_show_progress(quiet=quiet)) as step:
+            step(f"walking network of {osm_file.name}")
+            net = build_walk_network(osm_file, cache=not no_cache, cache_dir=cache_dir)
     except CoverageError as exc:
         raise _fail(exc) from exc
     assert net.report is not None

@@ -1,0 +1,818 @@
+"""Audit outputs: a GeoPackage for GIS, CSV tables for Excel, JSON for machines, HTML for people.
+
+:func:`write_outputs` writes every file of one audit into a folder:
+
+``audit.gpkg``
+    Layers ``communities``, ``streets``, ``origins``, ``services`` and ``service_areas``
+    (walking service areas per category and minute budget; empty when they cannot be made).
+    List, dict and boolean values are written as text (``true``/``false``; lists and dicts as
+    JSON) so every GIS reads them the same way. Walking distances beyond the search limit
+    (``inf`` in :class:`~coverage.audit.AuditResult`) are written as NULL, like distances of
+    origins off the network: NULL in a ``d_<category>`` column means "not reached within the
+    search limit (twice the largest budget) or not on the walking network".
+``communities.csv``, ``streets.csv``
+    One row per unit, every column but the geometry; UTF-8 with a byte-order mark so that Excel
+    on Chinese Windows shows the Chinese text. Infinite values are empty cells.
+``summary.json``
+    Per rule: units passing, failing and not evaluable, population in passing units; the
+    parameters; the findings; the provenance; the timings (:func:`summary_dict`).
+``report.html``
+    A self-contained report (no external scripts, styles or fonts) in Chinese or English
+    (:func:`render_report_html`).
+``map.html``
+    The interactive map, from :func:`coverage.maps.save_map`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from coverage.rules import FAIL, NOT_EVALUABLE, PASS, Rule, minutes_to_m
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from coverage.audit import AuditResult
+
+__all__ = [
+    "OUTPUT_FILES",
+    "any_failing",
+    "render_report_html",
+    "summary_dict",
+    "to_jsonable",
+    "write_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Output key -> file name, in the order :func:`write_outputs` writes them.
+OUTPUT_FILES: dict[str, str] = {
+    "gpkg": "audit.gpkg",
+    "communities_csv": "communities.csv",
+    "streets_csv": "streets.csv",
+    "summary_json": "summary.json",
+    "report_html": "report.html",
+    "map_html": "map.html",
+}
+GPKG_LAYERS = ("communities", "streets", "origins", "services", "service_areas")
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+#: Bars shown in each chart of the report.
+CHART_BARS = 15
+
+Step = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types; NaN and ±inf become None."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | np.ndarray | pd.Series):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _rule_threshold(result: AuditResult, rule: Rule, *, suffix: str = "") -> str | None:
+    table = result.communities if rule.unit == "community" else result.streets
+    column = f"{rule.id}_threshold{suffix}"
+    if column not in table or len(table) == 0:
+        return None
+    values = table[column].dropna().astype(str).unique()
+    return "; ".join(values) if len(values) else None
+
+
+def summary_dict(result: AuditResult) -> dict[str, Any]:
+    """Everything a machine needs from an audit, as JSON-able types (NaN and inf -> None).
+
+    Parameters
+    ----------
+    result
+        The audit.
+
+    Returns
+    -------
+    dict
+        ``case``, ``pack``, ``parameters`` (walking speed, 15 minutes in metres, the share
+        threshold, snapping limit), ``totals``, ``rules`` (per rule: units passing, failing and
+        not evaluable, population and population in passing units, threshold and source),
+        ``any_failing``, ``findings``, ``provenance`` and ``timings``.
+    """
+    rules = []
+    by_id = {r.id: r for r in result.pack.rules}
+    for row in result.summary.to_dict("records"):
+        rule = by_id.get(str(row["rule"]))
+        entry = dict(row)
+        if rule is not None:
+            entry["kind"] = rule.kind
+            entry["threshold"] = _rule_threshold(result, rule)
+            entry["threshold_zh"] = _rule_threshold(result, rule, suffix="_zh")
+            entry["budget_m"] = rule.budget_m(result.walk_speed_kmh)
+            entry["source"] = rule.source
+        rules.append(entry)
+    prov = result.provenance
+    speed = result.walk_speed_kmh
+    return to_jsonable(
+        {
+            "case": result.case_name,
+            "pack": {
+                "id": result.pack.id,
+                "version": result.pack.version,
+                "title": result.pack.label("en"),
+                "title_zh": result.pack.label("zh"),
+                "reference": result.pack.reference,
+            },
+            "parameters": {
+                "walk_speed_kmh": speed,
+                "minutes_15_in_m": minutes_to_m(15, speed),
+                "min_population_share": prov.get("min_population_share"),
+                "max_snap_m": prov.get("max_snap_m"),
+                "search_limit_factor": prov.get("search_limit_factor"),
+            },
+            "totals": {
+                "communities": len(result.communities),
+                "streets": len(result.streets),
+                "population": float(result.communities["population"].sum()),
+                "origins": len(result.origins),
+                "services": len(result.services),
+            },
+            "rules": rules,
+            "any_failing": any_failing(result),
+            "findings": [
+                {"severity": f.severity, "layer": f.layer, "message": f.message, "ids": f.ids}
+                for f in result.findings
+            ],
+            "provenance": prov,
+            "timings": result.timings,
+        }
+    )
+
+
+def any_failing(result: AuditResult) -> bool:
+    """True if any unit fails any rule (``--fail-on-violation``)."""
+    return bool((result.summary["failing"] > 0).any())
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+
+
+def _plain_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list | tuple | set | np.ndarray):
+        return json.dumps(to_jsonable(value), ensure_ascii=False)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _gis_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy whose attribute columns every GIS reads: text for bool/list/dict, NULL for inf."""
+    out = gdf.copy()
+    geometry = out.geometry.name
+    for column in out.columns:
+        if column == geometry:
+            continue
+        series = out[column]
+        if pd.api.types.is_bool_dtype(series):
+            out[column] = series.map({True: "true", False: "false"}).astype(object)
+        elif pd.api.types.is_float_dtype(series):
+            values = series.to_numpy(dtype=float, copy=True)
+            values[np.isinf(values)] = np.nan
+            out[column] = values
+        elif series.dtype == object:
+            out[column] = [_plain_value(v) for v in series]
+    return out
+
+
+def _table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    return pd.DataFrame(_gis_ready(gdf)).drop(columns=[gdf.geometry.name])
+
+
+def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    _table(gdf).to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def _service_areas_layer(
+    areas: Mapping[str, gpd.GeoDataFrame] | None, crs: Any
+) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    frames = []
+    for category, gdf in (areas or {}).items():
+        if gdf is None or len(gdf) == 0:
+            continue
+        frame = gdf.to_crs(crs) if gdf.crs is not None and crs is not None else gdf
+        frames.append(frame.assign(category=category))
+    if not frames:
+        return gpd.GeoDataFrame({"category": [], "minutes": []}, geometry=[], crs=crs)
+    layer = pd.concat(frames, ignore_index=True)
+    columns = ["category", *[c for c in layer.columns if c not in ("category", "geometry")]]
+    return gpd.GeoDataFrame(layer[[*columns, "geometry"]], geometry="geometry", crs=crs)
+
+
+def _write_gpkg(
+    result: AuditResult, path: Path, areas: Mapping[str, gpd.GeoDataFrame] | None
+) -> None:
+    if path.exists():
+        path.unlink()  # a fresh file: no stale layers from an earlier audit
+    layers = {
+        "communities": result.communities,
+        "streets": result.streets,
+        "origins": result.origins,
+        "services": result.services,
+    }
+    for name, gdf in layers.items():
+        _gis_ready(gdf).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    sa = _service_areas_layer(areas, result.communities.crs)
+    if len(sa):
+        _gis_ready(sa).to_file(path, layer="service_areas", driver="GPKG", engine="pyogrio")
+    else:
+        sa.to_file(
+            path,
+            layer="service_areas",
+            driver="GPKG",
+            engine="pyogrio",
+            geometry_type="MultiPolygon",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "步行可达公共服务审计报告",
+        "headline": "主要结果",
+        "parameters": "参数",
+        "speed": "步行速度",
+        "speed_value": "{speed:g} 公里/小时：15 分钟 ≈ {m:,.0f} 米",
+        "share": "可达居民比例门槛",
+        "snap": "最大吸附距离",
+        "pack": "规则包",
+        "rules": "各规则逐单元结果",
+        "rule_summary": "通过 {p} · 未通过 {f} · 无法评估 {n}（共 {u} 个{unit}）",
+        "population_pass": "通过单元内居民 {pct}",
+        "community": "社区",
+        "street": "街道",
+        "community_units": "社区",
+        "street_units": "街道",
+        "id": "编号",
+        "name": "名称",
+        "population": "人口",
+        "status": "结论",
+        "value": "数值",
+        "threshold": "标准",
+        "reason": "原因",
+        "source": "依据原文",
+        "pass": "通过",
+        "fail": "未通过",
+        "not_evaluable": "无法评估",
+        "charts": "最需关注的单元",
+        "worst_communities": (
+            "可达性最差的社区（{rule}：{n}类必备服务中，{pct}以上居民可在时限内到达的类别数；"
+            "括号内为各类平均可达比例）"
+        ),
+        "worst_streets": "未通过规则最多的街道（未通过的规则数）",
+        "reached_text": "{k}/{n} 类（平均 {mean}）",
+        "failed_text": "{f}/{n}：{ids}",
+        "findings": "数据与审计发现",
+        "no_findings": "没有发现问题。",
+        "sources": "数据来源",
+        "map": "交互地图",
+        "map_link": "打开交互地图（map.html）",
+        "no_map": "本次未生成地图。",
+        "residents": "居民",
+        "communities_n": "社区",
+        "streets_n": "街道",
+        "services_n": "服务设施",
+        "created": "生成时间",
+        "file": "文件",
+        "network": "步行网络",
+        "software": "软件版本",
+        "timings": "耗时（秒）",
+        "more": "另有 {n} 个编号",
+        "units_failing": "存在未通过规则的单元",
+    },
+    "en": {
+        "title": "Walking access to public services: audit report",
+        "headline": "Headline figures",
+        "parameters": "Parameters",
+        "speed": "Walking speed",
+        "speed_value": "{speed:g} km/h: 15 minutes ≈ {m:,.0f} m",
+        "share": "Share of residents a reach rule requires",
+        "snap": "Largest snapping distance",
+        "pack": "Rule pack",
+        "rules": "Every unit, rule by rule",
+        "rule_summary": "{p} pass · {f} fail · {n} not evaluable (of {u} {unit})",
+        "population_pass": "residents in passing units {pct}",
+        "community": "community",
+        "street": "street",
+        "community_units": "communities",
+        "street_units": "streets",
+        "id": "Id",
+        "name": "Name",
+        "population": "Population",
+        "status": "Status",
+        "value": "Value",
+        "threshold": "Threshold",
+        "reason": "Reason",
+        "source": "Source text",
+        "pass": "pass",
+        "fail": "fail",
+        "not_evaluable": "not evaluable",
+        "charts": "Where to look first",
+        "worst_communities": (
+            "Communities with the worst access ({rule}: of the {n} required categories, how "
+            "many reach {pct} of residents within the budget; mean share in brackets)"
+        ),
+        "worst_streets": "Streets failing the most rules (rules failed)",
+        "reached_text": "{k}/{n} categories (mean {mean})",
+        "failed_text": "{f}/{n}: {ids}",
+        "findings": "Findings about the data and the audit",
+        "no_findings": "Nothing to report.",
+        "sources": "Data sources",
+        "map": "Interactive map",
+        "map_link": "Open the interactive map (map.html)",
+        "no_map": "No map was made for this audit.",
+        "residents": "residents",
+        "communities_n": "communities",
+        "streets_n": "streets",
+        "services_n": "services",
+        "created": "Created",
+        "file": "File",
+        "network": "Walking network",
+        "software": "Software",
+        "timings": "Timings (s)",
+        "more": "{n} more ids",
+        "units_failing": "units failing at least one rule",
+    },
+}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Microsoft YaHei","PingFang SC",sans-serif;
+margin:0 auto;max-width:1100px;padding:1.5rem;color:#1f2328;line-height:1.5}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
+.sub{color:#57606a;margin-top:0}
+.cards{display:flex;flex-wrap:wrap;gap:.75rem}
+.card{border:1px solid #d0d7de;border-radius:6px;padding:.6rem .9rem;min-width:9rem}
+.card b{display:block;font-size:1.4rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0 1rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+.not_evaluable{color:#6e7781}
+details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}
+.warning{color:#9a6700}.error{color:#cf222e}
+blockquote{margin:.3rem 0;padding:.2rem .8rem;border-left:3px solid #d0d7de;color:#57606a}
+svg text{font-family:inherit;font-size:12px}
+footer{margin-top:2rem;color:#57606a;font-size:.85rem}
+"""
+
+
+def _e(value: Any) -> str:
+    """HTML-escape anything derived from data."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _fmt_number(value: Any) -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return _e(value)
+    if math.isnan(f):
+        return "–"
+    if math.isinf(f):
+        return "∞"
+    if f == int(f) and abs(f) < 1e15:
+        return f"{int(f):,}"
+    return f"{f:,.3g}" if abs(f) < 1 else f"{f:,.2f}"
+
+
+def _fmt_pct(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def _bar_chart(labels: list[str], values: list[float], texts: list[str], *, vmax: float) -> str:
+    """A horizontal bar chart as inline SVG (labels and texts are escaped here)."""
+    if not labels:
+        return ""
+    row_h, label_w, bar_w, pad = 22, 240, 480, 150
+    height = row_h * len(labels) + 10
+    width = label_w + bar_w + pad
+    vmax = vmax if vmax > 0 else 1.0
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
+        f'<rect x="{label_w}" y="0" width="{bar_w}" height="{height}" fill="#f6f8fa"/>',
+    ]
+    for i, (label, value, text) in enumerate(zip(labels, values, texts, strict=True)):
+        y = 5 + i * row_h
+        v = 0.0 if not math.isfinite(value) else max(value, 0.0)
+        w = bar_w * min(v / vmax, 1.0)
+        shown = label if len(label) <= 28 else label[:27] + "…"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(shown)}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
+            f'fill="#cf222e" opacity="0.8"><title>{_e(label)}: {_e(text)}</title></rect>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}">{_e(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _status_html(status: Any, t: Mapping[str, str]) -> str:
+    key = str(status)
+    return f'<span class="{_e(key)}">{_e(t.get(key, key))}</span>'
+
+
+def _unit_label(row: Mapping[str, Any], id_column: str) -> str:
+    name = row.get("name")
+    ident = row.get(id_column)
+    if name is None or (isinstance(name, float) and math.isnan(name)) or name == "":
+        return str(ident)
+    return f"{name} ({ident})"
+
+
+def _worst_communities_chart(result: AuditResult, lang: str, t: Mapping[str, str]) -> str:
+    """Communities whose residents reach the fewest required categories (first reach rule)."""
+    from coverage.audit import service_categories
+
+    reach = [r for r in result.pack.rules if r.kind == "reach" and r.unit == "community"]
+    if not reach or len(result.communities) == 0:
+        return ""
+    rule = reach[0]
+    present = set(service_categories(result.services)["category"])
+    shares_of = {c: f"{rule.id}_share_{c}" for c in rule.categories}
+    cats = [c for c, col in shares_of.items() if c in present and col in result.communities]
+    if not cats:
+        return ""
+    need = float(result.provenance.get("min_population_share") or 0.9)
+    table = result.communities[result.communities[f"{rule.id}_status"] != NOT_EVALUABLE]
+    shares = table[[f"{rule.id}_share_{c}" for c in cats]].to_numpy(dtype=float)
+    reached = (np.nan_to_num(shares, nan=0.0) >= need - 1e-9).sum(axis=1)
+    mean = np.nanmean(np.where(np.isnan(shares), 0.0, shares), axis=1)
+    frame = table.assign(_k=reached, _mean=mean)
+    frame = frame.sort_values(["_k", "_mean", "population"], ascending=[True, True, False])
+    rows = frame.head(CHART_BARS).to_dict("records")
+    texts = [
+        t["reached_text"].format(k=int(r["_k"]), n=len(cats), mean=_fmt_pct(float(r["_mean"])))
+        for r in rows
+    ]
+    chart = _bar_chart(
+        [_unit_label(r, "community_id") for r in rows],
+        [float(r["_k"]) + 0.02 for r in rows],  # a sliver so that 0 still shows a bar
+        texts,
+        vmax=float(len(cats)),
+    )
+    caption = t["worst_communities"].format(
+        rule=f"{rule.id} {rule.label(lang)}", pct=_fmt_pct(need), n=len(cats)
+    )
+    return f"<h3>{_e(caption)}</h3>{chart}"
+
+
+def _worst_streets_chart(result: AuditResult, t: Mapping[str, str]) -> str:
+    """Streets failing the most rules."""
+    table = result.streets
+    rules = [r for r in result.pack.rules if f"{r.id}_status" in table]
+    if not rules or len(table) == 0:
+        return ""
+    failed = sum((table[f"{r.id}_status"] == FAIL).astype(int) for r in rules)
+    frame = table.assign(_f=failed)
+    frame = frame[frame["_f"] > 0].sort_values(["_f", "population"], ascending=[False, False])
+    rows = frame.head(CHART_BARS).to_dict("records")
+    texts = [
+        t["failed_text"].format(
+            f=int(r["_f"]),
+            n=len(rules),
+            ids=" ".join(x.id for x in rules if r.get(f"{x.id}_status") == FAIL),
+        )
+        for r in rows
+    ]
+    chart = _bar_chart(
+        [_unit_label(r, "street_id") for r in rows],
+        [float(r["_f"]) for r in rows],
+        texts,
+        vmax=float(len(rules)),
+    )
+    return f"<h3>{_e(t['worst_streets'])}</h3>{chart}" if chart else ""
+
+
+def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, str]) -> str:
+    unit_name = t[rule.unit]
+    table = result.communities if rule.unit == "community" else result.streets
+    id_column = "community_id" if rule.unit == "community" else "street_id"
+    summary: Mapping[Any, Any] = next(
+        r for r in result.summary.to_dict("records") if r["rule"] == rule.id
+    )
+    share = float(summary["population_share_in_passing_units"])
+    head = t["rule_summary"].format(
+        p=int(summary["passing"]),
+        f=int(summary["failing"]),
+        n=int(summary["not_evaluable"]),
+        u=int(summary["units"]),
+        unit=t[f"{rule.unit}_units"],
+    )
+    reason_col = f"{rule.id}_reason_zh" if lang == "zh" else f"{rule.id}_reason"
+    if reason_col not in table:
+        reason_col = f"{rule.id}_reason"
+    threshold_col = f"{rule.id}_threshold_zh" if lang == "zh" else f"{rule.id}_threshold"
+    if threshold_col not in table:
+        threshold_col = f"{rule.id}_threshold"
+    order = {FAIL: 0, NOT_EVALUABLE: 1, PASS: 2}
+    rows = sorted(
+        table.to_dict("records"),
+        key=lambda r: (order.get(str(r.get(f"{rule.id}_status")), 3), str(r.get(id_column))),
+    )
+    body = []
+    for r in rows:
+        body.append(
+            "<tr>"
+            f"<td>{_e(r.get(id_column))}</td><td>{_e(r.get('name'))}</td>"
+            f'<td class="num">{_fmt_number(r.get("population"))}</td>'
+            f"<td>{_status_html(r.get(f'{rule.id}_status'), t)}</td>"
+            f'<td class="num">{_fmt_number(r.get(f"{rule.id}_value"))}</td>'
+            f"<td>{_e(r.get(threshold_col))}</td>"
+            f"<td>{_e(r.get(reason_col))}</td>"
+            "</tr>"
+        )
+    header = "".join(
+        f"<th>{_e(t[k])}</th>"
+        for k in ("id", "name", "population", "status", "value", "threshold", "reason")
+    )
+    return (
+        f'<section id="rule-{_e(rule.id)}"><h3>{_e(rule.id)} {_e(rule.label(lang))}</h3>'
+        f"<p>{_e(head)}; {_e(t['population_pass'].format(pct=_fmt_pct(share)))}</p>"
+        f"<blockquote>{_e(t['source'])}：{_e(rule.source)}</blockquote>"
+        f"<details{' open' if len(rows) <= 30 else ''}><summary>{_e(unit_name)} × {len(rows)}"
+        f"</summary><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
+        "</table></details></section>"
+    )
+
+
+def _findings_html(result: AuditResult, t: Mapping[str, str]) -> str:
+    if not result.findings:
+        return f"<p>{_e(t['no_findings'])}</p>"
+    items = []
+    for f in result.findings:
+        ids = list(f.ids)
+        shown = ", ".join(ids[:20])
+        more = f" … ({t['more'].format(n=len(ids) - 20)})" if len(ids) > 20 else ""
+        id_text = f"<br><small>{_e(shown)}{_e(more)}</small>" if ids else ""
+        items.append(
+            f'<li><span class="{_e(f.severity)}">{_e(f.severity)}</span> '
+            f"[{_e(f.layer)}] {_e(f.message)}{id_text}</li>"
+        )
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _sources_html(result: AuditResult, t: Mapping[str, str]) -> str:
+    prov = result.provenance
+    rows = "".join(
+        f"<tr><td>{_e(Path(p).name)}</td><td><code>{_e(str(h)[:16])}…</code></td>"
+        f"<td><small>{_e(p)}</small></td></tr>"
+        for p, h in (prov.get("inputs_sha256") or {}).items()
+    )
+    parts = [
+        f"<table><thead><tr><th>{_e(t['file'])}</th><th>SHA-256</th><th></th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    ]
+    net = prov.get("network") or {}
+    if net:
+        parts.append(
+            f"<p>{_e(t['network'])}: {_e(net.get('source'))} — {_fmt_number(net.get('nodes'))}"
+            f" nodes, {_fmt_number(net.get('edges'))} edges, "
+            f"{_fmt_number(net.get('length_km'))} km, {_fmt_number(net.get('components'))}"
+            " components</p>"
+        )
+    software = prov.get("software") or {}
+    if software:
+        parts.append(
+            f"<p>{_e(t['software'])}: "
+            + _e(", ".join(f"{k} {v}" for k, v in software.items()))
+            + "</p>"
+        )
+    if result.timings:
+        parts.append(
+            f"<p>{_e(t['timings'])}: "
+            + _e(", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+            + "</p>"
+        )
+    parts.append(f"<p>OpenStreetMap data {_e(OSM_ATTRIBUTION)}, Open Database License (ODbL).</p>")
+    return "".join(parts)
+
+
+def render_report_html(
+    result: AuditResult, *, lang: str = "zh", map_file: str | None = "map.html"
+) -> str:
+    """The audit as one self-contained HTML page (no external scripts, styles or fonts).
+
+    Parameters
+    ----------
+    result
+        The audit.
+    lang
+        ``"zh"`` or ``"en"``.
+    map_file
+        Relative link to the interactive map; ``None`` says no map was made. Default
+        ``"map.html"``, the name :func:`write_outputs` uses.
+
+    Returns
+    -------
+    str
+        HTML in which every string taken from the data is escaped.
+    """
+    if lang not in _TEXT:
+        msg = f"lang must be one of {', '.join(_TEXT)}, got {lang!r}"
+        raise ValueError(msg)
+    t = _TEXT[lang]
+    speed = result.walk_speed_kmh
+    share = result.provenance.get("min_population_share")
+    population = float(result.communities["population"].sum())
+    failing_units = 0
+    for table in (result.communities, result.streets):
+        cols = [c for c in table.columns if c.endswith("_status")]
+        if cols:
+            failing_units += int((table[cols] == FAIL).any(axis=1).sum())
+    cards = [
+        (f"{population:,.0f}", t["residents"]),
+        (f"{len(result.communities):,}", t["communities_n"]),
+        (f"{len(result.streets):,}", t["streets_n"]),
+        (f"{len(result.services):,}", t["services_n"]),
+        (f"{failing_units:,}", t["units_failing"]),
+    ]
+    for row in result.summary.to_dict("records"):
+        pct = _fmt_pct(float(row["population_share_in_passing_units"]))
+        cards.append((f"{row['passing']}/{row['units']}", f"{row['rule']} {t['pass']} · {pct}"))
+    cards_html = "".join(f'<div class="card"><b>{_e(v)}</b>{_e(k)}</div>' for v, k in cards)
+    params = [
+        (t["speed"], t["speed_value"].format(speed=speed, m=minutes_to_m(15, speed))),
+        (t["share"], _fmt_pct(float(share)) if share is not None else "–"),
+        (t["snap"], f"{_fmt_number(result.provenance.get('max_snap_m'))} m"),
+        (t["pack"], f"{result.pack.label(lang)} ({result.pack.id} v{result.pack.version})"),
+        (t["created"], str(result.provenance.get("created_utc", ""))),
+    ]
+    version = (result.provenance.get("software") or {}).get("service-coverage", "")
+    params_html = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in params)
+    charts = _worst_communities_chart(result, lang, t) + _worst_streets_chart(result, t)
+    rules_html = "".join(_rule_section(result, rule, lang, t) for rule in result.pack.rules)
+    map_html = (
+        f'<p><a href="{_e(map_file)}">{_e(t["map_link"])}</a></p>'
+        if map_file
+        else f"<p>{_e(t['no_map'])}</p>"
+    )
+    return (
+        f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{_e(result.case_name)} — {_e(t['title'])}</title><style>{_CSS}</style></head>"
+        f"<body><h1>{_e(result.case_name)}</h1>"
+        f'<p class="sub">{_e(t["title"])} · {_e(result.pack.label(lang))}</p>'
+        f'<h2>{_e(t["headline"])}</h2><div class="cards">{cards_html}</div>'
+        f"<h2>{_e(t['map'])}</h2>{map_html}"
+        f"<h2>{_e(t['parameters'])}</h2><table>{params_html}</table>"
+        f"<h2>{_e(t['charts'])}</h2>{charts}"
+        f"<h2>{_e(t['rules'])}</h2>{rules_html}"
+        f"<h2>{_e(t['findings'])}</h2>{_findings_html(result, t)}"
+        f"<h2>{_e(t['sources'])}</h2>{_sources_html(result, t)}"
+        f"<footer>service-coverage {_e(version)}"
+        f" · {_e(OSM_ATTRIBUTION)}</footer>"
+        "</body></html>"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# everything
+
+
+def _service_areas(result: AuditResult) -> dict[str, gpd.GeoDataFrame] | None:
+    """Walking service areas per category, or None when coverage.maps is not available."""
+    try:
+        from coverage.maps import default_service_areas
+    except ImportError as exc:
+        logger.warning(
+            "service areas skipped: coverage.maps is not available (%s); the service_areas "
+            "layer of audit.gpkg is left empty",
+            exc,
+        )
+        return None
+    areas: dict[str, gpd.GeoDataFrame] = default_service_areas(result)
+    return areas
+
+
+def write_outputs(
+    result: AuditResult,
+    out_dir: str | Path,
+    *,
+    lang: str = "zh",
+    map: bool = True,
+    offline: bool = False,
+    service_areas: bool = True,
+    on_step: Step | None = None,
+) -> dict[str, Path]:
+    """Write every output of an audit into a folder (see the module docstring).
+
+    Parameters
+    ----------
+    result
+        The audit.
+    out_dir
+        The folder; created if missing. Existing output files are replaced.
+    lang
+        Language of the report and the map: ``"zh"`` or ``"en"``.
+    map
+        Write ``map.html`` with :func:`coverage.maps.save_map`.
+    offline
+        Make the map work without internet access (passed to ``save_map``).
+    service_areas
+        Compute walking service areas (the ``service_areas`` layer and the map overlay).
+    on_step
+        Called with the name of each step before it starts (for progress displays).
+
+    Returns
+    -------
+    dict[str, Path]
+        Output key (see :data:`OUTPUT_FILES`) -> file written. ``map_html`` is missing when no
+        map was written.
+    """
+    if lang not in _TEXT:
+        msg = f"lang must be one of {', '.join(_TEXT)}, got {lang!r}"
+        raise ValueError(msg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+    written: dict[str, Path] = {}
+
+    def step(name: str) -> None:
+        if on_step is not None:
+            on_step(name)
+
+    started = time.perf_counter()
+    areas = None
+    if service_areas:
+        step("service areas")
+        areas = _service_areas(result)
+    step("GeoPackage")
+    _write_gpkg(result, paths["gpkg"], areas)
+    written["gpkg"] = paths["gpkg"]
+    step("tables")
+    _write_csv(result.communities, paths["communities_csv"])
+    _write_csv(result.streets, paths["streets_csv"])
+    written["communities_csv"] = paths["communities_csv"]
+    written["streets_csv"] = paths["streets_csv"]
+
+    map_written = False
+    if map:
+        step("map")
+        try:
+            from coverage.maps import save_map
+        except ImportError as exc:
+            logger.warning("map.html skipped: coverage.maps is not available (%s)", exc)
+        else:
+            save_map(result, paths["map_html"], lang=lang, offline=offline, service_areas=areas)
+            written["map_html"] = paths["map_html"]
+            map_written = True
+    if not map_written and paths["map_html"].exists():
+        paths["map_html"].unlink()  # never link a stale map from an earlier audit
+
+    step("report")
+    paths["report_html"].write_text(
+        render_report_html(result, lang=lang, map_file="map.html" if map_written else None),
+        encoding="utf-8",
+    )
+    written["report_html"] = paths["report_html"]
+    summary = summary_dict(result)
+    summary["timings"] = {**summary["timings"], "outputs": time.perf_counter() - started}
+    summary["outputs"] = {k: p.name for k, p in written.items()} | {"summary_json": "summary.json"}
+    paths["summary_json"].write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False), encoding="utf-8"
+    )
+    written["summary_json"] = paths["summary_json"]
+    return {k: written[k] for k in OUTPUT_FILES if k in written}

@@ -1,0 +1,121 @@
+"""Audit outputs: summary.json content, the HTML report (escaping, self-containment) and the
+files of write_outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+
+from coverage.audit import AuditResult, audit_case
+from coverage.report import (
+    GPKG_LAYERS,
+    render_report_html,
+    summary_dict,
+    to_jsonable,
+    write_outputs,
+)
+
+DEMO = Path(__file__).parents[1] / "data" / "demo" / "case.toml"
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def demo_result() -> AuditResult:
+    return audit_case(DEMO)
+
+
+@pytest.fixture(scope="module")
+def evil_result(demo_result: AuditResult) -> AuditResult:
+    communities = demo_result.communities.copy()
+    populated = communities.index[communities["population"] > 0][0]
+    communities.loc[populated, "name"] = EVIL
+    streets = demo_result.streets.copy()
+    streets.loc[streets.index[0], "name"] = '"><img src=x onerror=alert(2)>'
+    return dataclasses.replace(demo_result, communities=communities, streets=streets)
+
+
+def test_to_jsonable_turns_nan_and_inf_into_null() -> None:
+    data = to_jsonable({"a": math.nan, "b": [np.inf, -np.inf, 1.5], "c": np.int64(3), "d": (1,)})
+    assert data == {"a": None, "b": [None, None, 1.5], "c": 3, "d": [1]}
+    json.dumps(data, allow_nan=False)
+
+
+def test_summary_dict_has_rules_parameters_findings(demo_result: AuditResult) -> None:
+    summary = summary_dict(demo_result)
+    text = json.dumps(summary, ensure_ascii=False, allow_nan=False)  # strict JSON
+    assert "成都" in text
+    assert summary["parameters"]["walk_speed_kmh"] == 4.0
+    assert summary["parameters"]["minutes_15_in_m"] == pytest.approx(1000.0)
+    assert summary["parameters"]["min_population_share"] == 0.9
+    assert [r["rule"] for r in summary["rules"]] == ["W1", "W2", "W3", "W4", "W5", "W6"]
+    for rule in summary["rules"]:
+        assert rule["passing"] + rule["failing"] + rule["not_evaluable"] == rule["units"]
+        assert rule["source"]
+    assert summary["rules"][0]["budget_m"] == pytest.approx(1000.0)
+    assert summary["any_failing"] is True
+    assert summary["findings"] and {"severity", "layer", "message", "ids"} <= set(
+        summary["findings"][0]
+    )
+    assert summary["provenance"]["inputs_sha256"]
+    assert set(summary["timings"]) >= {"network", "search", "rules"}
+
+
+def test_report_escapes_every_data_string(evil_result: AuditResult) -> None:
+    page = render_report_html(evil_result, lang="en")
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    assert "<script" not in page.lower()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_is_self_contained_and_complete(demo_result: AuditResult, lang: str) -> None:
+    page = render_report_html(demo_result, lang=lang)
+    assert page.startswith("<!DOCTYPE html>")
+    for rule in demo_result.pack.rules:
+        assert html.escape(rule.label(lang)) in page
+    assert "© OpenStreetMap contributors" in page
+    assert 'href="map.html"' in page
+    assert "<svg" in page
+    assert "1,000" in page  # the distance 15 minutes imply
+    # no external resources: no scripts, stylesheets, fonts or images fetched from elsewhere
+    assert "<script" not in page
+    assert "<link" not in page
+    assert "src=" not in page
+    assert "@import" not in page and "url(" not in page
+    # every community of a community rule is listed
+    assert page.count("C001") >= 2
+
+
+def test_report_without_map_says_so(demo_result: AuditResult) -> None:
+    page = render_report_html(demo_result, lang="en", map_file=None)
+    assert "map.html" not in page
+    assert "No map was made" in page
+
+
+def test_report_rejects_unknown_language(demo_result: AuditResult) -> None:
+    with pytest.raises(ValueError, match="lang"):
+        render_report_html(demo_result, lang="fr")
+
+
+def test_write_outputs_files_layers_and_nulls(demo_result: AuditResult, tmp_path: Path) -> None:
+    written = write_outputs(demo_result, tmp_path / "out", lang="en", map=False)
+    assert set(written) == {"gpkg", "communities_csv", "streets_csv", "summary_json", "report_html"}
+    layers = dict(pyogrio.list_layers(written["gpkg"]))
+    assert tuple(layers) == GPKG_LAYERS
+    origins = pyogrio.read_dataframe(written["gpkg"], layer="origins")
+    assert not np.isinf(origins["d_shopping"].to_numpy(dtype=float)).any()
+    beyond = np.isinf(demo_result.origins["d_shopping"].to_numpy(dtype=float))
+    assert origins["d_shopping"].isna().sum() >= beyond.sum() > 0  # inf -> NULL
+    services = pyogrio.read_dataframe(written["gpkg"], layer="services")
+    assert set(services["on_network"]) <= {"true", "false"}
+    assert services["osm_tags"].dropna().str.startswith("{").all()
+    assert not (tmp_path / "out" / "map.html").exists()
+    assert json.loads(written["summary_json"].read_text(encoding="utf-8"))["timings"]["outputs"] > 0
