@@ -349,8 +349,13 @@ def audit_case(
             services, case.communities, "community_id"
         ).to_numpy()
         cats = service_categories(services)
-        snapped_origins = snap_points(network, origins, max_snap_m=case.max_snap_m)
-        snapped_services = snap_points(network, services, max_snap_m=case.max_snap_m)
+        # indexed by id so that what the log lists is ids, not row numbers
+        snapped_origins = snap_points(
+            network, origins.set_index("origin_id"), max_snap_m=case.max_snap_m
+        )
+        snapped_services = snap_points(
+            network, services.set_index("service_id"), max_snap_m=case.max_snap_m
+        )
         services["snap_m"] = snapped_services.snap_m
         services["on_network"] = snapped_services.ok
         _report_snapping(findings, origins, snapped_origins, services, snapped_services, case)
