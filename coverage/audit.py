@@ -374,9 +374,7 @@ def audit_case(
                 cutoff_m=SEARCH_LIMIT_FACTOR * budget,
             )
             origins[distance_column(cat)] = result["distance_m"].to_numpy()
-            fac = result["facility"].to_numpy()
-            ids = services["service_id"].to_numpy()
-            origins[f"f_{cat}"] = [None if pd.isna(f) else ids[int(f)] for f in fac]
+            origins[f"f_{cat}"] = result["facility"].to_numpy()  # the nearest one's id
         missing = [c for c in budgets if c not in set(cats["category"])]
         if missing:
             findings.append(
