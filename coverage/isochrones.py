@@ -1,0 +1,1034 @@
+"""Walking isochrones built from the reached network only, for display.
+
+An isochrone here is the set of points within :data:`DEFAULT_BUFFER_M` (``buffer_m``) of the
+parts of the walking network that can be reached within the time budget. It is built in three
+steps, all vectorised with numpy, scipy and shapely 2:
+
+1. **Network distances.** Facilities (or residential origins) are snapped to their nearest edge
+   (:func:`coverage.snapping.snap_points`) and enter the search as virtual sources with arcs
+   ``s + t`` and ``s + L - t`` to the two ends of their edge (``s``: distance from the point to
+   the street, ``t``: offset along the edge of length ``L``), exactly as
+   :func:`coverage.access.node_distances` does. The snapping distance counts against the budget,
+   as it does in the audit.
+2. **Exact cuts.** On an edge ``(u, v)`` of length ``L`` whose ends are ``du`` and ``dv`` from the
+   nearest source, the point ``p`` metres from ``u`` is ``min(du + p, dv + L - p)`` away. With
+   budget ``B`` the edge is wholly reached when ``du + dv + L <= 2 B`` (the walks entering from
+   both ends meet); otherwise the reached parts are ``[0, B - du]`` (if ``du <= B``) and
+   ``[L - (B - dv), L]`` (if ``dv <= B``). A source also reaches ``[t - (B - s), t + (B - s)]``
+   along its own edge before it touches a node. Edges are straight segments (the network is not
+   simplified), so the cut points are interpolated in the metric CRS, where the ratio of
+   great-circle to projected length is constant along one segment.
+3. **Buffer.** The reached pieces are merged into polylines (:func:`shapely.line_merge`),
+   buffered by ``buffer_m`` with round caps and joins, and dissolved per facility and band.
+
+What this means for a map reader:
+
+- every reached point of the network lies inside its polygon;
+- a point inside the polygon is at most ``buffer_m`` from a reached point of the network (the
+  buffer's arcs are chords inside the true circle, so the polygon never claims more);
+- rivers, railways and fenced campuses are not crossed, because only walkable edges are
+  buffered (no convex hulls, no point buffers); enclosed unreached land stays a hole;
+- the polygons are *for display*. Whether a residence complies is decided from network distances
+  at the residence (:func:`coverage.access.nearest_facility`), never by testing a point against a
+  polygon: the buffer both adds land ``buffer_m`` off the street and misses buildings farther
+  than ``buffer_m`` from a mapped street.
+
+Polygons are computed and dissolved in :attr:`WalkNetwork.metric_crs` and returned in EPSG:4326 by
+default (``crs="metric"`` keeps them in the metric CRS; ``gdf.to_crs(network.metric_crs)`` is a
+plain reprojection).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from scipy.sparse import csgraph
+
+from coverage.access import node_distances
+from coverage.errors import DataError
+from coverage.rules import minutes_to_m
+from coverage.snapping import DEFAULT_MAX_SNAP_M, SnappedPoints, snap_points
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from coverage.network import WalkNetwork
+
+__all__ = [
+    "DEFAULT_BUFFER_M",
+    "DEFAULT_MINUTES",
+    "facility_isochrones",
+    "isochrone",
+    "reach_area",
+    "reached_streets",
+    "service_area",
+    "simplify_for_display",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Default width (m) on each side of a reached street that an isochrone covers.
+#:
+#: 30 m is how far a resident typically walks from a building entrance to the centre line of the
+#: mapped street in a Chinese city: half the road's red-line width (branch roads and secondary
+#: roads are 15-40 m wide, so 7-20 m) plus the building setback behind the red line (5-15 m in
+#: municipal planning codes). Less leaves the polygons as thin lines with the buildings along the
+#: street outside; more claims land that nobody reaches in time (every point of the polygon is at
+#: most ``buffer_m`` from a reached street). It must not exceed the snapping limit
+#: (:data:`coverage.snapping.DEFAULT_MAX_SNAP_M`, 250 m).
+DEFAULT_BUFFER_M = 30.0
+
+#: The "15-minute life circle" bands, in minutes.
+DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+
+#: Segments per quarter circle of the buffers' round caps and joins (GEOS default: 8). The arcs
+#: are chords inside the true circle, so fewer segments only make the polygon a little smaller
+#: (by at most ``buffer_m * (1 - cos(pi / 16))``, 2 % of ``buffer_m``), never larger.
+QUAD_SEGS = 4
+
+#: Facilities searched together (one scipy Dijkstra call on one local subgraph).
+_CHUNK = 32
+
+#: Local subgraphs extend this much farther than the budget, relative and absolute: projected
+#: (UTM) lengths differ from great-circle lengths by well under 1 %.
+_BOX_MARGIN_REL = 0.02
+_BOX_MARGIN_M = 10.0
+
+CrsChoice = Literal["wgs84", "metric"]
+
+
+# ---- inputs --------------------------------------------------------------------------------
+
+
+def _budgets(minutes: float | Sequence[float], walk_speed_kmh: float) -> npt.NDArray[np.float64]:
+    """Sorted, unique bands in minutes (validated)."""
+    values = np.atleast_1d(np.asarray(minutes, dtype=np.float64))
+    if values.ndim != 1 or values.size == 0:
+        msg = f"minutes must be a number or a non-empty sequence of numbers, got {minutes!r}"
+        raise DataError(msg)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        msg = f"minutes must be positive and finite, got {minutes!r}"
+        raise DataError(msg)
+    if not np.isfinite(walk_speed_kmh) or walk_speed_kmh <= 0:
+        msg = f"walk_speed_kmh must be positive, got {walk_speed_kmh!r} (4.0 is a typical pace)"
+        raise DataError(msg)
+    return np.unique(values)
+
+
+def _check_buffer(buffer_m: float, max_snap_m: float) -> None:
+    if not np.isfinite(buffer_m) or buffer_m <= 0:
+        msg = f"buffer_m must be a positive number of metres, got {buffer_m!r}"
+        raise DataError(msg)
+    if buffer_m > max_snap_m:
+        msg = (
+            f"buffer_m={buffer_m:g} is larger than max_snap_m={max_snap_m:g}: the polygons "
+            "would claim land farther from the streets than a point may be to be snapped; "
+            "lower buffer_m or raise max_snap_m"
+        )
+        raise DataError(msg)
+
+
+def _band_labels(minutes: npt.NDArray[np.float64], *, rings: bool) -> list[str]:
+    lows = np.concatenate([[0.0], minutes[:-1]]) if rings else np.zeros_like(minutes)
+    return [f"{lo:g}-{hi:g} min" for lo, hi in zip(lows, minutes, strict=True)]
+
+
+# ---- step 1: network distances ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reached:
+    """Edges touched by searches, and the sources' own edges, of a set of groups.
+
+    ``group``/``edge``/``du``/``dv`` list every (group, edge) with an end within the largest
+    budget; ``src_*`` list the snapped source points with the group they belong to.
+    """
+
+    group: npt.NDArray[np.int64]
+    edge: npt.NDArray[np.int64]
+    du: npt.NDArray[np.float64]
+    dv: npt.NDArray[np.float64]
+    src_group: npt.NDArray[np.int64]
+    src_edge: npt.NDArray[np.int64]
+    src_offset_m: npt.NDArray[np.float64]
+    src_snap_m: npt.NDArray[np.float64]
+
+
+def _search_limit(budget_m: float) -> float:
+    """A Dijkstra limit a hair above the budget, so that nodes exactly at it are kept."""
+    return budget_m * (1.0 + 1e-9) + 1e-6
+
+
+def _reached_single(network: WalkNetwork, sources: SnappedPoints, budget_m: float) -> _Reached:
+    """One multi-source search (:func:`coverage.access.node_distances`) as one group."""
+    usable = sources.subset(sources.ok)
+    dist = node_distances(network, usable, cutoff_m=_search_limit(budget_m)).distance_m
+    du = dist[network.edge_u]
+    dv = dist[network.edge_v]
+    edge = np.flatnonzero((du <= budget_m) | (dv <= budget_m))
+    k = len(usable)
+    return _Reached(
+        group=np.zeros(edge.size, dtype=np.int64),
+        edge=edge,
+        du=du[edge],
+        dv=dv[edge],
+        src_group=np.zeros(k, dtype=np.int64),
+        src_edge=usable.edge,
+        src_offset_m=usable.offset_m,
+        src_snap_m=usable.snap_m,
+    )
+
+
+def _source_xy(network: WalkNetwork, sources: SnappedPoints) -> npt.NDArray[np.float64]:
+    """Projected position of each snapped point on its edge."""
+    length = network.edge_length_m[sources.edge]
+    frac = np.divide(
+        sources.offset_m, length, out=np.zeros_like(sources.offset_m), where=length > 0
+    )
+    a = network.xy[network.edge_u[sources.edge]]
+    b = network.xy[network.edge_v[sources.edge]]
+    return np.asarray(a + frac[:, None] * (b - a), dtype=np.float64)
+
+
+def _reached_chunk(
+    network: WalkNetwork,
+    sources: SnappedPoints,
+    source_group: npt.NDArray[np.int64],
+    groups: npt.NDArray[np.int64],
+    budget_m: float,
+) -> _Reached:
+    """One search per group in ``groups``, all in one Dijkstra call on a local subgraph.
+
+    Every group gets one virtual node with arcs to both ends of its sources' edges. Paths of
+    length <= ``budget_m`` never leave the bounding box of the sources grown by the budget, so
+    the search runs on the nodes inside that box only.
+    """
+    n = network.n_nodes
+    in_chunk = np.isin(source_group, groups)
+    pts = sources.subset(in_chunk)
+    pts_group = source_group[in_chunk]
+    local_group = np.searchsorted(groups, pts_group)
+    xy = network.xy
+    pxy = _source_xy(network, pts)
+    reach = budget_m * (1.0 + _BOX_MARGIN_REL) + _BOX_MARGIN_M
+    lo = pxy.min(axis=0) - reach
+    hi = pxy.max(axis=0) + reach
+    inside = np.all((xy >= lo) & (xy <= hi), axis=1)
+    ends = np.concatenate([network.edge_u[pts.edge], network.edge_v[pts.edge]])
+    inside[ends] = True
+    sub = np.flatnonzero(inside)
+    n_sub = sub.size
+    local = np.full(n, n_sub, dtype=np.int64)  # n_sub: "outside", distance inf
+    local[sub] = np.arange(n_sub)
+
+    g = groups.size
+    base = network.adjacency[sub][:, sub].tocoo()
+    length = network.edge_length_m[pts.edge]
+    rows = np.repeat(n_sub + local_group, 2)
+    cols = np.column_stack(
+        [local[network.edge_u[pts.edge]], local[network.edge_v[pts.edge]]]
+    ).ravel()
+    weights = np.column_stack([pts.snap_m + pts.offset_m, pts.snap_m + length - pts.offset_m])
+    weights = np.maximum(weights.ravel(), 1e-9)  # sparse graphs may drop explicit zeros
+    # several points of one group on the same node: keep the shortest arc (csr sums duplicates)
+    order = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    graph = sp.csr_matrix(
+        (
+            np.concatenate([base.data, weights[first]]),
+            (np.concatenate([base.row, rows[first]]), np.concatenate([base.col, cols[first]])),
+        ),
+        shape=(n_sub + g, n_sub + g),
+    )
+    dist = csgraph.dijkstra(
+        graph, directed=True, indices=n_sub + np.arange(g), limit=_search_limit(budget_m)
+    )
+    # column n_sub (the first virtual node) is never reached from another group: use it as
+    # "outside the box" with distance inf
+    dist[:, n_sub] = np.inf
+
+    cand = np.flatnonzero(inside[network.edge_u] | inside[network.edge_v])
+    lu = local[network.edge_u[cand]]
+    lv = local[network.edge_v[cand]]
+    du = dist[:, lu]
+    dv = dist[:, lv]
+    gi, ci = np.nonzero((du <= budget_m) | (dv <= budget_m))
+    return _Reached(
+        group=groups[gi],
+        edge=cand[ci],
+        du=du[gi, ci],
+        dv=dv[gi, ci],
+        src_group=pts_group,
+        src_edge=pts.edge,
+        src_offset_m=pts.offset_m,
+        src_snap_m=pts.snap_m,
+    )
+
+
+# ---- step 2: exact cuts --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """Reached pieces ``[start_m, end_m]`` of edges, per output row (group x band)."""
+
+    out: npt.NDArray[np.int64]
+    edge: npt.NDArray[np.int64]
+    start_m: npt.NDArray[np.float64]
+    end_m: npt.NDArray[np.float64]
+
+
+def _cut(
+    network: WalkNetwork,
+    reached: _Reached,
+    budgets_m: npt.NDArray[np.float64],
+    *,
+    group_row: npt.NDArray[np.int64],
+    nested: bool = True,
+) -> _Pieces:
+    """The reached pieces of every touched edge for every band.
+
+    ``group_row[g]`` is the output row of group ``g`` for the first band; band ``b`` is output
+    row ``group_row[g] + b``. With ``nested``, band ``b`` lists only what band ``b - 1`` does
+    not already cover wholly: edges wholly reached within the smaller budget are left out (the
+    band's polygon is then the smaller band's polygon plus the buffers of these pieces).
+    """
+    length = network.edge_length_m[reached.edge]
+    src_length = network.edge_length_m[reached.src_edge]
+    outs: list[npt.NDArray[np.int64]] = []
+    edges: list[npt.NDArray[np.int64]] = []
+    starts: list[npt.NDArray[np.float64]] = []
+    ends: list[npt.NDArray[np.float64]] = []
+    total = reached.du + reached.dv + length
+    done = np.zeros(reached.edge.size, dtype=bool)
+    for band, budget in enumerate(budgets_m):
+        full = total <= 2.0 * budget
+        new_full = full & ~done if nested else full
+        from_u = ~full & (reached.du <= budget)
+        from_v = ~full & (reached.dv <= budget)
+        done = full
+        left = budget - reached.src_snap_m
+        own = left >= 0
+        row = group_row[reached.group] + band
+        src_row = group_row[reached.src_group] + band
+        outs += [row[new_full], row[from_u], row[from_v], src_row[own]]
+        edges += [
+            reached.edge[new_full],
+            reached.edge[from_u],
+            reached.edge[from_v],
+            reached.src_edge[own],
+        ]
+        starts += [
+            np.zeros(int(new_full.sum())),
+            np.zeros(int(from_u.sum())),
+            length[from_v] - (budget - reached.dv[from_v]),
+            np.maximum(reached.src_offset_m[own] - left[own], 0.0),
+        ]
+        ends += [
+            length[new_full],
+            budget - reached.du[from_u],
+            length[from_v],
+            np.minimum(reached.src_offset_m[own] + left[own], src_length[own]),
+        ]
+    return _Pieces(
+        out=np.concatenate(outs),
+        edge=np.concatenate(edges),
+        start_m=np.concatenate(starts),
+        end_m=np.concatenate(ends),
+    )
+
+
+def _piece_coords(
+    network: WalkNetwork, pieces: _Pieces
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Projected start and end points of the pieces (edge ends reproduced exactly)."""
+    length = network.edge_length_m[pieces.edge]
+    a = network.xy[network.edge_u[pieces.edge]]
+    b = network.xy[network.edge_v[pieces.edge]]
+
+    def at(pos: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        frac = np.divide(pos, length, out=np.zeros_like(pos), where=length > 0)
+        point = a + frac[:, None] * (b - a)
+        point = np.where((pos <= 0.0)[:, None], a, point)
+        return np.asarray(np.where((pos >= length)[:, None], b, point), dtype=np.float64)
+
+    return at(pieces.start_m), at(pieces.end_m)
+
+
+# ---- step 3: buffer and dissolve -----------------------------------------------------------
+
+
+def _buffered_parts(
+    network: WalkNetwork, pieces: _Pieces, *, buffer_m: float
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
+    """Buffers of the reached pieces merged into polylines, with their output rows (sorted)."""
+    start, end = _piece_coords(network, pieces)
+    point = np.all(start == end, axis=1)  # a node reached with no budget left, say
+    line = ~point
+    order = np.argsort(pieces.out[line], kind="stable")
+    line_out = pieces.out[line][order]
+    lines = shapely.linestrings(np.stack([start[line][order], end[line][order]], axis=1))
+    multi_out = np.unique(line_out)
+    multi = shapely.multilinestrings(lines, indices=np.searchsorted(multi_out, line_out))
+    parts, part_of = shapely.get_parts(shapely.line_merge(multi), return_index=True)
+    geoms = np.concatenate([parts, shapely.points(start[point])])
+    out = np.concatenate([multi_out[part_of], pieces.out[point]])
+    order = np.argsort(out, kind="stable")
+    buffers = shapely.buffer(geoms[order], buffer_m, quad_segs=QUAD_SEGS)
+    return buffers, out[order]
+
+
+def _dissolve(
+    buffers: npt.NDArray[np.object_], out: npt.NDArray[np.int64], n_out: int, n_bands: int
+) -> npt.NDArray[np.object_]:
+    """One polygon per output row: its buffers united with the next smaller band's polygon."""
+    result = np.full(n_out, shapely.Polygon(), dtype=object)
+    bounds = np.searchsorted(out, np.arange(n_out + 1))
+    for row in range(n_out):
+        mine = buffers[bounds[row] : bounds[row + 1]]
+        smaller = result[row - 1] if row % n_bands else None
+        if smaller is not None and not smaller.is_empty:
+            # unite the new buffers first: one overlay with the big polygon, not one per level
+            result[row] = shapely.union(smaller, shapely.union_all(mine)) if mine.size else smaller
+        elif mine.size:
+            result[row] = shapely.union_all(mine)
+    return result
+
+
+def _polygons(
+    network: WalkNetwork,
+    reached: _Reached,
+    budgets_m: npt.NDArray[np.float64],
+    *,
+    group_row: npt.NDArray[np.int64],
+    n_out: int,
+    buffer_m: float,
+) -> npt.NDArray[np.object_]:
+    pieces = _cut(network, reached, budgets_m, group_row=group_row)
+    buffers, out = _buffered_parts(network, pieces, buffer_m=buffer_m)
+    return _dissolve(buffers, out, n_out, budgets_m.size)
+
+
+def _to_rings(polygons: npt.NDArray[np.object_], n_bands: int) -> npt.NDArray[np.object_]:
+    """Band polygons (rows grouped by ``n_bands``) turned into rings: each minus the smaller."""
+    grid = polygons.reshape(-1, n_bands)
+    rings = grid.copy()
+    if n_bands > 1:
+        rings[:, 1:] = shapely.difference(grid[:, 1:], grid[:, :-1])
+    return np.asarray(rings.ravel(), dtype=object)
+
+
+# ---- outputs -------------------------------------------------------------------------------
+
+
+def _valid(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """The geometries with invalid ones repaired (polygonal parts kept)."""
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        fixed = shapely.make_valid(geoms[bad], method="structure", keep_collapsed=False)
+        geoms = geoms.copy()
+        geoms[bad] = fixed
+    return geoms
+
+
+def _frame(
+    columns: dict[str, Any],
+    polygons: npt.NDArray[np.object_],
+    network: WalkNetwork,
+    *,
+    crs: CrsChoice,
+    attrs: dict[str, Any],
+) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
+    if crs not in ("wgs84", "metric"):
+        msg = f'crs must be "wgs84" or "metric", got {crs!r}'
+        raise DataError(msg)
+    # GEOS overlay results are valid; reprojection can (rarely) make a sliver self-touch, so
+    # validity is checked once, in the output CRS
+    metric = polygons if crs == "wgs84" else _valid(polygons)
+    gdf = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(metric, crs=network.metric_crs))
+    if crs == "wgs84":
+        gdf = gdf.to_crs(4326)
+        gdf.geometry = gpd.GeoSeries(_valid(gdf.geometry.values), crs=4326, index=gdf.index)
+    gdf.attrs.update(attrs)
+    return gdf
+
+
+def _snap(
+    network: WalkNetwork,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    max_snap_m: float,
+    what: str,
+) -> SnappedPoints:
+    snapped = snap_points(network, points, max_snap_m=max_snap_m)
+    missing = snapped.unsnapped_ids
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10]) + (" …" if len(missing) > 10 else "")
+        logger.warning(
+            "%d of %d %s are farther than %g m from any walkable edge and have no isochrone "
+            "(ids %s); check their coordinates or raise max_snap_m",
+            len(missing),
+            len(snapped),
+            what,
+            max_snap_m,
+            shown,
+        )
+    return snapped
+
+
+def _ids(facilities: gpd.GeoDataFrame | gpd.GeoSeries, id_column: str | None) -> npt.NDArray[Any]:
+    import geopandas as gpd
+
+    if id_column is None or isinstance(facilities, gpd.GeoSeries):
+        return np.asarray(facilities.index)
+    if id_column not in facilities.columns:
+        msg = (
+            f"the facilities have no column {id_column!r} (columns: {list(facilities.columns)}); "
+            "pass id_column=<the id column>, or id_column=None to use the index"
+        )
+        raise DataError(msg)
+    return np.asarray(facilities[id_column])
+
+
+def facility_isochrones(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    minutes: float | Sequence[float] = DEFAULT_MINUTES,
+    walk_speed_kmh: float = 4.0,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    rings: bool = False,
+    id_column: str | None = "service_id",
+    category_column: str | None = "category",
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    crs: CrsChoice = "wgs84",
+) -> gpd.GeoDataFrame:
+    """One isochrone polygon per facility and time band, not dissolved.
+
+    Each facility gets its own shortest-path search; the searches run in chunks of facilities
+    that are close together, one scipy Dijkstra call per chunk on the part of the network the
+    chunk can reach. Polygons are built as described in :mod:`coverage.isochrones`.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    facilities
+        Facility points (or polygons, represented by a point inside) in any CRS.
+    minutes
+        The time bands.
+    walk_speed_kmh
+        Walking speed turning minutes into metres (:func:`coverage.rules.minutes_to_m`).
+    buffer_m
+        Width covered on each side of a reached street; see :data:`DEFAULT_BUFFER_M`.
+    rings
+        ``False``: each band's full polygon (a band contains the smaller ones). ``True``: each
+        band minus the next smaller one, for shading a map without overdrawing.
+    id_column
+        Column holding the facility id (``None``: the index).
+    category_column
+        Column copied to the output when the facilities have it.
+    max_snap_m
+        Facilities farther than this from every walkable edge get no polygon; they are logged
+        and listed in ``result.attrs["unsnapped"]``.
+    crs
+        ``"wgs84"`` (EPSG:4326) or ``"metric"`` (:attr:`WalkNetwork.metric_crs`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per snapped facility and band, facilities in input order and bands ascending:
+        the id column, the category column (if present), ``minutes`` (upper end of the band),
+        ``distance_m`` (the walking budget), ``band`` (label such as ``"0-10 min"`` or, with
+        ``rings=True``, ``"5-10 min"``) and ``geometry`` (Polygon or MultiPolygon; empty when
+        the facility is farther from its street than the budget). ``attrs`` holds
+        ``unsnapped`` (ids), ``buffer_m``, ``walk_speed_kmh`` and ``metric_crs``.
+    """
+    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    _check_buffer(buffer_m, max_snap_m)
+    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
+    ids = _ids(facilities, id_column)
+    snapped = _snap(network, facilities, max_snap_m=max_snap_m, what="facilities")
+    ok = np.flatnonzero(snapped.ok)
+    usable = snapped.subset(snapped.ok)
+    nb = budgets.size
+    polygons = np.full(ok.size * nb, shapely.Polygon(), dtype=object)
+    if ok.size:
+        group = np.arange(ok.size, dtype=np.int64)
+        order = _spatial_order(_source_xy(network, usable))
+        for start in range(0, ok.size, _CHUNK):
+            groups = np.sort(order[start : start + _CHUNK])
+            reached = _reached_chunk(network, usable, group, groups, float(budgets[-1]))
+            rows = np.full(ok.size, -1, dtype=np.int64)
+            rows[groups] = np.arange(groups.size) * nb
+            chunk_polys = _polygons(
+                network,
+                reached,
+                budgets,
+                group_row=rows,
+                n_out=groups.size * nb,
+                buffer_m=buffer_m,
+            )
+            target = (groups[:, None] * nb + np.arange(nb)).ravel()
+            polygons[target] = chunk_polys
+    if rings:
+        polygons = _to_rings(polygons, nb)
+    columns: dict[str, Any] = {}
+    id_name = id_column if id_column is not None else "facility"
+    columns[id_name] = np.repeat(ids[ok], nb)
+    if (
+        category_column is not None
+        and not isinstance(facilities, pd.Series)
+        and category_column in facilities.columns
+    ):
+        columns[category_column] = np.repeat(np.asarray(facilities[category_column])[ok], nb)
+    columns["minutes"] = np.tile(minutes_arr, ok.size)
+    columns["distance_m"] = np.tile(budgets, ok.size)
+    columns["band"] = np.tile(_band_labels(minutes_arr, rings=rings), ok.size)
+    return _frame(
+        columns,
+        polygons,
+        network,
+        crs=crs,
+        attrs=_attrs(network, snapped, buffer_m, walk_speed_kmh),
+    )
+
+
+def _attrs(
+    network: WalkNetwork, snapped: SnappedPoints, buffer_m: float, walk_speed_kmh: float
+) -> dict[str, Any]:
+    return {
+        "unsnapped": snapped.unsnapped_ids,
+        "buffer_m": float(buffer_m),
+        "walk_speed_kmh": float(walk_speed_kmh),
+        "metric_crs": network.metric_crs.to_string(),
+    }
+
+
+def _spatial_order(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Positions of the points along a Hilbert curve, so that chunks are compact."""
+    import geopandas as gpd
+
+    points = gpd.GeoSeries(shapely.points(xy))
+    return np.asarray(np.argsort(points.hilbert_distance().to_numpy(), kind="stable"))
+
+
+def _area(
+    network: WalkNetwork,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    minutes: float | Sequence[float],
+    walk_speed_kmh: float,
+    buffer_m: float,
+    rings: bool,
+    max_snap_m: float,
+    crs: CrsChoice,
+    what: str,
+) -> gpd.GeoDataFrame:
+    """Dissolved area reached from any of ``points``: one multi-source search."""
+    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    _check_buffer(buffer_m, max_snap_m)
+    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
+    nb = budgets.size
+    snapped = _snap(network, points, max_snap_m=max_snap_m, what=what)
+    polygons = np.full(nb, shapely.Polygon(), dtype=object)
+    if snapped.ok.any():
+        reached = _reached_single(network, snapped, float(budgets[-1]))
+        polygons = _polygons(
+            network,
+            reached,
+            budgets,
+            group_row=np.zeros(1, dtype=np.int64),
+            n_out=nb,
+            buffer_m=buffer_m,
+        )
+    if rings:
+        polygons = _to_rings(polygons, nb)
+    columns = {
+        "minutes": minutes_arr,
+        "distance_m": budgets,
+        "band": _band_labels(minutes_arr, rings=rings),
+    }
+    return _frame(
+        columns,
+        polygons,
+        network,
+        crs=crs,
+        attrs=_attrs(network, snapped, buffer_m, walk_speed_kmh),
+    )
+
+
+def service_area(
+    network: WalkNetwork,
+    facilities: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    minutes: float | Sequence[float] = DEFAULT_MINUTES,
+    walk_speed_kmh: float = 4.0,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    rings: bool = False,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    crs: CrsChoice = "wgs84",
+) -> gpd.GeoDataFrame:
+    """The dissolved area within walking time of any facility of a category.
+
+    One multi-source search from all facilities (:func:`coverage.access.node_distances`), then
+    one polygon per band. It equals the union of :func:`facility_isochrones`, computed far
+    faster.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    facilities
+        The facilities of one category, in any CRS.
+    minutes, walk_speed_kmh, buffer_m, rings, max_snap_m, crs
+        As in :func:`facility_isochrones`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per band: ``minutes``, ``distance_m``, ``band`` and ``geometry``; ``attrs`` as
+        in :func:`facility_isochrones`.
+    """
+    return _area(
+        network,
+        facilities,
+        minutes=minutes,
+        walk_speed_kmh=walk_speed_kmh,
+        buffer_m=buffer_m,
+        rings=rings,
+        max_snap_m=max_snap_m,
+        crs=crs,
+        what="facilities",
+    )
+
+
+def reach_area(
+    network: WalkNetwork,
+    origins: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    minutes: float | Sequence[float] = 15.0,
+    walk_speed_kmh: float = 4.0,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    rings: bool = False,
+    group_column: str | None = None,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    crs: CrsChoice = "wgs84",
+) -> gpd.GeoDataFrame:
+    """Where the residents of a community can walk within the time: its reach area.
+
+    The search starts from all of the community's origins at once (each snapped to its street;
+    the walk from the residence to the street counts), so the area is the union of what every
+    origin reaches.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    origins
+        Residential origins (points) in any CRS.
+    minutes
+        One band or several.
+    walk_speed_kmh, buffer_m, rings, max_snap_m, crs
+        As in :func:`facility_isochrones`.
+    group_column
+        Column naming the community of each origin (e.g. ``"community_id"``): one reach area
+        per community, each from its own origins. ``None``: all origins are one community.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per (community and) band: the group column if given, ``minutes``,
+        ``distance_m``, ``band``, ``geometry``; ``attrs`` as in :func:`facility_isochrones`.
+    """
+    if group_column is None:
+        return _area(
+            network,
+            origins,
+            minutes=minutes,
+            walk_speed_kmh=walk_speed_kmh,
+            buffer_m=buffer_m,
+            rings=rings,
+            max_snap_m=max_snap_m,
+            crs=crs,
+            what="origins",
+        )
+    if isinstance(origins, pd.Series) or group_column not in origins.columns:
+        msg = (
+            f"the origins have no column {group_column!r}; pass group_column=<the community "
+            "column>, or group_column=None for one area from all origins"
+        )
+        raise DataError(msg)
+    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    _check_buffer(buffer_m, max_snap_m)
+    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
+    nb = budgets.size
+    snapped = _snap(network, origins, max_snap_m=max_snap_m, what="origins")
+    keys, source_group = np.unique(
+        np.asarray(origins[group_column]).astype(str), return_inverse=True
+    )
+    source_group = np.asarray(source_group, dtype=np.int64)[snapped.ok]
+    usable = snapped.subset(snapped.ok)
+    polygons = np.full(keys.size * nb, shapely.Polygon(), dtype=object)
+    present = np.unique(source_group)
+    if present.size:
+        centre = np.zeros((keys.size, 2))
+        np.add.at(centre, source_group, _source_xy(network, usable))
+        centre[present] /= np.bincount(source_group)[present][:, None]
+        order = present[_spatial_order(centre[present])]
+        for start in range(0, order.size, _CHUNK):
+            groups = np.sort(order[start : start + _CHUNK])
+            reached = _reached_chunk(network, usable, source_group, groups, float(budgets[-1]))
+            rows = np.full(keys.size, -1, dtype=np.int64)
+            rows[groups] = np.arange(groups.size) * nb
+            chunk_polys = _polygons(
+                network,
+                reached,
+                budgets,
+                group_row=rows,
+                n_out=groups.size * nb,
+                buffer_m=buffer_m,
+            )
+            polygons[(groups[:, None] * nb + np.arange(nb)).ravel()] = chunk_polys
+    if rings:
+        polygons = _to_rings(polygons, nb)
+    columns = {
+        group_column: np.repeat(keys, nb),
+        "minutes": np.tile(minutes_arr, keys.size),
+        "distance_m": np.tile(budgets, keys.size),
+        "band": np.tile(_band_labels(minutes_arr, rings=rings), keys.size),
+    }
+    return _frame(
+        columns,
+        polygons,
+        network,
+        crs=crs,
+        attrs=_attrs(network, snapped, buffer_m, walk_speed_kmh),
+    )
+
+
+def reached_streets(
+    network: WalkNetwork,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    minutes: float | Sequence[float] = DEFAULT_MINUTES,
+    walk_speed_kmh: float = 4.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    crs: CrsChoice = "wgs84",
+) -> gpd.GeoDataFrame:
+    """The parts of the network reachable from any of the points, cut where time runs out.
+
+    These are the lines the polygons of :func:`service_area` buffer: drawing them shows
+    exactly which streets are within the time, with no buffer.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    points
+        Facilities or origins, in any CRS.
+    minutes, walk_speed_kmh, max_snap_m, crs
+        As in :func:`facility_isochrones`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per band: ``minutes``, ``distance_m``, ``band``, ``length_m`` (reached network
+        length, great-circle metres as in the network) and ``geometry`` (MultiLineString of the
+        reached pieces, merged where they join end to end).
+    """
+    import geopandas as gpd
+
+    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
+    nb = budgets.size
+    snapped = _snap(network, points, max_snap_m=max_snap_m, what="points")
+    lines = np.full(nb, shapely.MultiLineString(), dtype=object)
+    length_m = np.zeros(nb)
+    if snapped.ok.any():
+        reached = _reached_single(network, snapped, float(budgets[-1]))
+        pieces = _cut(
+            network, reached, budgets, group_row=np.zeros(1, dtype=np.int64), nested=False
+        )
+        # pieces overlap where a source's own edge is also reached through a node
+        pieces = _merge_intervals(pieces)
+        length_m[:] = np.bincount(pieces.out, weights=pieces.end_m - pieces.start_m, minlength=nb)
+        start, end = _piece_coords(network, pieces)
+        keep = ~np.all(start == end, axis=1)
+        order = np.argsort(pieces.out[keep], kind="stable")
+        segs = shapely.linestrings(np.stack([start[keep][order], end[keep][order]], axis=1))
+        out = pieces.out[keep][order]
+        present = np.unique(out)
+        multi = shapely.multilinestrings(segs, indices=np.searchsorted(present, out))
+        merged = shapely.line_merge(multi)
+        lines[present] = [
+            g if g.geom_type == "MultiLineString" else shapely.MultiLineString([g]) for g in merged
+        ]
+    gdf = gpd.GeoDataFrame(
+        {
+            "minutes": minutes_arr,
+            "distance_m": budgets,
+            "band": _band_labels(minutes_arr, rings=False),
+            "length_m": length_m,
+        },
+        geometry=gpd.GeoSeries(lines, crs=network.metric_crs),
+    )
+    if crs == "wgs84":
+        gdf = gdf.to_crs(4326)
+    elif crs != "metric":
+        msg = f'crs must be "wgs84" or "metric", got {crs!r}'
+        raise DataError(msg)
+    gdf.attrs.update({"unsnapped": snapped.unsnapped_ids, "walk_speed_kmh": walk_speed_kmh})
+    return gdf
+
+
+def _merge_intervals(pieces: _Pieces) -> _Pieces:
+    """The same reached set with overlapping pieces of one edge and row merged into one."""
+    order = np.lexsort((pieces.start_m, pieces.edge, pieces.out))
+    out = pieces.out[order]
+    edge = pieces.edge[order]
+    start = pieces.start_m[order]
+    end = pieces.end_m[order]
+    if out.size == 0:
+        return pieces
+    key_change = np.ones(out.size, dtype=bool)
+    key_change[1:] = (out[1:] != out[:-1]) | (edge[1:] != edge[:-1])
+    run = np.cumsum(key_change) - 1
+    # the largest end among the earlier pieces of the same (row, edge)
+    shifted = np.where(key_change, -np.inf, np.concatenate([[-np.inf], end[:-1]]))
+    prev_end = _segment_cummax(shifted, run)
+    first = np.flatnonzero(key_change | (start > prev_end))
+    return _Pieces(
+        out=out[first],
+        edge=edge[first],
+        start_m=start[first],
+        end_m=np.maximum.reduceat(end, first),
+    )
+
+
+def _segment_cummax(
+    values: npt.NDArray[np.float64], run: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Cumulative maximum restarting at every new ``run`` (runs are contiguous)."""
+    # offset each run by a large multiple so that one global cummax never crosses runs
+    finite = np.where(np.isfinite(values), values, 0.0)
+    span = float(np.abs(finite).max(initial=0.0)) * 4.0 + 1.0
+    lifted = np.where(np.isfinite(values), values, -span / 2) + run * span
+    return np.asarray(np.maximum.accumulate(lifted) - run * span, dtype=np.float64)
+
+
+def isochrone(
+    network: WalkNetwork,
+    point: tuple[float, float] | shapely.Geometry,
+    *,
+    minutes: float | Sequence[float] = DEFAULT_MINUTES,
+    walk_speed_kmh: float = 4.0,
+    buffer_m: float = DEFAULT_BUFFER_M,
+    rings: bool = False,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    crs: CrsChoice = "wgs84",
+) -> gpd.GeoDataFrame:
+    """The isochrones of one facility.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    point
+        ``(lon, lat)`` in EPSG:4326, or a shapely geometry in EPSG:4326 (a polygon is
+        represented by a point inside it).
+    minutes, walk_speed_kmh, buffer_m, rings, max_snap_m, crs
+        As in :func:`facility_isochrones`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per band: ``minutes``, ``distance_m``, ``band``, ``geometry``; the same
+        polygons as the facility's rows of :func:`facility_isochrones`.
+
+    Raises
+    ------
+    DataError
+        If the point is farther than ``max_snap_m`` from every walkable edge.
+    """
+    import geopandas as gpd
+
+    if isinstance(point, shapely.Geometry):
+        geom = point
+    else:
+        lon, lat = (float(c) for c in point)
+        geom = shapely.Point(lon, lat)
+    series = gpd.GeoSeries([geom], crs=4326)
+    snapped = snap_points(network, series, max_snap_m=max_snap_m)
+    if not snapped.ok[0]:
+        msg = (
+            f"the point {geom.wkt} is farther than {max_snap_m:g} m from every walkable edge "
+            "of the network; check that it is in EPSG:4326 (lon, lat) inside the network's area, "
+            "or raise max_snap_m"
+        )
+        raise DataError(msg)
+    gdf = facility_isochrones(
+        network,
+        series,
+        minutes=minutes,
+        walk_speed_kmh=walk_speed_kmh,
+        buffer_m=buffer_m,
+        rings=rings,
+        id_column=None,
+        max_snap_m=max_snap_m,
+        crs=crs,
+    )
+    return gdf.drop(columns="facility")
+
+
+def simplify_for_display(gdf: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> gpd.GeoDataFrame:
+    """Lighter polygons for web maps: simplified in metres, kept valid.
+
+    Simplification (Douglas-Peucker with topology preserved, in the local UTM zone) moves
+    boundaries by up to ``tolerance_m`` both ways: the result may leave out reached street edges
+    near the boundary and claim a little unreached land. Use it for drawing only, never for
+    analysis.
+
+    Parameters
+    ----------
+    gdf
+        Polygons with a CRS (any).
+    tolerance_m
+        Largest distance a simplified boundary may move, in metres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy in the input's CRS with simplified, valid geometries.
+    """
+    import geopandas as gpd
+
+    from coverage.crs import local_metric_crs
+
+    if gdf.crs is None:
+        msg = "the polygons have no CRS; set one (e.g. gdf.set_crs('EPSG:4326')) first"
+        raise DataError(msg)
+    if not np.isfinite(tolerance_m) or tolerance_m < 0:
+        msg = f"tolerance_m must be a non-negative number of metres, got {tolerance_m!r}"
+        raise DataError(msg)
+    out = gdf.copy()
+    if len(out) == 0:
+        return out
+    metric = gdf.crs if gdf.crs.is_projected else local_metric_crs(gdf)
+    geoms = gdf.geometry.to_crs(metric).values
+    simple = shapely.simplify(np.asarray(geoms, dtype=object), tolerance_m, preserve_topology=True)
+    series = gpd.GeoSeries(_valid(simple), crs=metric, index=gdf.index).to_crs(gdf.crs)
+    out[gdf.geometry.name] = gpd.GeoSeries(_valid(series.values), crs=gdf.crs, index=gdf.index)
+    return out
