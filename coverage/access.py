@@ -56,20 +56,18 @@ def _with_virtual_sources(network: WalkNetwork, sources: SnappedPoints) -> sp.cs
     k = len(sources)
     edge = sources.edge
     length = network.edge_length_m[edge]
-    rows = np.repeat(np.arange(n, n + k), 2)
     cols = np.column_stack([network.edge_u[edge], network.edge_v[edge]]).ravel()
     weights = np.column_stack(
         [sources.snap_m + sources.offset_m, sources.snap_m + length - sources.offset_m]
     ).ravel()
     weights = np.maximum(weights, 1e-9)  # sparse graphs may drop explicit zeros
-    base = network.adjacency.tocoo()
-    return sp.csr_matrix(
-        (
-            np.concatenate([base.data, weights]),
-            (np.concatenate([base.row, rows]), np.concatenate([base.col, cols])),
-        ),
-        shape=(n + k, n + k),
-    )
+    # the virtual rows come after the network's rows: append them to the CSR arrays as they
+    # are (no sort, no conversion), two arcs per source
+    base = network.adjacency
+    indptr = np.concatenate([base.indptr, base.indptr[-1] + 2 * np.arange(1, k + 1)])
+    indices = np.concatenate([base.indices, cols.astype(base.indices.dtype)])
+    data = np.concatenate([base.data, weights])
+    return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
 
 
 def node_distances(

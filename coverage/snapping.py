@@ -11,9 +11,11 @@ they are reported as unsnapped, with their ids, and have no distance.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -117,6 +119,108 @@ def _points_xy(
     return np.column_stack([x, y]), pd.RangeIndex(len(lonlat))
 
 
+#: Spacing (m) of the points sampled along every edge for the nearest-edge search.
+SAMPLE_SPACING_M = 10.0
+#: Nearest samples looked at per point before falling back to the exact R-tree search.
+_CANDIDATES = 8
+
+
+@dataclass(frozen=True, eq=False)
+class _SegmentIndex:
+    """Points sampled every <= SAMPLE_SPACING_M along every edge, in a k-d tree.
+
+    Exactness: if ``d0`` is the distance from a point P to its nearest sample, the nearest
+    edge is no farther than ``d0`` and has a sample within ``d0 + h / 2`` of P (every point of
+    an edge is within ``h / 2`` of one of its samples). So the edges of the samples within that
+    radius are the only candidates, and the exact point-to-segment distance decides.
+    """
+
+    tree: Any
+    sample_edge: npt.NDArray[np.int64]
+    a: npt.NDArray[np.float64]
+    ab: npt.NDArray[np.float64]
+    ab2: npt.NDArray[np.float64]
+    spacing_m: float
+
+
+_INDEXES: weakref.WeakKeyDictionary[WalkNetwork, _SegmentIndex] = weakref.WeakKeyDictionary()
+
+
+def _segment_index(network: WalkNetwork) -> _SegmentIndex:
+    index = _INDEXES.get(network)
+    if index is None:
+        from scipy.spatial import cKDTree
+
+        xy = network.xy
+        a = xy[network.edge_u]
+        ab = xy[network.edge_v] - a
+        ab2 = (ab**2).sum(axis=1)
+        pieces = np.maximum(np.ceil(np.sqrt(ab2) / SAMPLE_SPACING_M), 1).astype(np.int64)
+        counts = pieces + 1
+        edge = np.repeat(np.arange(network.n_edges), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        t = (np.arange(edge.size) - first) / pieces[edge]
+        samples = a[edge] + t[:, None] * ab[edge]
+        tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
+        index = _SegmentIndex(tree, edge, a, ab, ab2, SAMPLE_SPACING_M)
+        _INDEXES[network] = index
+    return index
+
+
+def _nearest_edges(
+    network: WalkNetwork, xy: npt.NDArray[np.float64], max_snap_m: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Nearest edge, fraction along it from ``u`` and distance, for every point (-1 if none)."""
+    index = _segment_index(network)
+    n = xy.shape[0]
+    edge = np.full(n, -1, dtype=np.int64)
+    frac = np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    half = index.spacing_m / 2
+    k = min(_CANDIDATES, index.sample_edge.size)
+    d, idx = index.tree.query(xy, k=k, distance_upper_bound=max_snap_m + half)
+    d = d.reshape(n, k)
+    idx = idx.reshape(n, k)
+    near = np.isfinite(d[:, 0])
+    radius = d[:, :1] + half
+    truncated = near & (d[:, -1] <= radius[:, 0])
+    rows = np.flatnonzero(near & ~truncated)
+    if rows.size:
+        cand = index.sample_edge[np.minimum(idx[rows], index.sample_edge.size - 1)]
+        p = xy[rows][:, None, :]
+        a = index.a[cand]
+        ab = index.ab[cand]
+        t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum(index.ab2[cand], 1e-12), 0.0, 1.0)
+        gap = np.hypot(*np.moveaxis(p - (a + t[..., None] * ab), 2, 0))
+        gap[d[rows] > radius[rows]] = np.inf
+        best = np.argmin(gap, axis=1)
+        pick = np.arange(rows.size)
+        edge[rows] = cand[pick, best]
+        frac[rows] = t[pick, best]
+        dist[rows] = gap[pick, best]
+    if truncated.any():  # crowded spots: every sample within the radius
+        rows = np.flatnonzero(truncated)
+        found = index.tree.query_ball_point(xy[rows], r=radius[rows, 0])
+        sizes = np.fromiter((len(f) for f in found), dtype=np.int64, count=rows.size)
+        owner = np.repeat(np.arange(rows.size), sizes)
+        cand = index.sample_edge[np.fromiter(itertools.chain.from_iterable(found), np.int64)]
+        p = xy[rows][owner]
+        a = index.a[cand]
+        ab = index.ab[cand]
+        t = np.clip(((p - a) * ab).sum(axis=1) / np.maximum(index.ab2[cand], 1e-12), 0.0, 1.0)
+        gap = np.hypot(*(p - (a + t[:, None] * ab)).T)
+        order = np.lexsort((gap, owner))
+        first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
+        edge[rows] = cand[first]
+        frac[rows] = t[first]
+        dist[rows] = gap[first]
+    far = dist > max_snap_m
+    edge[far] = -1
+    frac[far] = np.nan
+    dist[far] = np.nan
+    return edge, frac, dist
+
+
 def snap_points(
     network: WalkNetwork,
     points: gpd.GeoSeries | gpd.GeoDataFrame | npt.ArrayLike,
@@ -146,21 +250,11 @@ def snap_points(
     offset = np.full(n, np.nan)
     snap = np.full(n, np.nan)
     if n and network.n_edges:
-        geoms = shapely.points(xy)
-        hit, dists = network.edge_tree.query_nearest(
-            geoms, max_distance=max_snap_m, return_distance=True, all_matches=False
-        )
-        point_pos, edge_pos = hit
-        # query_nearest may return several equidistant edges for one point: keep the first
-        first = np.unique(point_pos, return_index=True)[1]
-        point_pos, edge_pos, dists = point_pos[first], edge_pos[first], dists[first]
-        lines = network.edge_lines[edge_pos]
-        along = shapely.line_locate_point(lines, geoms[point_pos])
-        line_len = shapely.length(lines)
-        frac = np.divide(along, line_len, out=np.zeros_like(along), where=line_len > 0)
-        edge[point_pos] = edge_pos
-        offset[point_pos] = np.clip(frac, 0.0, 1.0) * network.edge_length_m[edge_pos]
-        snap[point_pos] = dists
+        found, frac, dist = _nearest_edges(network, xy, max_snap_m)
+        ok = found >= 0
+        edge[ok] = found[ok]
+        offset[ok] = np.clip(frac[ok], 0.0, 1.0) * network.edge_length_m[found[ok]]
+        snap[ok] = dist[ok]
     result = SnappedPoints(
         index=index, edge=edge, offset_m=offset, snap_m=snap, max_snap_m=float(max_snap_m)
     )

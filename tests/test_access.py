@@ -147,3 +147,29 @@ def test_great_circle_edge_lengths_are_positive(chengdu_net: WalkNetwork) -> Non
     )
     np.testing.assert_allclose(again, chengdu_net.edge_length_m)
     assert (chengdu_net.edge_length_m >= 0).all()
+
+
+def test_kdtree_snapping_matches_the_rtree_everywhere(chengdu_net: WalkNetwork) -> None:
+    """The sampled k-d tree search finds edges exactly as near as shapely's R-tree does,
+    including at intersections and on densely noded curves (the fallback path)."""
+    import shapely
+
+    rng = np.random.default_rng(2)
+    at_nodes = chengdu_net.xy[rng.choice(chengdu_net.n_nodes, 400, replace=False)]
+    jittered = at_nodes + rng.normal(0, 15, at_nodes.shape)
+    west, south, east, north = chengdu_net.bbox
+    lonlat = np.column_stack([rng.uniform(west, east, 400), rng.uniform(south, north, 400)])
+    transformer = pyproj.Transformer.from_crs(4326, chengdu_net.metric_crs, always_xy=True)
+    scattered = np.column_stack(transformer.transform(lonlat[:, 0], lonlat[:, 1]))
+    xy = np.vstack([at_nodes, jittered, scattered])
+    from coverage.snapping import _nearest_edges
+
+    edge, _, dist = _nearest_edges(chengdu_net, xy, 250.0)
+    (hit, _), ref = chengdu_net.edge_tree.query_nearest(
+        shapely.points(xy), max_distance=250.0, return_distance=True, all_matches=False
+    )
+    hit, first = np.unique(hit, return_index=True)
+    expected = np.full(len(xy), np.nan)
+    expected[hit] = ref[first]
+    np.testing.assert_array_equal(np.isnan(dist), np.isnan(expected))
+    np.testing.assert_allclose(dist[~np.isnan(dist)], expected[~np.isnan(expected)], atol=1e-6)
