@@ -8,6 +8,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -164,7 +165,7 @@ def test_kdtree_snapping_matches_the_rtree_everywhere(chengdu_net: WalkNetwork) 
     xy = np.vstack([at_nodes, jittered, scattered])
     from coverage.snapping import _nearest_edges
 
-    edge, _, dist = _nearest_edges(chengdu_net, xy, 250.0)
+    _, _, dist = _nearest_edges(chengdu_net, xy, 250.0)
     (hit, _), ref = chengdu_net.edge_tree.query_nearest(
         shapely.points(xy), max_distance=250.0, return_distance=True, all_matches=False
     )
