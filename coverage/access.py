@@ -4,12 +4,17 @@ For one set of facilities the distance from every origin to its nearest facility
 multi-source shortest-path search (``scipy.sparse.csgraph.dijkstra`` with ``min_only=True``), run
 in C from all facilities at once, not a search per facility or per origin.
 
-Points sit on edges (see :mod:`coverage.snapping`). A facility at offset ``t`` of edge (a, b) of
-length ``L``, ``s_f`` metres from its street, enters the search as a virtual source with arcs
-``s_f + t`` to ``a`` and ``s_f + L - t`` to ``b``. An origin at offset ``o`` on edge (c, d),
-``s_o`` metres from its street, is then ``s_o + min(o + D[c], L - o + D[d])`` from the nearest
-facility, where ``D`` is the search's node distance; a facility on the origin's own edge is also
-reachable directly, ``s_o + |o - t| + s_f``.
+The search runs on the network contracted to its intersections and dead ends
+(:class:`coverage.network.Chains`): an unsimplified OSM network has several times more bend nodes
+than junctions, and a bend's distance follows exactly from the two ends of its chain.
+
+Points sit on edges (see :mod:`coverage.snapping`). A facility at position ``s`` along a chain
+(a, b) of length ``L``, ``s_f`` metres from its street, enters the search as a virtual source with
+arcs ``s_f + s`` to ``a`` and ``s_f + L - s`` to ``b``; nodes on its own chain are also reached
+directly, ``s_f + |x - s|``. An origin at offset ``o`` on edge (c, d) of length ``l``, ``s_o``
+metres from its street, is then ``s_o + min(o + D[c], l - o + D[d])`` from the nearest facility,
+where ``D`` is the node distance; a facility on the origin's own edge is also reachable
+directly, ``s_o + |o - t| + s_f``.
 
 Result conventions: ``inf`` means "not reachable within the cutoff" (or not at all: another
 island), ``NaN`` means "the origin is not on the network" (farther than the snapping limit).
@@ -50,23 +55,19 @@ class NodeDistances:
     cutoff_m: float
 
 
-def _with_virtual_sources(network: WalkNetwork, sources: SnappedPoints) -> sp.csr_matrix:
-    """The network's adjacency plus one virtual node per source, with arcs out of it only."""
-    n = network.n_nodes
-    k = len(sources)
-    edge = sources.edge
-    length = network.edge_length_m[edge]
-    cols = np.column_stack([network.edge_u[edge], network.edge_v[edge]]).ravel()
-    weights = np.column_stack(
-        [sources.snap_m + sources.offset_m, sources.snap_m + length - sources.offset_m]
-    ).ravel()
-    weights = np.maximum(weights, 1e-9)  # sparse graphs may drop explicit zeros
-    # the virtual rows come after the network's rows: append them to the CSR arrays as they
-    # are (no sort, no conversion), two arcs per source
-    base = network.adjacency
+def _append_rows(
+    base: sp.csr_matrix, cols: npt.NDArray[np.int64], weights: npt.NDArray[np.float64]
+) -> sp.csr_matrix:
+    """``base`` plus one new node per pair of ``cols``, with arcs out of it only.
+
+    The new rows come after the existing ones, so they are appended to the CSR arrays as they
+    are (no sort, no conversion). Sparse graphs may drop explicit zeros: weights get a floor.
+    """
+    n = base.shape[0]
+    k = cols.size // 2
     indptr = np.concatenate([base.indptr, base.indptr[-1] + 2 * np.arange(1, k + 1)])
     indices = np.concatenate([base.indices, cols.astype(base.indices.dtype)])
-    data = np.concatenate([base.data, weights])
+    data = np.concatenate([base.data, np.maximum(weights, 1e-9)])
     return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
 
 
@@ -77,6 +78,10 @@ def node_distances(
     cutoff_m: float | None = None,
 ) -> NodeDistances:
     """Network distance from the nearest of ``sources`` to every node, in one search.
+
+    The search runs on the network contracted to its intersections and dead ends
+    (:attr:`WalkNetwork.chains`); the nodes inside each chain then get their exact distance from
+    the chain's two ends and from any source on the chain itself.
 
     Parameters
     ----------
@@ -92,22 +97,79 @@ def node_distances(
     snapped = np.flatnonzero(sources.ok)
     if snapped.size == 0:
         return NodeDistances(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), limit)
-    usable = sources.subset(sources.ok)
-    graph = _with_virtual_sources(network, usable)
-    dist, _, src = csgraph.dijkstra(
+    ch = network.chains
+    edge = sources.edge[snapped]
+    snap = sources.snap_m[snapped]
+    chain = ch.edge_chain[edge]
+    start = ch.edge_start_m[edge]
+    along = np.where(
+        ch.edge_forward[edge], start + sources.offset_m[snapped], start - sources.offset_m[snapped]
+    )
+    length = ch.chain_length_m[chain]
+    n_core = ch.core_nodes.size
+    k = snapped.size
+    graph = _append_rows(
+        ch.adjacency,
+        np.column_stack([ch.chain_a[chain], ch.chain_b[chain]]).ravel(),
+        np.column_stack([snap + along, snap + length - along]).ravel(),
+    )
+    core_dist, _, core_src = csgraph.dijkstra(
         graph,
         directed=True,
-        indices=np.arange(n, n + len(usable)),
+        indices=np.arange(n_core, n_core + k),
         min_only=True,
         limit=limit,
         return_predecessors=True,
     )
-    dist = np.asarray(dist[:n], dtype=np.float64)
-    src = np.asarray(src[:n], dtype=np.int64)
-    pos = np.where(src >= 0, src - n, -1)
+    core_dist = np.asarray(core_dist[:n_core], dtype=np.float64)
+    core_src = np.where(core_src[:n_core] >= 0, core_src[:n_core] - n_core, -1)
+
+    dist = np.full(n, np.inf)
+    src = np.full(n, -1, dtype=np.int64)
+    dist[ch.core_nodes] = core_dist
+    src[ch.core_nodes] = core_src
+    inner = np.flatnonzero(~ch.core)
+    c = ch.node_chain[inner]
+    x = ch.node_pos_m[inner]
+    a = ch.chain_a[c]
+    b = ch.chain_b[c]
+    via_a = core_dist[a] + x
+    via_b = core_dist[b] + ch.chain_length_m[c] - x
+    use_b = via_b < via_a
+    d = np.where(use_b, via_b, via_a)
+    s = np.where(use_b, core_src[b], core_src[a])
+
+    # sources on the node's own chain reach it without passing a chain end: the nearest one
+    # on either side, found by sorting sources and nodes on (chain, position along it)
+    has_source = np.zeros(ch.chain_length_m.size, dtype=bool)
+    has_source[chain] = True
+    sel = np.flatnonzero(has_source[c])
+    if sel.size:
+        scale = float(ch.chain_length_m.max()) * 2.0 + 1.0
+        src_key = chain * scale + along
+        order = np.argsort(src_key, kind="stable")
+        key = src_key[order]
+        cs, xs = c[sel], x[sel]
+        node_key = cs * scale + xs
+        left = np.searchsorted(key, node_key, side="right") - 1
+        right = np.searchsorted(key, node_key, side="left")
+        for pos in (left, right):
+            ok = (pos >= 0) & (pos < k)
+            j = order[np.clip(pos, 0, k - 1)]
+            ok &= chain[j] == cs
+            direct = np.where(ok, snap[j] + np.abs(xs - along[j]), np.inf)
+            better = direct < d[sel]
+            d[sel[better]] = direct[better]
+            s[sel[better]] = j[better]
+    dist[inner] = d
+    src[inner] = s
+
+    beyond = dist > limit
+    dist[beyond] = np.inf
+    src[beyond] = -1
     # back to positions into the caller's (unfiltered) sources
-    pos = np.where(pos >= 0, snapped[np.clip(pos, 0, None)], -1)
-    return NodeDistances(dist, pos.astype(np.int64), limit)
+    src = np.where(src >= 0, snapped[np.clip(src, 0, None)], -1)
+    return NodeDistances(dist, src.astype(np.int64), limit)
 
 
 def nearest_facility(

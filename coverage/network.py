@@ -61,7 +61,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the parsed network or its cache layout changes, so old caches are not used.
-NETWORK_FORMAT_VERSION = 1
+NETWORK_FORMAT_VERSION = 2
 
 #: The earth radius osmnx uses for great-circle lengths (``osmnx.distance.EARTH_RADIUS_M``).
 EARTH_RADIUS_M = 6_371_009.0
@@ -299,6 +299,11 @@ class WalkNetwork:
         return _adjacency(self.n_nodes, self.edge_u, self.edge_v, self.edge_length_m)
 
     @cached_property
+    def chains(self) -> Chains:
+        """The network contracted to its intersections and dead ends (see :class:`Chains`)."""
+        return _build_chains(self.n_nodes, self.edge_u, self.edge_v, self.edge_length_m)
+
+    @cached_property
     def component(self) -> npt.NDArray[np.int64]:
         """Component label of every node; 0 is the largest component."""
         _, labels = csgraph.connected_components(self.adjacency, directed=False)
@@ -463,6 +468,118 @@ class WalkNetwork:
             stats=_ParseStats(ways_kept=len(way_tags)),
             started=time.perf_counter(),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class Chains:
+    """The walking network contracted to its "core" nodes (intersections and dead ends).
+
+    Most nodes of an unsimplified OSM network only bend a street (degree 2). A chain is a run
+    of edges through such nodes between two core nodes (or a closed ring, which then gets one
+    core node). Shortest paths are searched on the core graph, several times smaller, and the
+    distance of a node inside a chain follows exactly from its two ends: ``min(D[a] + x,
+    D[b] + L - x)``, plus any source on the chain itself.
+
+    Attributes
+    ----------
+    core
+        Mask of core nodes, shape (n_nodes,).
+    core_nodes
+        Node positions of the core nodes; ``core_index`` maps back (-1 for chain interiors).
+    node_chain, node_pos_m
+        For chain-interior nodes: the chain and the distance from its start (else -1 / NaN).
+    edge_chain, edge_start_m, edge_forward
+        For every edge: its chain, the position of its ``u`` end along the chain, and whether
+        ``u -> v`` runs in the chain's direction.
+    chain_a, chain_b, chain_length_m
+        Core positions (into ``core_nodes``) of each chain's start and end, and its length.
+    adjacency
+        The core graph: one arc per chain, the shortest of parallel chains, no loops.
+    """
+
+    core: npt.NDArray[np.bool_]
+    core_nodes: npt.NDArray[np.int64]
+    core_index: npt.NDArray[np.int64]
+    node_chain: npt.NDArray[np.int64]
+    node_pos_m: npt.NDArray[np.float64]
+    edge_chain: npt.NDArray[np.int64]
+    edge_start_m: npt.NDArray[np.float64]
+    edge_forward: npt.NDArray[np.bool_]
+    chain_a: npt.NDArray[np.int64]
+    chain_b: npt.NDArray[np.int64]
+    chain_length_m: npt.NDArray[np.float64]
+    adjacency: sp.csr_matrix
+
+
+def _build_chains(
+    n: int,
+    u: npt.NDArray[np.int64],
+    v: npt.NDArray[np.int64],
+    length: npt.NDArray[np.float64],
+) -> Chains:
+    """Find the chains with two sparse-graph passes (components, then positions)."""
+    m = u.size
+    core = np.bincount(np.concatenate([u, v]), minlength=n) != 2
+    edges = np.arange(m)
+    while True:
+        # every incidence of an edge on a core node becomes a stub of its own, so that the
+        # components of this graph are the chains (paths from stub to stub) or rings
+        gu = np.where(core[u], n + 2 * edges, u)
+        gv = np.where(core[v], n + 2 * edges + 1, v)
+        size = n + 2 * m
+        split = _adjacency(size, gu, gv, length)
+        _, label = csgraph.connected_components(split, directed=False)
+        stubs = np.concatenate([gu[core[u]], gv[core[v]]])
+        rings = np.setdiff1d(np.unique(label[gu]), label[stubs])
+        if rings.size == 0:
+            break
+        # a ring of bends has no core node: make its lowest node one
+        ring_nodes = np.flatnonzero(np.isin(label[:n], rings))
+        first = np.unique(label[ring_nodes], return_index=True)[1]
+        core[ring_nodes[first]] = True
+    chain_label, edge_chain = np.unique(label[gu], return_inverse=True)
+    n_chains = chain_label.size
+    # each chain's start is its lowest stub, its end the highest (a path has two)
+    stub_chain = np.searchsorted(chain_label, label[stubs])
+    order = np.lexsort((stubs, stub_chain))
+    stubs, stub_chain = stubs[order], stub_chain[order]
+    first = np.r_[0, np.flatnonzero(np.diff(stub_chain)) + 1]
+    last = np.r_[first[1:] - 1, stubs.size - 1]
+    assert np.array_equal(stub_chain[first], np.arange(n_chains)), "every chain has stubs"
+    start = stubs[first]
+    end = stubs[last]
+    pos = csgraph.dijkstra(split, directed=False, indices=start, min_only=True)
+    stub_node = np.where((start - n) % 2 == 0, u[(start - n) // 2], v[(start - n) // 2])
+    end_node = np.where((end - n) % 2 == 0, u[(end - n) // 2], v[(end - n) // 2])
+    core_nodes = np.flatnonzero(core)
+    core_index = np.full(n, -1, dtype=np.int64)
+    core_index[core_nodes] = np.arange(core_nodes.size)
+    chain_a = core_index[stub_node]
+    chain_b = core_index[end_node]
+    chain_length = pos[end]
+    node_chain = np.full(n, -1, dtype=np.int64)
+    interior = ~core
+    node_chain[interior] = np.searchsorted(chain_label, label[:n][interior])
+    node_pos = np.where(interior, pos[:n], np.nan)
+    pos_u = pos[gu]
+    pos_v = pos[gv]
+    loops = chain_a == chain_b
+    return Chains(
+        core=core,
+        core_nodes=core_nodes,
+        core_index=core_index,
+        node_chain=node_chain,
+        node_pos_m=node_pos,
+        edge_chain=edge_chain.astype(np.int64),
+        edge_start_m=pos_u,
+        edge_forward=pos_v >= pos_u,
+        chain_a=chain_a,
+        chain_b=chain_b,
+        chain_length_m=chain_length,
+        adjacency=_adjacency(
+            core_nodes.size, chain_a[~loops], chain_b[~loops], chain_length[~loops]
+        ),
+    )
 
 
 def pd_index(values: npt.NDArray[Any], name: str) -> Any:
@@ -692,18 +809,57 @@ def _save_cache(net: WalkNetwork, path: Path) -> None:
         "way_tags": {str(k): v for k, v in net.way_tags.items()},
     }
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        node_id=net.node_id,
-        lon=net.lon,
-        lat=net.lat,
-        edge_u=net.edge_u.astype(np.int32 if net.n_nodes < 2**31 else np.int64),
-        edge_v=net.edge_v.astype(np.int32 if net.n_nodes < 2**31 else np.int64),
-        edge_length_m=net.edge_length_m,
-        edge_way=net.edge_way,
-        meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
-    )
+    index_type = np.int32 if net.n_nodes < 2**31 else np.int64
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "node_id": net.node_id,
+        "lon": net.lon,
+        "lat": net.lat,
+        "edge_u": net.edge_u.astype(index_type),
+        "edge_v": net.edge_v.astype(index_type),
+        "edge_length_m": net.edge_length_m,
+        "edge_way": net.edge_way,
+        "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
+    }
+    np.savez(tmp, **(arrays | _search_arrays(net)))  # type: ignore[arg-type]
     tmp.replace(path)
+
+
+_CSR = ("indptr", "indices", "data")
+
+
+def _search_arrays(net: WalkNetwork) -> dict[str, npt.NDArray[Any]]:
+    """What a search needs besides the graph (adjacency, components, chains), so that a
+    network loaded from the cache is ready to query at once."""
+    out: dict[str, npt.NDArray[Any]] = {"component": net.component}
+    out |= {f"adj_{k}": getattr(net.adjacency, k) for k in _CSR}
+    chains = net.chains
+    for name in Chains.__dataclass_fields__:
+        value = getattr(chains, name)
+        if isinstance(value, sp.csr_matrix):
+            out |= {f"chains_adj_{k}": getattr(value, k) for k in _CSR}
+        else:
+            out[f"chains_{name}"] = value
+    return out
+
+
+def _csr(arrays: dict[str, npt.NDArray[Any]], prefix: str, n: int) -> sp.csr_matrix:
+    data, indices, indptr = (arrays[prefix + k] for k in ("data", "indices", "indptr"))
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+
+
+def _restore_search_arrays(net: WalkNetwork, arrays: dict[str, npt.NDArray[Any]]) -> None:
+    """Put the cached search structures where the cached properties would compute them."""
+    n = net.n_nodes
+    n_core = int(arrays["chains_core_nodes"].size)
+    net.__dict__["component"] = arrays["component"]
+    net.__dict__["adjacency"] = _csr(arrays, "adj_", n)
+    fields: dict[str, Any] = {
+        name: arrays[f"chains_{name}"]
+        for name in Chains.__dataclass_fields__
+        if name != "adjacency"
+    }
+    fields["adjacency"] = _csr(arrays, "chains_adj_", n_core)
+    net.__dict__["chains"] = Chains(**fields)
 
 
 def _load_cache(path: Path, *, source: str, started: float) -> WalkNetwork:
@@ -725,7 +881,7 @@ def _load_cache(path: Path, *, source: str, started: float) -> WalkNetwork:
         build_seconds=time.perf_counter() - started,
         from_cache=True,
     )
-    return WalkNetwork(
+    net = WalkNetwork(
         node_id=arrays["node_id"],
         lon=arrays["lon"],
         lat=arrays["lat"],
@@ -736,6 +892,8 @@ def _load_cache(path: Path, *, source: str, started: float) -> WalkNetwork:
         way_tags={int(k): v for k, v in meta["way_tags"].items()},
         report=report,
     )
+    _restore_search_arrays(net, arrays)
+    return net
 
 
 def build_walk_network(
