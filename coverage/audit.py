@@ -8,6 +8,7 @@ Everything returned is a (Geo)DataFrame an analyst can join, filter and plot.
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import time
@@ -104,13 +105,40 @@ class AuditResult:
         )
 
     def status_table(self, unit: str = "community") -> pd.DataFrame:
-        """Rule statuses of every unit, one column per rule of that unit."""
+        """Rule statuses of every unit, one column per rule of that unit.
+
+        Parameters
+        ----------
+        unit
+            ``"community"`` or ``"street"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like :attr:`communities` or :attr:`streets`; values ``pass``, ``fail`` or
+            ``not_evaluable``.
+        """
+        if unit not in {"community", "street"}:
+            msg = f"unit={unit!r}: use 'community' or 'street'"
+            raise ValueError(msg)
         table = self.communities if unit == "community" else self.streets
         cols = {r.id: f"{r.id}_status" for r in self.pack.rules if r.unit == unit}
         return table[list(cols.values())].rename(columns={v: k for k, v in cols.items()})
 
     def describe(self, lang: str = "en") -> str:
-        """A readable summary: parameters, then one line per rule."""
+        """A readable summary: parameters, then one line per rule.
+
+        Parameters
+        ----------
+        lang
+            ``"en"`` or ``"zh"`` for the rule titles.
+
+        Returns
+        -------
+        str
+            The case and pack, the walking speed and the distance 15 minutes imply, the units and
+            residents, and for every rule the units passing, failing and not evaluable.
+        """
         km = self.walk_speed_kmh
         lines = [
             f"{self.case_name} — {self.pack.label(lang)}",
@@ -167,9 +195,8 @@ def _residential_layers(
         return None, None
     path = Path(source)
     if path.name.endswith(_OSM_SUFFIXES):
-        from coverage.osm_features import read_osm_buildings, read_osm_landuse
-
-        return read_osm_buildings(path), read_osm_landuse(path)
+        stat = path.stat()
+        return _osm_residential(str(path), stat.st_mtime_ns, stat.st_size)
     from coverage.load import read_layer
 
     buildings = read_layer(path)
@@ -177,6 +204,18 @@ def _residential_layers(
     if levels and levels in buildings:
         buildings = buildings.assign(levels=pd.to_numeric(buildings[levels], errors="coerce"))
     return buildings, None
+
+
+@functools.lru_cache(maxsize=4)
+def _osm_residential(
+    path: str, mtime_ns: int, size: int
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Buildings and residential land use of an OSM file, read once per file version (what-if
+    loops audit the same case many times). Callers must not modify the frames."""
+    from coverage.osm_features import read_osm_buildings, read_osm_landuse
+
+    del mtime_ns, size  # part of the cache key only
+    return read_osm_buildings(path), read_osm_landuse(path)
 
 
 def _origins(case: Case) -> gpd.GeoDataFrame:
@@ -309,8 +348,19 @@ def audit_case(
         with _timed(timings, "load"):
             case = Case.from_config(case)
     rule_pack = pack if isinstance(pack, RulePack) else load_pack(pack or case.pack)
-    speed = float(walk_speed_kmh or case.walk_speed_kmh or rule_pack.walk_speed_kmh)
-    share = float(min_population_share or rule_pack.min_population_share)
+    given = [v for v in (walk_speed_kmh, case.walk_speed_kmh) if v is not None]
+    speed = float(given[0] if given else rule_pack.walk_speed_kmh)
+    if not 0.5 <= speed <= 10.0:
+        msg = f"walk_speed_kmh={speed:g}: a walking speed is in km/h, typically 3-5"
+        raise ValueError(msg)
+    share = float(
+        rule_pack.min_population_share if min_population_share is None else min_population_share
+    )
+    if not 0.0 < share <= 1.0:
+        msg = (
+            f"min_population_share={share:g}: give a share of residents in (0, 1], e.g. 0.9 for 90%"
+        )
+        raise ValueError(msg)
     findings: list[Finding] = list(case.findings)
 
     with _timed(timings, "network"):
@@ -381,8 +431,9 @@ def audit_case(
                 Finding(
                     "warning",
                     "services",
-                    f"no facility at all in the data for: {', '.join(missing)}; rules needing "
-                    "them are reported as not evaluable, not as passed or failed",
+                    f"no facility at all in the data for: {', '.join(missing)}; these "
+                    "categories are not evaluable (a unit still fails on the categories that "
+                    "were measured)",
                     tuple(missing),
                 )
             )

@@ -633,25 +633,29 @@ def _read_services_config(
             if name_column
             else np.full(len(raw), None, dtype=object)
         )
-        derived = [
-            category_map.classify_amap(_text(code), _text(name))
+        every = [
+            category_map.classify_amap_all(_text(code), _text(name))
             for code, name in zip(codes, names, strict=True)
         ]
     else:
         skip = {raw.geometry.name, id_column, area_column, windows_column}
         tag_columns = [c for c in raw.columns if c not in skip]
         records = raw[tag_columns].to_dict("records")
-        derived = [
-            category_map.classify_osm_tags(
+        every = [
+            category_map.classify_osm_tags_all(
                 {str(k): str(v) for k, v in record.items() if _text(v) is not None}
             )
             for record in records
         ]
+    # the first category is the primary one; all of them (a supermarket is also shopping, a
+    # park also an exercise point) go to "categories", as read_osm_services writes them
+    derived = [cats[0] if cats else None for cats in every]
     unclassified = sum(d is None for d in derived)
     if unclassified:
         logger.info("%s: %d of %d rows match no category", path, unclassified, len(raw))
     frame = raw.copy()
     frame["category_derived"] = pd.Series(derived, index=frame.index, dtype=object)
+    frame["categories"] = [";".join(cats) for cats in every]
     frame.attrs["source"] = str(path)
     return read_services(
         frame,

@@ -152,6 +152,11 @@ def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """``1 community`` / ``3 communities``."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _fmt_ids(ids: Sequence[Any]) -> str:
     shown = ", ".join(str(i) for i in list(ids)[:_ID_LIMIT])
     if len(ids) > _ID_LIMIT:
@@ -929,7 +934,8 @@ def _population(values: pd.Series, ids: pd.Series, source: str, column: str) -> 
     if missing.any():
         bad = ids[missing].tolist()
         problems.append(
-            f"{source}: {len(bad)} communities have no population ({_fmt_ids(bad)}); fill "
+            f"{source}: {_count(len(bad), 'community', 'communities')} without population "
+            f"({_fmt_ids(bad)}); fill "
             f"column {column!r} (0 if nobody lives there) or pass another population_column"
         )
     if non_numeric.any():
@@ -1229,7 +1235,8 @@ def _check_basics(
             _finding(
                 "error",
                 layer_kind,
-                f"{source}: {len(dup_ids)} {layer_kind} ids occur more than once "
+                f"{source}: {_count(len(dup_ids), 'id occurs', 'ids occur')} more than once "
+                f"in the {layer_kind} layer "
                 f"({_fmt_ids(dup_ids)}); ids must be unique: fix the id column or merge the "
                 "duplicate rows (e.g. dissolve by id)",
                 dup_ids,
@@ -1376,7 +1383,8 @@ def validate_communities(
             _finding(
                 "warning",
                 "communities",
-                f"{source}: {who} no residents ({_fmt_ids(bad)}); its reach score is not evaluable",
+                f"{source}: {who} no residents ({_fmt_ids(bad)}); reach rules are not "
+                "evaluable there",
                 bad,
             )
         )

@@ -213,6 +213,14 @@ class FakeCategoryMap:
     def classify_osm_tags(self, tags: Mapping[str, str]) -> str | None:
         return {"pharmacy": "pharmacy", "clinic": "clinic"}.get(tags.get("amenity", ""))
 
+    def classify_amap_all(self, typecode: str | None, name: str | None) -> list[str]:
+        found = self.classify_amap(typecode, name)
+        return [found] if found else []
+
+    def classify_osm_tags_all(self, tags: Mapping[str, str]) -> list[str]:
+        found = self.classify_osm_tags(tags)
+        return [found] if found else []
+
 
 @pytest.fixture
 def fake_categories(monkeypatch: pytest.MonkeyPatch) -> list[Any]:

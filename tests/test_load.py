@@ -290,7 +290,7 @@ def test_duplicate_ids() -> None:
     gdf = streets_gdf()
     gdf["code"] = ["1", "1"]
     with pytest.raises(
-        DataError, match=r"<GeoDataFrame>: 1 streets ids occur more than once \(id 1\)"
+        DataError, match=r"<GeoDataFrame>: 1 id occurs more than once in the streets layer \(id 1\)"
     ):
         read_streets(gdf, id_column="code")
 
@@ -303,7 +303,7 @@ def test_missing_column_lists_existing_columns() -> None:
 def test_missing_population_values() -> None:
     gdf = communities_gdf()
     gdf["pop"] = [3200, None, 10]
-    with pytest.raises(DataError, match=r"1 communities have no population \(id 002\); fill"):
+    with pytest.raises(DataError, match=r"1 community without population \(id 002\); fill"):
         read_communities(gdf, id_column="cid", population_column="pop")
 
 
