@@ -342,8 +342,8 @@ def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:
         msg = (
-            "batch audits need Dask: pip install 'service-coverage[batch]' "
-            f"(dask[distributed]); import failed: {exc}"
+            "batch audits need Dask, a dependency of service-coverage: reinstall it "
+            f"(pip install 'dask[distributed]'); import failed: {exc}"
         )
         raise CoverageError(msg) from exc
     if scheduler:
@@ -358,7 +358,8 @@ def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
         n_workers=workers or DEFAULT_WORKERS,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        # a free port, never the default 8787 that another cluster may hold
+        dashboard_address=":0",
     )
     return Client(cluster), cluster
 
