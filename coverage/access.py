@@ -128,13 +128,11 @@ def node_distances(
     src = np.full(n, -1, dtype=np.int64)
     dist[ch.core_nodes] = core_dist
     src[ch.core_nodes] = core_src
-    inner = np.flatnonzero(~ch.core)
-    c = ch.node_chain[inner]
-    x = ch.node_pos_m[inner]
-    a = ch.chain_a[c]
-    b = ch.chain_b[c]
+    interior = ch.interior
+    inner, c, x = interior.nodes, interior.chain, interior.pos_m
+    a, b = interior.a, interior.b
     via_a = core_dist[a] + x
-    via_b = core_dist[b] + ch.chain_length_m[c] - x
+    via_b = core_dist[b] + interior.length_m - x
     use_b = via_b < via_a
     d = np.where(use_b, via_b, via_a)
     s = np.where(use_b, core_src[b], core_src[a])

@@ -510,6 +510,32 @@ class Chains:
     chain_length_m: npt.NDArray[np.float64]
     adjacency: sp.csr_matrix
 
+    @cached_property
+    def interior(self) -> ChainInterior:
+        """The chain-interior nodes with their chain's ends and length, gathered once."""
+        nodes = np.flatnonzero(~self.core)
+        chain = self.node_chain[nodes]
+        return ChainInterior(
+            nodes=nodes,
+            chain=chain,
+            pos_m=self.node_pos_m[nodes],
+            a=self.chain_a[chain],
+            b=self.chain_b[chain],
+            length_m=self.chain_length_m[chain],
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ChainInterior:
+    """Per chain-interior node: its position, chain, the chain's core ends and length."""
+
+    nodes: npt.NDArray[np.int64]
+    chain: npt.NDArray[np.int64]
+    pos_m: npt.NDArray[np.float64]
+    a: npt.NDArray[np.int64]
+    b: npt.NDArray[np.int64]
+    length_m: npt.NDArray[np.float64]
+
 
 def _build_chains(
     n: int,

@@ -137,8 +137,10 @@ class _SegmentIndex:
 
     tree: Any
     sample_edge: npt.NDArray[np.int64]
-    a: npt.NDArray[np.float64]
-    ab: npt.NDArray[np.float64]
+    ax: npt.NDArray[np.float64]
+    ay: npt.NDArray[np.float64]
+    abx: npt.NDArray[np.float64]
+    aby: npt.NDArray[np.float64]
     ab2: npt.NDArray[np.float64]
     spacing_m: float
 
@@ -162,9 +164,34 @@ def _segment_index(network: WalkNetwork) -> _SegmentIndex:
         t = (np.arange(edge.size) - first) / pieces[edge]
         samples = a[edge] + t[:, None] * ab[edge]
         tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
-        index = _SegmentIndex(tree, edge, a, ab, ab2, SAMPLE_SPACING_M)
+        index = _SegmentIndex(
+            tree,
+            edge,
+            np.ascontiguousarray(a[:, 0]),
+            np.ascontiguousarray(a[:, 1]),
+            np.ascontiguousarray(ab[:, 0]),
+            np.ascontiguousarray(ab[:, 1]),
+            np.maximum(ab2, 1e-12),
+            SAMPLE_SPACING_M,
+        )
         _INDEXES[network] = index
     return index
+
+
+def _to_segments(
+    index: _SegmentIndex,
+    px: npt.NDArray[np.float64],
+    py: npt.NDArray[np.float64],
+    edge: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Fraction along each segment of the projection of (px, py), and the squared distance."""
+    ax, ay = index.ax[edge], index.ay[edge]
+    bx, by = index.abx[edge], index.aby[edge]
+    t = ((px - ax) * bx + (py - ay) * by) / index.ab2[edge]
+    np.clip(t, 0.0, 1.0, out=t)
+    dx = px - ax - t * bx
+    dy = py - ay - t * by
+    return t, dx * dx + dy * dy
 
 
 def _nearest_edges(
@@ -178,42 +205,34 @@ def _nearest_edges(
     dist = np.full(n, np.nan)
     half = index.spacing_m / 2
     k = min(_CANDIDATES, index.sample_edge.size)
-    d, idx = index.tree.query(xy, k=k, distance_upper_bound=max_snap_m + half)
+    d, idx = index.tree.query(xy, k=k, distance_upper_bound=max_snap_m + half, workers=-1)
     d = d.reshape(n, k)
     idx = idx.reshape(n, k)
     near = np.isfinite(d[:, 0])
-    radius = d[:, :1] + half
-    truncated = near & (d[:, -1] <= radius[:, 0])
+    radius = d[:, 0] + half
+    truncated = near & (d[:, -1] <= radius)
     rows = np.flatnonzero(near & ~truncated)
     if rows.size:
         cand = index.sample_edge[np.minimum(idx[rows], index.sample_edge.size - 1)]
-        p = xy[rows][:, None, :]
-        a = index.a[cand]
-        ab = index.ab[cand]
-        t = np.clip(((p - a) * ab).sum(axis=2) / np.maximum(index.ab2[cand], 1e-12), 0.0, 1.0)
-        gap = np.hypot(*np.moveaxis(p - (a + t[..., None] * ab), 2, 0))
-        gap[d[rows] > radius[rows]] = np.inf
+        t, gap = _to_segments(index, xy[rows, 0][:, None], xy[rows, 1][:, None], cand)
+        gap[d[rows] > radius[rows, None]] = np.inf
         best = np.argmin(gap, axis=1)
         pick = np.arange(rows.size)
         edge[rows] = cand[pick, best]
         frac[rows] = t[pick, best]
-        dist[rows] = gap[pick, best]
+        dist[rows] = np.sqrt(gap[pick, best])
     if truncated.any():  # crowded spots: every sample within the radius
         rows = np.flatnonzero(truncated)
-        found = index.tree.query_ball_point(xy[rows], r=radius[rows, 0])
+        found = index.tree.query_ball_point(xy[rows], r=radius[rows], workers=-1)
         sizes = np.fromiter((len(f) for f in found), dtype=np.int64, count=rows.size)
         owner = np.repeat(np.arange(rows.size), sizes)
         cand = index.sample_edge[np.fromiter(itertools.chain.from_iterable(found), np.int64)]
-        p = xy[rows][owner]
-        a = index.a[cand]
-        ab = index.ab[cand]
-        t = np.clip(((p - a) * ab).sum(axis=1) / np.maximum(index.ab2[cand], 1e-12), 0.0, 1.0)
-        gap = np.hypot(*(p - (a + t[:, None] * ab)).T)
+        t, gap = _to_segments(index, xy[rows, 0][owner], xy[rows, 1][owner], cand)
         order = np.lexsort((gap, owner))
         first = order[np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1]]
         edge[rows] = cand[first]
         frac[rows] = t[first]
-        dist[rows] = gap[first]
+        dist[rows] = np.sqrt(gap[first])
     far = dist > max_snap_m
     edge[far] = -1
     frac[far] = np.nan
