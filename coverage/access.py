@@ -138,27 +138,31 @@ def node_distances(
     s = np.where(use_b, core_src[b], core_src[a])
 
     # sources on the node's own chain reach it without passing a chain end: the nearest one
-    # on either side, found by sorting sources and nodes on (chain, position along it)
-    has_source = np.zeros(ch.chain_length_m.size, dtype=bool)
-    has_source[chain] = True
-    sel = np.flatnonzero(has_source[c])
-    if sel.size:
-        scale = float(ch.chain_length_m.max()) * 2.0 + 1.0
-        src_key = chain * scale + along
+    # on either side. Interior nodes are sorted by (chain, position); each source is placed
+    # among them by the same key, and a running max (min) carries the nearest source on the
+    # left (right) along the sorted nodes.
+    m = inner.size
+    if m:
+        src_key = chain * interior.key_scale + along
         order = np.argsort(src_key, kind="stable")
-        key = src_key[order]
-        cs, xs = c[sel], x[sel]
-        node_key = cs * scale + xs
-        left = np.searchsorted(key, node_key, side="right") - 1
-        right = np.searchsorted(key, node_key, side="left")
-        for pos in (left, right):
-            ok = (pos >= 0) & (pos < k)
-            j = order[np.clip(pos, 0, k - 1)]
-            ok &= chain[j] == cs
-            direct = np.where(ok, snap[j] + np.abs(xs - along[j]), np.inf)
-            better = direct < d[sel]
-            d[sel[better]] = direct[better]
-            s[sel[better]] = j[better]
+        ranks = np.arange(k)
+        # left: last source with key <= the node's key
+        ins = np.searchsorted(interior.key, src_key[order], side="left")
+        last = np.full(m + 1, -1, dtype=np.int64)
+        np.maximum.at(last, ins, ranks)
+        left = np.maximum.accumulate(last[:m])
+        # right: first source with key >= the node's key
+        ins = np.searchsorted(interior.key, src_key[order], side="right") - 1
+        first = np.full(m + 1, k, dtype=np.int64)
+        np.minimum.at(first, np.maximum(ins, -1) % (m + 1), ranks)
+        right = np.minimum.accumulate(first[:m][::-1])[::-1]
+        for pos in (left, np.where(right < k, right, -1)):
+            j = order[np.maximum(pos, 0)]
+            ok = (pos >= 0) & (chain[j] == c)
+            direct = np.where(ok, snap[j] + np.abs(x - along[j]), np.inf)
+            better = direct < d
+            d = np.where(better, direct, d)
+            s = np.where(better, j, s)
     dist[inner] = d
     src[inner] = s
 

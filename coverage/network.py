@@ -512,22 +512,29 @@ class Chains:
 
     @cached_property
     def interior(self) -> ChainInterior:
-        """The chain-interior nodes with their chain's ends and length, gathered once."""
+        """The chain-interior nodes, sorted by (chain, position), with their chain's ends and
+        length, gathered once."""
         nodes = np.flatnonzero(~self.core)
+        nodes = nodes[np.lexsort((self.node_pos_m[nodes], self.node_chain[nodes]))]
         chain = self.node_chain[nodes]
+        pos = self.node_pos_m[nodes]
+        scale = float(self.chain_length_m.max(initial=0.0)) * 2.0 + 1.0
         return ChainInterior(
             nodes=nodes,
             chain=chain,
-            pos_m=self.node_pos_m[nodes],
+            pos_m=pos,
             a=self.chain_a[chain],
             b=self.chain_b[chain],
             length_m=self.chain_length_m[chain],
+            key_scale=scale,
+            key=chain * scale + pos,
         )
 
 
 @dataclass(frozen=True, eq=False)
 class ChainInterior:
-    """Per chain-interior node: its position, chain, the chain's core ends and length."""
+    """Per chain-interior node, sorted by (chain, position): its chain, position, the chain's
+    core ends and length, and the sort key ``chain * key_scale + position``."""
 
     nodes: npt.NDArray[np.int64]
     chain: npt.NDArray[np.int64]
@@ -535,6 +542,8 @@ class ChainInterior:
     a: npt.NDArray[np.int64]
     b: npt.NDArray[np.int64]
     length_m: npt.NDArray[np.float64]
+    key_scale: float
+    key: npt.NDArray[np.float64]
 
 
 def _build_chains(
