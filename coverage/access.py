@@ -138,31 +138,39 @@ def node_distances(
     s = np.where(use_b, core_src[b], core_src[a])
 
     # sources on the node's own chain reach it without passing a chain end: the nearest one
-    # on either side. Interior nodes are sorted by (chain, position); each source is placed
-    # among them by the same key, and a running max (min) carries the nearest source on the
-    # left (right) along the sorted nodes.
-    m = inner.size
+    # on either side. Interior nodes are sorted by (chain, position); only those on chains
+    # with a source are looked at. Each source is placed among them by the same key, and a
+    # running max (min) carries the nearest source on the left (right) along the sorted nodes.
+    has_source = np.zeros(ch.chain_length_m.size, dtype=bool)
+    has_source[chain] = True
+    sel = np.flatnonzero(has_source[c])  # still sorted by key
+    m = sel.size
     if m:
+        key = interior.key[sel]
+        cs, xs = c[sel], x[sel]
         src_key = chain * interior.key_scale + along
         order = np.argsort(src_key, kind="stable")
         ranks = np.arange(k)
         # left: last source with key <= the node's key
-        ins = np.searchsorted(interior.key, src_key[order], side="left")
+        ins = np.searchsorted(key, src_key[order], side="left")
         last = np.full(m + 1, -1, dtype=np.int64)
         np.maximum.at(last, ins, ranks)
         left = np.maximum.accumulate(last[:m])
         # right: first source with key >= the node's key
-        ins = np.searchsorted(interior.key, src_key[order], side="right") - 1
+        ins = np.searchsorted(key, src_key[order], side="right") - 1
         first = np.full(m + 1, k, dtype=np.int64)
         np.minimum.at(first, np.maximum(ins, -1) % (m + 1), ranks)
         right = np.minimum.accumulate(first[:m][::-1])[::-1]
+        ds, ss = d[sel], s[sel]
         for pos in (left, np.where(right < k, right, -1)):
             j = order[np.maximum(pos, 0)]
-            ok = (pos >= 0) & (chain[j] == c)
-            direct = np.where(ok, snap[j] + np.abs(x - along[j]), np.inf)
-            better = direct < d
-            d = np.where(better, direct, d)
-            s = np.where(better, j, s)
+            ok = (pos >= 0) & (chain[j] == cs)
+            direct = np.where(ok, snap[j] + np.abs(xs - along[j]), np.inf)
+            better = direct < ds
+            ds = np.where(better, direct, ds)
+            ss = np.where(better, j, ss)
+        d[sel] = ds
+        s[sel] = ss
     dist[inner] = d
     src[inner] = s
 
