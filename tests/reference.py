@@ -66,32 +66,33 @@ def brute_force_snap(
     return out
 
 
-def reference_nearest(graph: nx.MultiDiGraph, origins: list, facilities: list) -> np.ndarray:
-    """networkx multi-source Dijkstra with origins and facilities inserted on their edges."""
+def inserted_graph(graph: nx.MultiDiGraph, origins: list, facilities: list) -> nx.Graph:
+    """The undirected graph with every snapped facility ("f", k) and origin ("o", i) inserted
+    on its edge (snaps as from :func:`brute_force_snap`; None = not snapped)."""
     g = nx.Graph()
     for u, v, data in graph.edges(data=True):
         w = data["length"]
         if not g.has_edge(u, v) or g.edges[u, v]["w"] > w:
             g.add_edge(u, v, w=w)
-    sources = []
-    for k, f in enumerate(facilities):
-        if f is None:
-            continue
-        u, v, t, s = f
-        length = graph.edges[u, v, 0]["length"]
-        g.add_edge(("f", k), u, w=s + t)
-        g.add_edge(("f", k), v, w=s + length - t)
-        sources.append(("f", k))
-    for i, o in enumerate(origins):
-        if o is None:
-            continue
-        u, v, t, s = o
-        length = graph.edges[u, v, 0]["length"]
-        g.add_edge(("o", i), u, w=s + t)
-        g.add_edge(("o", i), v, w=s + length - t)
+    for tag, points in (("f", facilities), ("o", origins)):
+        for i, p in enumerate(points):
+            if p is None:
+                continue
+            u, v, t, s = p
+            length = graph.edges[u, v, 0]["length"]
+            g.add_edge((tag, i), u, w=s + t)
+            g.add_edge((tag, i), v, w=s + length - t)
+    for i, o in enumerate(origins):  # a facility on the origin's own edge, directly
         for k, f in enumerate(facilities):
-            if f is not None and f[:2] == (u, v):
-                g.add_edge(("o", i), ("f", k), w=s + abs(t - f[2]) + f[3])
+            if o is not None and f is not None and f[:2] == o[:2]:
+                g.add_edge(("o", i), ("f", k), w=o[3] + abs(o[2] - f[2]) + f[3])
+    return g
+
+
+def reference_nearest(graph: nx.MultiDiGraph, origins: list, facilities: list) -> np.ndarray:
+    """networkx multi-source Dijkstra with origins and facilities inserted on their edges."""
+    g = inserted_graph(graph, origins, facilities)
+    sources = [("f", k) for k, f in enumerate(facilities) if f is not None]
     dist = nx.multi_source_dijkstra_path_length(g, sources, weight="w")
     return np.array(
         [np.nan if o is None else dist.get(("o", i), np.inf) for i, o in enumerate(origins)]
