@@ -45,8 +45,9 @@ from typing import Any
 
 import pandas as pd
 
+from coverage._io import file_sha256
 from coverage.errors import CoverageError
-from coverage.network import build_walk_network, default_cache_dir, file_sha256
+from coverage.network import build_walk_network, default_cache_dir
 
 __all__ = ["AUDIT_KEY_FILE", "BatchResult", "audit_key", "batch_audit"]
 

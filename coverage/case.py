@@ -65,7 +65,6 @@ and ``coordinate_system`` as in :func:`coverage.load.read_layer`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tomllib
 from collections import Counter
@@ -78,6 +77,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from coverage._io import file_sha256
 from coverage.crs import local_metric_crs
 from coverage.errors import ConfigError, DataError
 from coverage.load import (
@@ -314,7 +314,7 @@ class Case:
             raise ConfigError(msg) from exc
         _check_config(config, config_path)
         base = config_path.parent
-        sources: dict[str, str] = {str(config_path): _sha256(config_path)}
+        sources: dict[str, str] = {str(config_path): file_sha256(config_path)}
 
         def resolve(section: str, key: str, value: Any) -> Path:
             if not isinstance(value, str):
@@ -487,20 +487,12 @@ def _raise_case_errors(findings: list[Finding]) -> list[Finding]:
     return findings
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _record(sources: dict[str, str], path: Path) -> None:
     files = [path] if path.is_file() else []
     if path.suffix.lower() == ".shp":
         files += [p for s in _SHAPEFILE_SIDECARS if (p := path.with_suffix(s)).exists()]
     for file in files:
-        sources[str(file)] = _sha256(file)
+        sources[str(file)] = file_sha256(file)
 
 
 def _check_keys(

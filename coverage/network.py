@@ -40,6 +40,7 @@ import pyproj
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from coverage._io import file_sha256
 from coverage.errors import NetworkError
 
 if TYPE_CHECKING:
@@ -818,15 +819,6 @@ def default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "service-coverage"
-
-
-def file_sha256(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 of a file's contents."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cache_path(cache_dir: Path, content_hash: str) -> Path:
