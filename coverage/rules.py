@@ -580,6 +580,26 @@ def _has_facility(inputs: RuleInputs, category: str) -> bool:
     return bool((inputs.services["category"] == category).any())
 
 
+def _write_decision(
+    table: Any,
+    rule_id: str,
+    *,
+    value: Any,
+    threshold: str,
+    threshold_zh: str,
+    status: list[str],
+    reason: list[str],
+    reason_zh: list[str],
+) -> None:
+    """The columns every rule writes for its unit: value, threshold, status, reasons."""
+    table[f"{rule_id}_value"] = value
+    table[f"{rule_id}_threshold"] = threshold
+    table[f"{rule_id}_threshold_zh"] = threshold_zh
+    table[f"{rule_id}_status"] = status
+    table[f"{rule_id}_reason"] = reason
+    table[f"{rule_id}_reason_zh"] = reason_zh
+
+
 def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     import numpy as np
 
@@ -649,13 +669,17 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             reasons_zh.append(
                 f"所有必备类别在{budget_zh}内均覆盖{_fmt_pct(need)}以上居民（最低{_fmt_pct(value)}）"
             )
-    communities[f"{rule.id}_value"] = values
-    communities[f"{rule.id}_threshold"] = f"≥ {_fmt_pct(need)} of residents within {_fmt_m(budget)}"
-    communities[f"{rule.id}_threshold_zh"] = f"{budget:,.0f}米内居民比例不低于{_fmt_pct(need)}"
+    _write_decision(
+        communities,
+        rule.id,
+        value=values,
+        threshold=f"≥ {_fmt_pct(need)} of residents within {_fmt_m(budget)}",
+        threshold_zh=f"{budget:,.0f}米内居民比例不低于{_fmt_pct(need)}",
+        status=statuses,
+        reason=reasons,
+        reason_zh=reasons_zh,
+    )
     communities[f"{rule.id}_missing"] = missing_col
-    communities[f"{rule.id}_status"] = statuses
-    communities[f"{rule.id}_reason"] = reasons
-    communities[f"{rule.id}_reason_zh"] = reasons_zh
 
 
 def _count_range_text(rule: Rule) -> tuple[str, str]:
@@ -694,12 +718,16 @@ def _count(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
             status.append(FAIL)
             reason.append(f"{n} {cat} inside the street (required {text})")
             reason_zh.append(f"街道内有{n}个{_label_zh(cat)}（要求{text_zh}）")
-    streets[f"{rule.id}_value"] = counts.to_numpy(dtype=float)
-    streets[f"{rule.id}_threshold"] = text
-    streets[f"{rule.id}_threshold_zh"] = text_zh
-    streets[f"{rule.id}_status"] = status
-    streets[f"{rule.id}_reason"] = reason
-    streets[f"{rule.id}_reason_zh"] = reason_zh
+    _write_decision(
+        streets,
+        rule.id,
+        value=counts.to_numpy(dtype=float),
+        threshold=text,
+        threshold_zh=text_zh,
+        status=status,
+        reason=reason,
+        reason_zh=reason_zh,
+    )
 
 
 def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
@@ -755,12 +783,16 @@ def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
                 status.append(PASS)
                 reason.append(f"window counts {shown} (required {text} per centre)")
                 reason_zh.append(f"窗口数量{shown}（要求每个中心{text_zh}）")
-    communities[f"{rule.id}_value"] = values
-    communities[f"{rule.id}_threshold"] = f"{text} windows per centre"
-    communities[f"{rule.id}_threshold_zh"] = f"每个中心{text_zh}窗口"
-    communities[f"{rule.id}_status"] = status
-    communities[f"{rule.id}_reason"] = reason
-    communities[f"{rule.id}_reason_zh"] = reason_zh
+    _write_decision(
+        communities,
+        rule.id,
+        value=values,
+        threshold=f"{text} windows per centre",
+        threshold_zh=f"每个中心{text_zh}窗口",
+        status=status,
+        reason=reason,
+        reason_zh=reason_zh,
+    )
 
 
 def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
@@ -796,12 +828,16 @@ def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
                 f"（要求{sign_zh}{rule.min_value:g}平方米）"
             )
     streets[f"{rule.id}_area_m2"] = area.to_numpy(dtype=float)
-    streets[f"{rule.id}_value"] = value
-    streets[f"{rule.id}_threshold"] = f"{sign} {rule.min_value:g} m² per resident"
-    streets[f"{rule.id}_threshold_zh"] = f"人均{sign_zh}{rule.min_value:g}平方米"
-    streets[f"{rule.id}_status"] = status
-    streets[f"{rule.id}_reason"] = reason
-    streets[f"{rule.id}_reason_zh"] = reason_zh
+    _write_decision(
+        streets,
+        rule.id,
+        value=value,
+        threshold=f"{sign} {rule.min_value:g} m² per resident",
+        threshold_zh=f"人均{sign_zh}{rule.min_value:g}平方米",
+        status=status,
+        reason=reason,
+        reason_zh=reason_zh,
+    )
 
 
 def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: Any) -> None:
@@ -853,12 +889,16 @@ def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: 
             )
     streets[f"{rule.id}_communities_with"] = n_has
     streets[f"{rule.id}_communities"] = n_comm
-    streets[f"{rule.id}_value"] = share
-    streets[f"{rule.id}_threshold"] = f"≥ {_fmt_pct(rule.min_share)} of communities"
-    streets[f"{rule.id}_threshold_zh"] = f"不低于{_fmt_pct(rule.min_share)}的社区"
-    streets[f"{rule.id}_status"] = status
-    streets[f"{rule.id}_reason"] = reason
-    streets[f"{rule.id}_reason_zh"] = reason_zh
+    _write_decision(
+        streets,
+        rule.id,
+        value=share,
+        threshold=f"≥ {_fmt_pct(rule.min_share)} of communities",
+        threshold_zh=f"不低于{_fmt_pct(rule.min_share)}的社区",
+        status=status,
+        reason=reason,
+        reason_zh=reason_zh,
+    )
 
 
 def _street_rollup(pack: RulePack, communities: Any, streets: Any) -> None:
