@@ -30,7 +30,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from coverage.network import WalkNetwork
+from coverage._arrays import segment_cummax
+from coverage.network import ChainInterior, WalkNetwork
 from coverage.snapping import SnappedPoints
 
 __all__ = ["NodeDistances", "nearest_facility", "node_distances"]
@@ -124,62 +125,90 @@ def node_distances(
     core_dist = np.asarray(core_dist[:n_core], dtype=np.float64)
     core_src = np.where(core_src[:n_core] >= 0, core_src[:n_core] - n_core, -1)
 
-    dist = np.full(n, np.inf)
-    src = np.full(n, -1, dtype=np.int64)
-    dist[ch.core_nodes] = core_dist
-    src[ch.core_nodes] = core_src
+    # a chain-interior node is reached through the nearer end of its chain, or along the
+    # chain itself from a source on it
     interior = ch.interior
-    inner, c, x = interior.nodes, interior.chain, interior.pos_m
-    a, b = interior.a, interior.b
-    via_a = core_dist[a] + x
-    via_b = core_dist[b] + interior.length_m - x
+    via_a = core_dist[interior.a] + interior.pos_m
+    via_b = core_dist[interior.b] + interior.rest_m
     use_b = via_b < via_a
     d = np.where(use_b, via_b, via_a)
-    s = np.where(use_b, core_src[b], core_src[a])
+    s = core_src[np.where(use_b, interior.b, interior.a)]
+    _along_own_chain(interior, chain, along, snap, d, s)
+    beyond = d > limit
+    d[beyond] = np.inf
+    s[beyond] = -1
 
-    # sources on the node's own chain reach it without passing a chain end: the nearest one
-    # on either side. Interior nodes are sorted by (chain, position); only those on chains
-    # with a source are looked at. Each source is placed among them by the same key, and a
-    # running max (min) carries the nearest source on the left (right) along the sorted nodes.
-    has_source = np.zeros(ch.chain_length_m.size, dtype=bool)
-    has_source[chain] = True
-    sel = np.flatnonzero(has_source[c])  # still sorted by key
-    m = sel.size
-    if m:
-        key = interior.key[sel]
-        cs, xs = c[sel], x[sel]
-        src_key = chain * interior.key_scale + along
-        order = np.argsort(src_key, kind="stable")
-        ranks = np.arange(k)
-        # left: last source with key <= the node's key
-        ins = np.searchsorted(key, src_key[order], side="left")
-        last = np.full(m + 1, -1, dtype=np.int64)
-        np.maximum.at(last, ins, ranks)
-        left = np.maximum.accumulate(last[:m])
-        # right: first source with key >= the node's key
-        ins = np.searchsorted(key, src_key[order], side="right") - 1
-        first = np.full(m + 1, k, dtype=np.int64)
-        np.minimum.at(first, np.maximum(ins, -1) % (m + 1), ranks)
-        right = np.minimum.accumulate(first[:m][::-1])[::-1]
-        ds, ss = d[sel], s[sel]
-        for pos in (left, np.where(right < k, right, -1)):
-            j = order[np.maximum(pos, 0)]
-            ok = (pos >= 0) & (chain[j] == cs)
-            direct = np.where(ok, snap[j] + np.abs(xs - along[j]), np.inf)
-            better = direct < ds
-            ds = np.where(better, direct, ds)
-            ss = np.where(better, j, ss)
-        d[sel] = ds
-        s[sel] = ss
-    dist[inner] = d
-    src[inner] = s
+    dist = np.empty(n)
+    src = np.empty(n, dtype=np.int64)
+    dist[ch.core_nodes] = core_dist
+    src[ch.core_nodes] = core_src
+    dist[interior.nodes] = d
+    src[interior.nodes] = s
+    if k < len(sources):  # back to positions into the caller's (unfiltered) sources
+        src = np.where(src >= 0, snapped[np.maximum(src, 0)], -1)
+    return NodeDistances(dist, src, limit)
 
-    beyond = dist > limit
-    dist[beyond] = np.inf
-    src[beyond] = -1
-    # back to positions into the caller's (unfiltered) sources
-    src = np.where(src >= 0, snapped[np.clip(src, 0, None)], -1)
-    return NodeDistances(dist, src.astype(np.int64), limit)
+
+def _along_own_chain(
+    interior: ChainInterior,
+    chain: npt.NDArray[np.int64],
+    along: npt.NDArray[np.float64],
+    snap: npt.NDArray[np.float64],
+    d: npt.NDArray[np.float64],
+    s: npt.NDArray[np.int64],
+) -> None:
+    """Lower ``d`` (and set ``s``) of the interior nodes that a source on their own chain
+    reaches along the chain, without passing a chain end. In place.
+
+    A source ``j`` at ``along_j`` on the chain, ``snap_j`` from its street, is
+    ``snap_j + |x - along_j|`` from the node at ``x``. Among the sources before the node the
+    nearest has the least ``snap_j - along_j`` (not necessarily the closest one: a source just
+    before the node may stand far off the street); among those after it, the least
+    ``snap_j + along_j``. Both are running minima over the sources sorted along their chains,
+    restarting at every chain, looked up for each node by its (chain, position) key.
+    """
+    k = chain.size
+    src_key = chain * interior.key_scale + along
+    order = np.argsort(src_key, kind="stable")
+    sorted_key, sorted_chain = src_key[order], chain[order]
+    new_run = np.r_[True, sorted_chain[1:] != sorted_chain[:-1]]
+    run = np.cumsum(new_run) - 1
+    with_source = sorted_chain[new_run]
+    lo = interior.chain_start[with_source]
+    counts = interior.chain_start[with_source + 1] - lo
+    m = int(counts.sum())
+    if m == 0:
+        return
+    sel = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(m)
+    node_key, xs = interior.key[sel], interior.pos_m[sel]
+    node_run = np.repeat(np.arange(with_source.size), counts)
+    # running minima as maxima of the negated values; the right-hand one over reversed order
+    left_best, left_at = segment_cummax(-(snap - along)[order], run)
+    right_best, right_at = segment_cummax(-(snap + along)[order][::-1], run[-1] - run[::-1])
+    right_best, right_at = right_best[::-1], k - 1 - right_at[::-1]
+    # both lists are sorted by key: place the sources among the nodes, then carry the last
+    # source at or before each node forwards (the first at or after it backwards)
+    ranks = np.arange(k)
+    last = np.full(m + 1, -1, dtype=np.int64)
+    np.maximum.at(last, np.searchsorted(node_key, sorted_key, side="left"), ranks)
+    left = np.maximum.accumulate(last[:m])
+    first = np.full(m + 1, k, dtype=np.int64)
+    after = np.searchsorted(node_key, sorted_key, side="right") - 1  # -1: after no node
+    np.minimum.at(first, np.where(after >= 0, after, m), ranks)
+    right = np.minimum.accumulate(first[m - 1 :: -1])[::-1]
+    ds, ss = d[sel], s[sel]
+    for pos, best, at, sign in (
+        (left, left_best, left_at, 1.0),
+        (right, right_best, right_at, -1.0),
+    ):
+        j = np.clip(pos, 0, k - 1)
+        ok = (pos >= 0) & (pos < k) & (run[j] == node_run)
+        direct = np.where(ok, sign * xs - best[j], np.inf)
+        better = direct < ds
+        ds = np.where(better, direct, ds)
+        ss = np.where(better, order[at[j]], ss)
+    d[sel] = ds
+    s[sel] = ss
 
 
 def nearest_facility(

@@ -52,6 +52,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse import csgraph
 
+from coverage._arrays import segment_cummax
 from coverage.access import node_distances
 from coverage.errors import DataError
 from coverage.rules import minutes_to_m
@@ -908,7 +909,7 @@ def _merge_intervals(pieces: _Pieces) -> _Pieces:
     run = np.cumsum(key_change) - 1
     # the largest end among the earlier pieces of the same (row, edge)
     shifted = np.where(key_change, -np.inf, np.concatenate([[-np.inf], end[:-1]]))
-    prev_end = _segment_cummax(shifted, run)
+    prev_end, _ = segment_cummax(shifted, run)
     first = np.flatnonzero(key_change | (start > prev_end))
     return _Pieces(
         out=out[first],
@@ -916,17 +917,6 @@ def _merge_intervals(pieces: _Pieces) -> _Pieces:
         start_m=start[first],
         end_m=np.maximum.reduceat(end, first),
     )
-
-
-def _segment_cummax(
-    values: npt.NDArray[np.float64], run: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """Cumulative maximum restarting at every new ``run`` (runs are contiguous)."""
-    # offset each run by a large multiple so that one global cummax never crosses runs
-    finite = np.where(np.isfinite(values), values, 0.0)
-    span = float(np.abs(finite).max(initial=0.0)) * 4.0 + 1.0
-    lifted = np.where(np.isfinite(values), values, -span / 2) + run * span
-    return np.asarray(np.maximum.accumulate(lifted) - run * span, dtype=np.float64)
 
 
 def isochrone(

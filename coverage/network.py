@@ -524,9 +524,10 @@ class Chains:
             nodes=nodes,
             chain=chain,
             pos_m=pos,
+            rest_m=self.chain_length_m[chain] - pos,
             a=self.chain_a[chain],
             b=self.chain_b[chain],
-            length_m=self.chain_length_m[chain],
+            chain_start=np.searchsorted(chain, np.arange(self.chain_length_m.size + 1)),
             key_scale=scale,
             key=chain * scale + pos,
         )
@@ -534,15 +535,18 @@ class Chains:
 
 @dataclass(frozen=True, eq=False)
 class ChainInterior:
-    """Per chain-interior node, sorted by (chain, position): its chain, position, the chain's
-    core ends and length, and the sort key ``chain * key_scale + position``."""
+    """Per chain-interior node, sorted by (chain, position): its chain, distances to the
+    chain's start (``pos_m``) and end (``rest_m``), the chain's core ends, and the sort key
+    ``chain * key_scale + position``. The nodes of chain ``c`` are the slice
+    ``chain_start[c]:chain_start[c + 1]``."""
 
     nodes: npt.NDArray[np.int64]
     chain: npt.NDArray[np.int64]
     pos_m: npt.NDArray[np.float64]
+    rest_m: npt.NDArray[np.float64]
     a: npt.NDArray[np.int64]
     b: npt.NDArray[np.int64]
-    length_m: npt.NDArray[np.float64]
+    chain_start: npt.NDArray[np.int64]
     key_scale: float
     key: npt.NDArray[np.float64]
 

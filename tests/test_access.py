@@ -17,7 +17,12 @@ from coverage.access import nearest_facility, node_distances
 from coverage.network import WalkNetwork, build_walk_network, great_circle_m
 from coverage.snapping import snap_points
 from tests.conftest import BEIJING, CHENGDU, GRID_STEP_DEG, GRID_STEP_M, grid_osm
-from tests.reference import brute_force_snap, osmnx_walk_graph, reference_nearest
+from tests.reference import (
+    brute_force_snap,
+    inserted_graph,
+    osmnx_walk_graph,
+    reference_nearest,
+)
 
 
 @pytest.mark.parametrize("src", [BEIJING, CHENGDU], ids=["beijing", "chengdu"])
@@ -61,6 +66,71 @@ def test_node_distances_match_networkx_multi_source(src: Path, tmp_path: Path) -
     reached = {n for n, d in ours.items() if np.isfinite(d)}
     assert reached == set(ref)
     assert max(abs(ours[n] - d) for n, d in ref.items()) < 0.5
+
+
+@pytest.mark.parametrize("src", [BEIJING, CHENGDU], ids=["beijing", "chengdu"])
+def test_crowded_off_street_facilities_match_networkx(src: Path, tmp_path: Path) -> None:
+    """Many facilities on the same streets, each a different distance off it: a node's
+    nearest is then often not the facility whose projection is next to it (regression)."""
+    net = build_walk_network(src, cache=False)
+    graph = osmnx_walk_graph(src, tmp_path)
+    rng = np.random.default_rng(5)
+    hubs = rng.choice(net.n_nodes, 40, replace=False)
+    to_metric = pyproj.Transformer.from_crs(4326, net.metric_crs, always_xy=True)
+    hx, hy = to_metric.transform(net.lon[hubs], net.lat[hubs])
+    # 10 shops around each of 40 spots, up to 120 m away
+    x = np.repeat(hx, 10) + rng.uniform(-120, 120, 400)
+    y = np.repeat(hy, 10) + rng.uniform(-120, 120, 400)
+    lon, lat = to_metric.transform(x, y, direction="INVERSE")
+    facilities = np.column_stack([lon, lat])
+    sf = snap_points(net, facilities, max_snap_m=250)
+    ch = net.chains
+    on_chain = pd.Series(ch.edge_chain[sf.edge[sf.ok]])
+    assert (on_chain.value_counts() >= 3).sum() >= 20  # many chains hold several facilities
+    nodes = node_distances(net, sf, cutoff_m=600)
+
+    ref_f = brute_force_snap(graph, facilities, net.metric_crs, 250)
+    g = inserted_graph(graph, [], ref_f)
+    ref = nx.multi_source_dijkstra_path_length(
+        g, [("f", k) for k, f in enumerate(ref_f) if f is not None], cutoff=600, weight="w"
+    )
+    ours = dict(zip(net.node_id.tolist(), nodes.distance_m.tolist(), strict=True))
+    ref_nodes = {n: d for n, d in ref.items() if not isinstance(n, tuple)}
+    assert {n for n, d in ours.items() if np.isfinite(d)} == set(ref_nodes)
+    assert max(abs(ours[n] - d) for n, d in ref_nodes.items()) < 0.5
+    # the facility named for each node is at the distance reported
+    reached = np.flatnonzero(np.isfinite(nodes.distance_m))
+    assert (nodes.source[reached] >= 0).all()
+    for pos in rng.choice(reached, 100, replace=False):
+        single = nx.single_source_dijkstra_path_length(
+            g, ("f", int(nodes.source[pos])), cutoff=600, weight="w"
+        )
+        assert single[int(net.node_id[pos])] == pytest.approx(nodes.distance_m[pos], abs=0.5)
+
+
+def test_a_nearer_facility_behind_a_farther_one_on_the_same_street() -> None:
+    """A straight street of bends (one chain): A on the street at 40 m, B 100 m off it at
+    50 m. From 60 m on, A (20 m away) is nearer than B, although B's projection is closer."""
+    step = 10.0
+    deg = (
+        step / great_circle_m(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([1.0]))[0]
+    )
+    graph = nx.MultiDiGraph(crs="EPSG:4326")
+    for i in range(11):
+        graph.add_node(i, x=i * deg, y=0.0)
+    for i in range(10):
+        graph.add_edge(i, i + 1, length=step)
+        graph.add_edge(i + 1, i, length=step)
+    net = WalkNetwork.from_networkx(graph)
+    assert net.chains.core_nodes.size == 2  # the two dead ends
+    north_100m = 100.0 * deg / step
+    sf = snap_points(net, np.array([[4 * deg, 0.0], [5 * deg, north_100m]]))
+    assert sf.snap_m == pytest.approx([0.0, 100.0], abs=0.5)
+    nodes = node_distances(net, sf)
+    by_id = dict(zip(net.node_id.tolist(), nodes.distance_m.tolist(), strict=True))
+    expected = {i: abs(i - 4) * step for i in range(11)}
+    assert by_id == pytest.approx(expected, abs=0.01)
+    assert set(nodes.source.tolist()) == {0}
 
 
 def test_snapped_distances_known_by_construction(tmp_path: Path) -> None:
@@ -150,10 +220,19 @@ def test_great_circle_edge_lengths_are_positive(chengdu_net: WalkNetwork) -> Non
     assert (chengdu_net.edge_length_m >= 0).all()
 
 
-def test_kdtree_snapping_matches_the_rtree_everywhere(chengdu_net: WalkNetwork) -> None:
+@pytest.mark.parametrize("candidates", [1, 3, None], ids=["all-fallback", "3", "default"])
+def test_kdtree_snapping_matches_the_rtree_everywhere(
+    chengdu_net: WalkNetwork, candidates: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sampled k-d tree search finds edges exactly as near as shapely's R-tree does,
-    including at intersections and on densely noded curves (the fallback path)."""
+    including at intersections and on densely noded curves. With one candidate every point
+    takes the whole-radius path (the one crowded spots take)."""
     import shapely
+
+    import coverage.snapping
+
+    if candidates is not None:
+        monkeypatch.setattr(coverage.snapping, "_CANDIDATES", candidates)
 
     rng = np.random.default_rng(2)
     at_nodes = chengdu_net.xy[rng.choice(chengdu_net.n_nodes, 400, replace=False)]
