@@ -273,10 +273,14 @@ class WalkNetwork:
         )
 
     @cached_property
+    def to_metric(self) -> pyproj.Transformer:
+        """Transformer from (lon, lat) in EPSG:4326 to (x, y) in :attr:`metric_crs`."""
+        return pyproj.Transformer.from_crs(4326, self.metric_crs, always_xy=True)
+
+    @cached_property
     def xy(self) -> npt.NDArray[np.float64]:
         """Node coordinates in :attr:`metric_crs`, shape (n_nodes, 2)."""
-        transformer = pyproj.Transformer.from_crs(4326, self.metric_crs, always_xy=True)
-        x, y = transformer.transform(self.lon, self.lat)
+        x, y = self.to_metric.transform(self.lon, self.lat)
         return np.column_stack([x, y])
 
     @cached_property
