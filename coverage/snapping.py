@@ -141,7 +141,7 @@ def _z_order(
     """
     cells = np.clip((xy - origin) * scale, 0, 65535).astype(np.uint64)
     code = _spread_bits(cells[:, 0]) | (_spread_bits(cells[:, 1]) << np.uint64(1))
-    return np.argsort(code, kind="stable")
+    return np.argsort(code)
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,22 +203,29 @@ def _segment_index(network: WalkNetwork) -> _SegmentIndex:
         inner_edge = np.repeat(np.arange(m), inner)
         first = np.repeat(np.cumsum(inner) - inner, inner)
         t = (np.arange(inner_edge.size) - first + 1) / pieces[inner_edge]
-        samples = np.vstack([xy, a[inner_edge] + t[:, None] * ab[inner_edge]])
-        # sample -> edges: a node's incident edges, then one edge per inner sample
-        owner = np.concatenate([network.edge_u, network.edge_v, n + np.arange(inner_edge.size)])
-        edge = np.concatenate([np.arange(m), np.arange(m), inner_edge])
-        origin = samples.min(axis=0)
-        scale = 65535.0 / max(float((samples.max(axis=0) - origin).max()), 1.0)
+        ends = np.concatenate([network.edge_u, network.edge_v])
+        degree = np.bincount(ends, minlength=n)
+        used = np.flatnonzero(degree)  # a node without edges is no sample: nothing to snap to
+        node_sample = np.cumsum(degree > 0) - 1
+        samples = np.vstack([xy[used], a[inner_edge] + t[:, None] * ab[inner_edge]])
+        origin = xy.min(axis=0)  # the samples lie between nodes
+        scale = 65535.0 / max(float((xy.max(axis=0) - origin).max()), 1.0)
         order = _z_order(samples, origin, scale)  # neighbours on the ground near in memory
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        by_sample = np.argsort(rank[owner], kind="stable")
+        # sample -> edges (CSR in tree order): a node's incident edges, an inner sample's edge
         ptr = np.zeros(samples.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rank[owner], minlength=samples.shape[0]), out=ptr[1:])
+        sizes = np.concatenate([degree[used], np.ones(inner_edge.size, np.int64)])
+        np.cumsum(sizes[order], out=ptr[1:])
+        sample_edge = np.empty(ptr[-1], dtype=np.int64)
+        sample_edge[ptr[rank[used.size :]]] = inner_edge
+        by_node = np.argsort(ends)  # incidences grouped by node: the j-th goes to ptr + j
+        nth = np.arange(ends.size) - np.repeat(np.cumsum(degree) - degree, degree)
+        sample_edge[ptr[rank[node_sample[ends[by_node]]]] + nth] = by_node % m
         index = _SegmentIndex(
             cKDTree(samples[order], balanced_tree=False, compact_nodes=False),
             ptr,
-            edge[by_sample],
+            sample_edge,
             np.ascontiguousarray(a[:, 0]),
             np.ascontiguousarray(a[:, 1]),
             np.ascontiguousarray(ab[:, 0]),

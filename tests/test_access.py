@@ -133,6 +133,24 @@ def test_a_nearer_facility_behind_a_farther_one_on_the_same_street() -> None:
     assert set(nodes.source.tolist()) == {0}
 
 
+def test_a_node_without_edges_does_not_hide_the_street() -> None:
+    """A point 1 m from a node that has no edge, 50 m from a street, snaps to the street."""
+    deg = (
+        1.0 / great_circle_m(np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([1.0]))[0]
+    )
+    graph = nx.MultiDiGraph(crs="EPSG:4326")
+    graph.add_node(1, x=0.0, y=0.0)
+    graph.add_node(2, x=100 * deg, y=0.0)
+    graph.add_node(3, x=50 * deg, y=51 * deg)  # no edge
+    graph.add_edge(1, 2, length=100.0)
+    graph.add_edge(2, 1, length=100.0)
+    net = WalkNetwork.from_networkx(graph)
+    assert net.n_nodes == 3
+    snapped = snap_points(net, np.array([[50 * deg, 50 * deg]]))
+    assert snapped.ok.all()
+    assert snapped.snap_m[0] == pytest.approx(50.0, abs=0.5)
+
+
 def test_snapped_distances_known_by_construction(tmp_path: Path) -> None:
     net = build_walk_network(grid_osm(tmp_path / "grid.osm", island=True), cache=False)
     step = GRID_STEP_DEG
