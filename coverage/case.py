@@ -649,7 +649,7 @@ def _read_services_config(
     frame["category_derived"] = pd.Series(derived, index=frame.index, dtype=object)
     frame["categories"] = [";".join(cats) for cats in every]
     frame.attrs["source"] = str(path)
-    return read_services(
+    services, findings = read_services(
         frame,
         id_column=id_column,
         name_column=name_column,
@@ -658,6 +658,19 @@ def _read_services_config(
         windows_column=windows_column,
         source_name=str(path),
     )
+    if classify == "amap" and "coordinate_system" not in conf:
+        findings.append(
+            Finding(
+                "warning",
+                "services",
+                f"{config_path}: [services] classify = 'amap' but no coordinate_system: Amap "
+                "(Gaode) exports are in GCJ-02, several hundred metres off WGS-84 in China "
+                f"(about 360 m in central Chengdu), and {path} was read as WGS-84. Add "
+                'coordinate_system = "gcj02" under [services], or coordinate_system = "wgs84" '
+                "if the export was converted",
+            )
+        )
+    return services, findings
 
 
 def _load_category_map(extra: Path | None) -> Any:

@@ -14,7 +14,11 @@ Real inputs and their traps, all handled here:
 * Shapefiles without ``.cpg`` (GDAL then reads Latin-1): ``encoding="auto"`` detects the
   mojibake and re-reads as UTF-8 or GB18030.
 * Files without CRS, CGCS2000 (EPSG:4490), and GCJ-02/BD-09 data that declare EPSG:4326: pass
-  ``crs=`` and ``coordinate_system=``; see :func:`coverage.crs.to_wgs84`.
+  ``crs=`` and ``coordinate_system=``; see :func:`coverage.crs.to_wgs84`. The offsets cannot be
+  seen in the numbers, so what can be seen is used: CSV coordinate columns named for GCJ-02 or
+  BD-09 (``gcj02_lng``, ``高德经度``, ``bd09_lat`` ...) are refused without a declared
+  ``coordinate_system``, and a case classifying services as Amap exports without one gets a
+  warning (:mod:`coverage.case`).
 * Swapped longitude/latitude and projected coordinates declared as degrees.
 """
 
@@ -374,7 +378,9 @@ def _read_csv(
     missing = (xs.isna() | ys.isna()).to_numpy()
     geoms = np.asarray(geometry, dtype=object)
     geoms[missing] = None
-    return gpd.GeoDataFrame(frame, geometry=list(geoms), crs=None)
+    out = gpd.GeoDataFrame(frame, geometry=list(geoms), crs=None)
+    out.attrs["coordinate_columns"] = (lon, lat)
+    return out
 
 
 def _to_float(values: pd.Series) -> pd.Series:
@@ -505,6 +511,8 @@ def read_layer(
         gdf = _read_csv(path, encoding=encoding, lon=lon, lat=lat, wkt=wkt, source=source)
         if crs is None:
             crs = 4326
+        if coordinate_system is None:
+            _check_column_names_for_offsets(gdf.attrs.get("coordinate_columns"), source=source)
     else:
         if lon is not None or lat is not None or wkt is not None:
             msg = f"{source}: lon=, lat= and wkt= apply to CSV files only"
@@ -517,6 +525,31 @@ def read_layer(
 
 # --------------------------------------------------------------------------------------------
 # CRS and coordinate checks
+
+#: Words in a coordinate column's name that say which offset system its values carry.
+_OFFSET_WORDS = {
+    ("gcj02", "GCJ-02"): ("gcj", "gaode", "amap", "高德", "火星"),
+    ("bd09", "BD-09"): ("bd09", "baidu", "百度"),
+}
+
+
+def _check_column_names_for_offsets(columns: tuple[str, str] | None, *, source: str) -> None:
+    """Refuse to read columns named e.g. ``gcj02_lng`` as WGS-84 when nobody said so."""
+    if not columns:
+        return
+    names = " ".join(columns).lower()
+    for (system, label), words in _OFFSET_WORDS.items():
+        if any(word in names for word in words):
+            lon, lat = columns
+            msg = (
+                f"{source}: the coordinate columns {lon!r} and {lat!r} are named as "
+                f"{label} coordinates, which lie several hundred "
+                "metres off WGS-84 in China, but no coordinate_system was given. Pass "
+                f"coordinate_system={system!r} (in a case file: coordinate_system = "
+                f'"{system}" in the layer\'s section), or coordinate_system="wgs84" if the '
+                "values were already converted"
+            )
+            raise DataError(msg)
 
 
 def _finish_crs(

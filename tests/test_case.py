@@ -268,6 +268,37 @@ extra = "my_categories.yaml"
     assert any("no category" in f.message and f.ids == ("a3",) for f in case.findings)
 
 
+@pytest.mark.parametrize("declared", [None, "gcj02", "wgs84"])
+def test_amap_services_without_a_coordinate_system_are_flagged(
+    tmp_path: Path, fake_categories: list[Any], declared: str | None
+) -> None:
+    config = write_case(tmp_path)
+    (tmp_path / "amap.csv").write_text(
+        "id,name,typecode,location_lng,location_lat\n"
+        "a1,社区诊所,090100,114.306,30.503\n"
+        "a2,花楼幼儿园,141204,114.315,30.505\n",
+        encoding="utf-8",
+    )
+    line = "" if declared is None else f'coordinate_system = "{declared}"\n'
+    services = (
+        '[services]\npath = "amap.csv"\nlon = "location_lng"\nlat = "location_lat"\n'
+        f'{line}id = "id"\nname = "name"\nclassify = "amap"\ntypecode = "typecode"\n'
+    )
+    text = CONFIG.split("[services]")[0] + services + "\n[residents]\ngrid_m = 50\n"
+    config.write_text(text, encoding="utf-8")
+    case = Case.from_config(config)
+    flagged = [f for f in case.findings if "no coordinate_system" in f.message]
+    if declared is None:
+        assert len(flagged) == 1
+        message = flagged[0].message
+        assert flagged[0].severity == "warning" and flagged[0].layer == "services"
+        assert str(config) in message and "amap.csv" in message
+        assert 'coordinate_system = "gcj02"' in message
+        assert "no coordinate_system" in str(case.validate())
+    else:
+        assert flagged == []
+
+
 def test_classify_osm_tag_columns(tmp_path: Path, fake_categories: list[Any]) -> None:
     config = write_case(tmp_path)
     gpd.GeoDataFrame(

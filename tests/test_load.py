@@ -253,6 +253,40 @@ def test_gcj02_declared_as_4326_is_converted(tmp_path: Path) -> None:
     assert not baidu.geometry.iloc[0].equals(gdf.geometry.iloc[0])
 
 
+@pytest.mark.parametrize(
+    ("lon", "lat", "system"),
+    [
+        ("gcj02_lng", "gcj02_lat", "gcj02"),
+        ("高德经度", "高德纬度", "gcj02"),
+        ("bd09_lng", "bd09_lat", "bd09"),
+    ],
+)
+def test_offset_named_columns_need_a_declared_system(
+    tmp_path: Path, lon: str, lat: str, system: str
+) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text(f"id,{lon},{lat}\n1,114.305,30.505\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_layer(path, lon=lon, lat=lat)
+    text = str(err.value)
+    assert str(path) in text and lon in text and f"coordinate_system={system!r}" in text
+    declared = read_layer(path, lon=lon, lat=lat, coordinate_system=system)
+    assert not declared.geometry.iloc[0].equals(Point(114.305, 30.505))  # converted
+    converted = read_layer(path, lon=lon, lat=lat, coordinate_system="wgs84")
+    assert converted.geometry.iloc[0].equals(Point(114.305, 30.505))  # the user's word
+
+
+def test_auto_detected_gcj02_columns_are_not_read_as_wgs84(tmp_path: Path) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text("id,gcj02_lng,gcj02_lat\n1,114.305,30.505\n", encoding="utf-8")
+    with pytest.raises(DataError, match="gcj02_lng"):
+        read_layer(path)
+    gdf = read_layer(path, coordinate_system="gcj02")
+    lon, lat = gcj02_to_wgs84(114.305, 30.505)
+    assert gdf.geometry.iloc[0].x == pytest.approx(lon, abs=1e-12)
+    assert gdf.geometry.iloc[0].y == pytest.approx(lat, abs=1e-12)
+
+
 def test_swapped_lon_lat(tmp_path: Path) -> None:
     path = tmp_path / "swapped.csv"
     path.write_text("id,lng,lat\n1,30.505,114.305\n2,30.51,114.31\n", encoding="utf-8")
