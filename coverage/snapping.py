@@ -139,8 +139,12 @@ def _z_order(
     k-d tree searches done in this order walk the same tree nodes one after the other and
     find them in the CPU cache: about a third faster for thousands of points.
     """
-    cells = np.clip((xy - origin) * scale, 0, 65535).astype(np.uint64)
-    code = _spread_bits(cells[:, 0]) | (_spread_bits(cells[:, 1]) << np.uint64(1))
+    code = np.zeros(xy.shape[0], dtype=np.uint64)
+    for axis in (0, 1):  # one column at a time: no n x 2 temporaries
+        cell = xy[:, axis] - origin[axis]
+        cell *= scale
+        np.clip(cell, 0, 65535, out=cell)
+        code |= _spread_bits(cell.astype(np.uint64)) << np.uint64(axis)
     return np.argsort(code)
 
 
@@ -191,52 +195,62 @@ _INDEXES: weakref.WeakKeyDictionary[WalkNetwork, _SegmentIndex] = weakref.WeakKe
 def _segment_index(network: WalkNetwork) -> _SegmentIndex:
     index = _INDEXES.get(network)
     if index is None:
-        from scipy.spatial import cKDTree
-
-        xy = network.xy
-        n, m = network.n_nodes, network.n_edges
-        a = xy[network.edge_u]
-        ab = xy[network.edge_v] - a
-        ab2 = (ab**2).sum(axis=1)
-        pieces = np.maximum(np.ceil(np.sqrt(ab2) / SAMPLE_SPACING_M), 1).astype(np.int64)
-        inner = pieces - 1
-        inner_edge = np.repeat(np.arange(m), inner)
-        first = np.repeat(np.cumsum(inner) - inner, inner)
-        t = (np.arange(inner_edge.size) - first + 1) / pieces[inner_edge]
-        ends = np.concatenate([network.edge_u, network.edge_v])
-        degree = np.bincount(ends, minlength=n)
-        used = np.flatnonzero(degree)  # a node without edges is no sample: nothing to snap to
-        node_sample = np.cumsum(degree > 0) - 1
-        samples = np.vstack([xy[used], a[inner_edge] + t[:, None] * ab[inner_edge]])
-        origin = xy.min(axis=0)  # the samples lie between nodes
-        scale = 65535.0 / max(float((xy.max(axis=0) - origin).max()), 1.0)
-        order = _z_order(samples, origin, scale)  # neighbours on the ground near in memory
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        # sample -> edges (CSR in tree order): a node's incident edges, an inner sample's edge
-        ptr = np.zeros(samples.shape[0] + 1, dtype=np.int64)
-        sizes = np.concatenate([degree[used], np.ones(inner_edge.size, np.int64)])
-        np.cumsum(sizes[order], out=ptr[1:])
-        sample_edge = np.empty(ptr[-1], dtype=np.int64)
-        sample_edge[ptr[rank[used.size :]]] = inner_edge
-        by_node = np.argsort(ends)  # incidences grouped by node: the j-th goes to ptr + j
-        nth = np.arange(ends.size) - np.repeat(np.cumsum(degree) - degree, degree)
-        sample_edge[ptr[rank[node_sample[ends[by_node]]]] + nth] = by_node % m
-        index = _SegmentIndex(
-            cKDTree(samples[order], balanced_tree=False, compact_nodes=False),
-            ptr,
-            sample_edge,
-            np.ascontiguousarray(a[:, 0]),
-            np.ascontiguousarray(a[:, 1]),
-            np.ascontiguousarray(ab[:, 0]),
-            np.ascontiguousarray(ab[:, 1]),
-            np.maximum(ab2, 1e-12),
-            SAMPLE_SPACING_M,
-            origin,
-            scale,
-        )
+        index = _build_segment_index(network)
         _INDEXES[network] = index
     return index
+
+
+def _build_segment_index(network: WalkNetwork) -> _SegmentIndex:
+    from scipy.spatial import cKDTree
+
+    xy = network.xy
+    n, m = network.n_nodes, network.n_edges
+    a = xy[network.edge_u]
+    ab = xy[network.edge_v] - a
+    ab2 = (ab**2).sum(axis=1)
+    # samples: every node with an edge, then the points between the ends of each edge
+    ends = np.concatenate([network.edge_u, network.edge_v])
+    degree = np.bincount(ends, minlength=n)
+    used = np.flatnonzero(degree)  # a node without edges is no sample: nothing to snap to
+    pieces = np.maximum(np.ceil(np.sqrt(ab2) / SAMPLE_SPACING_M), 1).astype(np.int64)
+    inner_edge = np.repeat(np.arange(m), pieces - 1)
+    t = np.arange(inner_edge.size) - np.repeat(np.cumsum(pieces - 1) - (pieces - 1), pieces - 1)
+    t = (t + 1) / pieces[inner_edge]
+    samples = np.vstack([xy[used], a[inner_edge] + t[:, None] * ab[inner_edge]])
+    del t
+    origin = xy.min(axis=0)  # the samples lie between nodes
+    scale = 65535.0 / max(float((xy.max(axis=0) - origin).max()), 1.0)
+    order = _z_order(samples, origin, scale)  # neighbours on the ground near in memory
+    samples = samples[order]
+    # sample -> edges (CSR in tree order): a node's incident edges, an inner sample's edge
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    ptr = np.zeros(samples.shape[0] + 1, dtype=np.int64)
+    np.cumsum(
+        np.concatenate([degree[used], np.ones(inner_edge.size, np.int64)])[order], out=ptr[1:]
+    )
+    del order
+    sample_edge = np.empty(ptr[-1], dtype=np.int64)
+    sample_edge[ptr[rank[used.size :]]] = inner_edge
+    del inner_edge
+    by_node = np.argsort(ends)  # incidences grouped by node: the j-th goes to ptr + j
+    node_sample = np.cumsum(degree > 0) - 1
+    nth = np.arange(ends.size) - np.repeat(np.cumsum(degree) - degree, degree)
+    sample_edge[ptr[rank[node_sample[ends[by_node]]]] + nth] = by_node % m
+    del rank, by_node, nth, ends
+    return _SegmentIndex(
+        cKDTree(samples, balanced_tree=False, compact_nodes=False),
+        ptr,
+        sample_edge,
+        np.ascontiguousarray(a[:, 0]),
+        np.ascontiguousarray(a[:, 1]),
+        np.ascontiguousarray(ab[:, 0]),
+        np.ascontiguousarray(ab[:, 1]),
+        np.maximum(ab2, 1e-12),
+        SAMPLE_SPACING_M,
+        origin,
+        scale,
+    )
 
 
 def _to_segments(
