@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["segment_cummax"]
+__all__ = ["concat_ranges", "segment_cummax"]
 
 
 def segment_cummax(
@@ -30,3 +30,15 @@ def segment_cummax(
     peak = np.maximum.accumulate(lifted)
     at = np.maximum.accumulate(np.where(lifted == peak, np.arange(n), 0))
     return values[at], at
+
+
+def concat_ranges(
+    start: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``start[0] .. start[0] + counts[0] - 1``, then the same for ``start[1]``, ... in one array.
+
+    The positions of the items of ragged groups laid end to end (CSR rows, chain runs); with
+    ``start = 0`` the position of each item within its group.
+    """
+    total = int(counts.sum())
+    return np.repeat(start - (np.cumsum(counts) - counts), counts) + np.arange(total)

@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from coverage._arrays import segment_cummax
+from coverage._arrays import concat_ranges, segment_cummax
 from coverage.network import ChainInterior, WalkNetwork
 from coverage.snapping import SnappedPoints
 
@@ -179,7 +179,7 @@ def _along_own_chain(
     m = int(counts.sum())
     if m == 0:
         return
-    sel = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(m)
+    sel = concat_ranges(lo, counts)
     node_key, xs = interior.key[sel], interior.pos_m[sel]
     node_run = np.repeat(np.arange(with_source.size), counts)
     # running minima as maxima of the negated values; the right-hand one over reversed order

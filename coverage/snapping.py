@@ -22,6 +22,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
+from coverage._arrays import concat_ranges
+
 if TYPE_CHECKING:
     import geopandas as gpd
 
@@ -184,9 +186,7 @@ class _SegmentIndex:
         """Every (owner, edge) pair of the given (owner, sample) pairs, in the same order."""
         start = self.sample_ptr[sample]
         counts = self.sample_ptr[sample + 1] - start
-        total = int(counts.sum())
-        shift = np.repeat(start - (np.cumsum(counts) - counts), counts)
-        return np.repeat(owner, counts), self.sample_edge[shift + np.arange(total)]
+        return np.repeat(owner, counts), self.sample_edge[concat_ranges(start, counts)]
 
 
 _INDEXES: weakref.WeakKeyDictionary[WalkNetwork, _SegmentIndex] = weakref.WeakKeyDictionary()
@@ -214,8 +214,7 @@ def _build_segment_index(network: WalkNetwork) -> _SegmentIndex:
     used = np.flatnonzero(degree)  # a node without edges is no sample: nothing to snap to
     pieces = np.maximum(np.ceil(np.sqrt(ab2) / SAMPLE_SPACING_M), 1).astype(np.int64)
     inner_edge = np.repeat(np.arange(m), pieces - 1)
-    t = np.arange(inner_edge.size) - np.repeat(np.cumsum(pieces - 1) - (pieces - 1), pieces - 1)
-    t = (t + 1) / pieces[inner_edge]
+    t = (concat_ranges(np.ones(m, np.int64), pieces - 1)) / pieces[inner_edge]
     samples = np.vstack([xy[used], a[inner_edge] + t[:, None] * ab[inner_edge]])
     del t
     origin = xy.min(axis=0)  # the samples lie between nodes
@@ -235,7 +234,7 @@ def _build_segment_index(network: WalkNetwork) -> _SegmentIndex:
     del inner_edge
     by_node = np.argsort(ends)  # incidences grouped by node: the j-th goes to ptr + j
     node_sample = np.cumsum(degree > 0) - 1
-    nth = np.arange(ends.size) - np.repeat(np.cumsum(degree) - degree, degree)
+    nth = concat_ranges(np.zeros(n, np.int64), degree)
     sample_edge[ptr[rank[node_sample[ends[by_node]]]] + nth] = by_node % m
     del rank, by_node, nth, ends
     return _SegmentIndex(
