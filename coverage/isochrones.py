@@ -124,6 +124,14 @@ def _budgets(minutes: float | Sequence[float], walk_speed_kmh: float) -> npt.NDA
     return np.unique(values)
 
 
+def _bands(
+    minutes: float | Sequence[float], walk_speed_kmh: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The bands in minutes (sorted, unique, validated) and their walking budgets in metres."""
+    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    return minutes_arr, np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
+
+
 def _check_buffer(buffer_m: float, max_snap_m: float) -> None:
     if not np.isfinite(buffer_m) or buffer_m <= 0:
         msg = f"buffer_m must be a positive number of metres, got {buffer_m!r}"
@@ -557,47 +565,90 @@ def facility_isochrones(
         the facility is farther from its street than the budget). ``attrs`` holds
         ``unsnapped`` (ids), ``buffer_m``, ``walk_speed_kmh`` and ``metric_crs``.
     """
-    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    minutes_arr, budgets = _bands(minutes, walk_speed_kmh)
     _check_buffer(buffer_m, max_snap_m)
-    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
     ids = _ids(facilities, id_column)
     snapped = _snap(network, facilities, max_snap_m=max_snap_m, what="facilities")
     ok = np.flatnonzero(snapped.ok)
     usable = snapped.subset(snapped.ok)
-    nb = budgets.size
-    polygons = np.full(ok.size * nb, shapely.Polygon(), dtype=object)
-    if ok.size:
-        group = np.arange(ok.size, dtype=np.int64)
-        order = _spatial_order(_source_xy(network, usable))
-        for start in range(0, ok.size, _CHUNK):
-            groups = np.sort(order[start : start + _CHUNK])
-            reached = _reached_chunk(network, usable, group, groups, float(budgets[-1]))
-            rows = np.full(ok.size, -1, dtype=np.int64)
-            rows[groups] = np.arange(groups.size) * nb
-            chunk_polys = _polygons(
-                network,
-                reached,
-                budgets,
-                group_row=rows,
-                n_out=groups.size * nb,
-                buffer_m=buffer_m,
-            )
-            target = (groups[:, None] * nb + np.arange(nb)).ravel()
-            polygons[target] = chunk_polys
-    if rings:
-        polygons = _to_rings(polygons, nb)
-    columns: dict[str, Any] = {}
-    id_name = id_column if id_column is not None else "facility"
-    columns[id_name] = np.repeat(ids[ok], nb)
+    order = _spatial_order(_source_xy(network, usable)) if ok.size else ok
+    polygons = _group_polygons(
+        network, usable, np.arange(ok.size, dtype=np.int64), order, ok.size, budgets, buffer_m
+    )
+    groups: dict[str, Any] = {id_column if id_column is not None else "facility": ids[ok]}
     if (
         category_column is not None
         and not isinstance(facilities, pd.Series)
         and category_column in facilities.columns
     ):
-        columns[category_column] = np.repeat(np.asarray(facilities[category_column])[ok], nb)
-    columns["minutes"] = np.tile(minutes_arr, ok.size)
-    columns["distance_m"] = np.tile(budgets, ok.size)
-    columns["band"] = np.tile(_band_labels(minutes_arr, rings=rings), ok.size)
+        groups[category_column] = np.asarray(facilities[category_column])[ok]
+    return _band_frame(
+        network,
+        polygons,
+        groups,
+        minutes_arr,
+        budgets,
+        snapped=snapped,
+        rings=rings,
+        buffer_m=buffer_m,
+        walk_speed_kmh=walk_speed_kmh,
+        crs=crs,
+    )
+
+
+def _group_polygons(
+    network: WalkNetwork,
+    usable: SnappedPoints,
+    source_group: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    n_groups: int,
+    budgets: npt.NDArray[np.float64],
+    buffer_m: float,
+) -> npt.NDArray[np.object_]:
+    """Polygons of every group and band (row ``group * n_bands + band``; empty for groups not
+    in ``order``), searched :data:`_CHUNK` groups at a time, taken along ``order`` (a spatial
+    order keeps each chunk's search box small)."""
+    nb = budgets.size
+    polygons = np.full(n_groups * nb, shapely.Polygon(), dtype=object)
+    for start in range(0, order.size, _CHUNK):
+        groups = np.sort(order[start : start + _CHUNK])
+        reached = _reached_chunk(network, usable, source_group, groups, float(budgets[-1]))
+        rows = np.full(n_groups, -1, dtype=np.int64)
+        rows[groups] = np.arange(groups.size) * nb
+        polygons[(groups[:, None] * nb + np.arange(nb)).ravel()] = _polygons(
+            network,
+            reached,
+            budgets,
+            group_row=rows,
+            n_out=groups.size * nb,
+            buffer_m=buffer_m,
+        )
+    return polygons
+
+
+def _band_frame(
+    network: WalkNetwork,
+    polygons: npt.NDArray[np.object_],
+    groups: dict[str, Any],
+    minutes_arr: npt.NDArray[np.float64],
+    budgets: npt.NDArray[np.float64],
+    *,
+    snapped: SnappedPoints,
+    rings: bool,
+    buffer_m: float,
+    walk_speed_kmh: float,
+    crs: CrsChoice,
+) -> gpd.GeoDataFrame:
+    """The output frame: one row per group (the ``groups`` columns, one value per group) and
+    band, bands ascending; with ``rings`` each band minus the smaller one."""
+    nb = budgets.size
+    n_groups = polygons.size // nb
+    if rings:
+        polygons = _to_rings(polygons, nb)
+    columns = {name: np.repeat(values, nb) for name, values in groups.items()}
+    columns["minutes"] = np.tile(minutes_arr, n_groups)
+    columns["distance_m"] = np.tile(budgets, n_groups)
+    columns["band"] = np.tile(_band_labels(minutes_arr, rings=rings), n_groups)
     return _frame(
         columns,
         polygons,
@@ -639,9 +690,8 @@ def _area(
     what: str,
 ) -> gpd.GeoDataFrame:
     """Dissolved area reached from any of ``points``: one multi-source search."""
-    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    minutes_arr, budgets = _bands(minutes, walk_speed_kmh)
     _check_buffer(buffer_m, max_snap_m)
-    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
     nb = budgets.size
     snapped = _snap(network, points, max_snap_m=max_snap_m, what=what)
     polygons = np.full(nb, shapely.Polygon(), dtype=object)
@@ -655,19 +705,17 @@ def _area(
             n_out=nb,
             buffer_m=buffer_m,
         )
-    if rings:
-        polygons = _to_rings(polygons, nb)
-    columns = {
-        "minutes": minutes_arr,
-        "distance_m": budgets,
-        "band": _band_labels(minutes_arr, rings=rings),
-    }
-    return _frame(
-        columns,
-        polygons,
+    return _band_frame(
         network,
+        polygons,
+        {},
+        minutes_arr,
+        budgets,
+        snapped=snapped,
+        rings=rings,
+        buffer_m=buffer_m,
+        walk_speed_kmh=walk_speed_kmh,
         crs=crs,
-        attrs=_attrs(network, snapped, buffer_m, walk_speed_kmh),
     )
 
 
@@ -772,51 +820,33 @@ def reach_area(
             "column>, or group_column=None for one area from all origins"
         )
         raise DataError(msg)
-    minutes_arr = _budgets(minutes, walk_speed_kmh)
+    minutes_arr, budgets = _bands(minutes, walk_speed_kmh)
     _check_buffer(buffer_m, max_snap_m)
-    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
-    nb = budgets.size
     snapped = _snap(network, origins, max_snap_m=max_snap_m, what="origins")
     keys, source_group = np.unique(
         np.asarray(origins[group_column]).astype(str), return_inverse=True
     )
     source_group = np.asarray(source_group, dtype=np.int64)[snapped.ok]
     usable = snapped.subset(snapped.ok)
-    polygons = np.full(keys.size * nb, shapely.Polygon(), dtype=object)
     present = np.unique(source_group)
-    if present.size:
+    order = present
+    if present.size:  # groups searched in the order of their centres along a Hilbert curve
         centre = np.zeros((keys.size, 2))
         np.add.at(centre, source_group, _source_xy(network, usable))
         centre[present] /= np.bincount(source_group)[present][:, None]
         order = present[_spatial_order(centre[present])]
-        for start in range(0, order.size, _CHUNK):
-            groups = np.sort(order[start : start + _CHUNK])
-            reached = _reached_chunk(network, usable, source_group, groups, float(budgets[-1]))
-            rows = np.full(keys.size, -1, dtype=np.int64)
-            rows[groups] = np.arange(groups.size) * nb
-            chunk_polys = _polygons(
-                network,
-                reached,
-                budgets,
-                group_row=rows,
-                n_out=groups.size * nb,
-                buffer_m=buffer_m,
-            )
-            polygons[(groups[:, None] * nb + np.arange(nb)).ravel()] = chunk_polys
-    if rings:
-        polygons = _to_rings(polygons, nb)
-    columns = {
-        group_column: np.repeat(keys, nb),
-        "minutes": np.tile(minutes_arr, keys.size),
-        "distance_m": np.tile(budgets, keys.size),
-        "band": np.tile(_band_labels(minutes_arr, rings=rings), keys.size),
-    }
-    return _frame(
-        columns,
-        polygons,
+    polygons = _group_polygons(network, usable, source_group, order, keys.size, budgets, buffer_m)
+    return _band_frame(
         network,
+        polygons,
+        {group_column: keys},
+        minutes_arr,
+        budgets,
+        snapped=snapped,
+        rings=rings,
+        buffer_m=buffer_m,
+        walk_speed_kmh=walk_speed_kmh,
         crs=crs,
-        attrs=_attrs(network, snapped, buffer_m, walk_speed_kmh),
     )
 
 
@@ -852,8 +882,7 @@ def reached_streets(
     """
     import geopandas as gpd
 
-    minutes_arr = _budgets(minutes, walk_speed_kmh)
-    budgets = np.array([minutes_to_m(m, walk_speed_kmh) for m in minutes_arr])
+    minutes_arr, budgets = _bands(minutes, walk_speed_kmh)
     nb = budgets.size
     snapped = _snap(network, points, max_snap_m=max_snap_m, what="points")
     lines = np.full(nb, shapely.MultiLineString(), dtype=object)

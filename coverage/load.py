@@ -671,6 +671,12 @@ def _require_columns(
         raise DataError(msg)
 
 
+def _require_options(frame: pd.DataFrame, *, source: str, **columns: str | None) -> None:
+    """:func:`_require_columns` for every keyword (named like the reader's option), in order."""
+    for option, column in columns.items():
+        _require_columns(frame, [column], source=source, option=option)
+
+
 def _ids_to_str(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values):
         finite = values.dropna()
@@ -847,8 +853,7 @@ def read_streets(
         coordinate_system=coordinate_system,
         layer_kind="streets",
     )
-    _require_columns(gdf, [id_column], source=source, option="id_column")
-    _require_columns(gdf, [name_column], source=source, option="name_column")
+    _require_options(gdf, source=source, id_column=id_column, name_column=name_column)
     ids = _ids_to_str(gdf[id_column])
     names = ids if name_column is None else _names(gdf[name_column], ids)
     out = _build(gdf, {"street_id": ids, "name": names}, [id_column, name_column], source=source)
@@ -927,13 +932,14 @@ def read_communities(
         coordinate_system=coordinate_system,
         layer_kind="communities",
     )
-    for option, col in (
-        ("id_column", id_column),
-        ("population_column", population_column),
-        ("name_column", name_column),
-        ("street_column", street_column),
-    ):
-        _require_columns(gdf, [col], source=source, option=option)
+    _require_options(
+        gdf,
+        source=source,
+        id_column=id_column,
+        population_column=population_column,
+        name_column=name_column,
+        street_column=street_column,
+    )
     ids = _ids_to_str(gdf[id_column])
     names = ids if name_column is None else _names(gdf[name_column], ids)
     if street_column is None:
@@ -1049,14 +1055,15 @@ def read_services(
         coordinate_system=coordinate_system,
         layer_kind="services",
     )
-    for option, col in (
-        ("id_column", id_column),
-        ("name_column", name_column),
-        ("category_column", category_column),
-        ("area_column", area_column),
-        ("windows_column", windows_column),
-    ):
-        _require_columns(gdf, [col], source=source, option=option)
+    _require_options(
+        gdf,
+        source=source,
+        id_column=id_column,
+        name_column=name_column,
+        category_column=category_column,
+        area_column=area_column,
+        windows_column=windows_column,
+    )
     if id_column is None:
         ids = pd.Series([str(i) for i in range(len(gdf))], index=gdf.index, dtype=object)
     else:
@@ -1186,8 +1193,7 @@ def read_origins(
         coordinate_system=coordinate_system,
         layer_kind="origins",
     )
-    _require_columns(gdf, [population_column], source=source, option="population_column")
-    _require_columns(gdf, [id_column], source=source, option="id_column")
+    _require_options(gdf, source=source, population_column=population_column, id_column=id_column)
     if id_column is None:
         ids = pd.Series([str(i) for i in range(len(gdf))], index=gdf.index, dtype=object)
     else:
