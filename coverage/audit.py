@@ -3,6 +3,9 @@
 Stages, each timed: load (when given a config path) -> network (OSM file, cached) -> origins
 (population spread over where people live) -> snapping (origins and services onto walkable
 edges) -> search (one multi-source search per category) -> rules (the pack's decisions).
+Inputs that do not cover the same place are refused before any search
+(:mod:`coverage.overlap`: the bounding boxes before the origins, the snapping shares before the
+searches).
 Everything returned is a (Geo)DataFrame an analyst can join, filter and plot.
 """
 
@@ -69,8 +72,10 @@ class AuditResult:
         Residential origins with ``d_<category>`` (walking metres to the nearest facility;
         ``inf`` beyond the search limit, ``NaN`` off the network) and ``f_<category>`` (its id).
     services
-        The service points with ``street_id`` and ``community_id`` by containment, and the
-        snapping (``snap_m``; ``on_network`` false beyond the snapping limit).
+        The service points with ``street_id`` and ``community_id`` by containment (exactly one
+        unit each: the one whose interior contains it, else the lowest id among the units whose
+        boundary it lies on), and the snapping (``snap_m``; ``on_network`` false beyond the
+        snapping limit).
     summary
         One row per rule: units passing, failing and not evaluable, population covered.
     pack, walk_speed_kmh
