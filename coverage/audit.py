@@ -394,9 +394,8 @@ def audit_case(
                 )
                 raise DataError(msg)
             network = build_walk_network(case.osm_path, cache_dir=cache_dir)
+        _check_extents(case, network)  # the cheap overlap test, before origins and snapping
     metric = network.metric_crs
-    with _timed(timings, "snapping"):  # the cheap overlap test, before any other work
-        _check_extents(case, network)
 
     with _timed(timings, "origins"):
         origins = _origins(case).reset_index(drop=True)
