@@ -451,7 +451,7 @@ class RuleInputs:
     areas: Any
     walk_speed_kmh: float
     min_population_share: float
-    max_snap_m: float = 250.0
+    max_snap_m: float = 250.0  # coverage.snapping.DEFAULT_MAX_SNAP_M (not imported: stay light)
 
 
 @dataclass(frozen=True)
