@@ -3,6 +3,9 @@
 Stages, each timed: load (when given a config path) -> network (OSM file, cached) -> origins
 (population spread over where people live) -> snapping (origins and services onto walkable
 edges) -> search (one multi-source search per category) -> rules (the pack's decisions).
+Inputs that do not cover the same place are refused before any search
+(:mod:`coverage.overlap`: the bounding boxes before the origins, the snapping shares before the
+searches).
 Everything returned is a (Geo)DataFrame an analyst can join, filter and plot.
 """
 
@@ -22,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from coverage.access import nearest_facility
 from coverage.case import Case
 from coverage.errors import DataError
 from coverage.load import Finding
 from coverage.network import WalkNetwork, build_walk_network
+from coverage.overlap import OverlapReport, check_extents, check_snapping
 from coverage.rules import (
     RuleInputs,
     RulePack,
@@ -42,7 +47,7 @@ from coverage.snapping import snap_points
 if TYPE_CHECKING:
     from coverage.snapping import SnappedPoints
 
-__all__ = ["AuditResult", "audit_case", "service_categories"]
+__all__ = ["AuditResult", "audit_case", "check_case_overlap", "service_categories"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +72,10 @@ class AuditResult:
         Residential origins with ``d_<category>`` (walking metres to the nearest facility;
         ``inf`` beyond the search limit, ``NaN`` off the network) and ``f_<category>`` (its id).
     services
-        The service points with ``street_id`` and ``community_id`` by containment, and the
-        snapping (``snap_m``; ``on_network`` false beyond the snapping limit).
+        The service points with ``street_id`` and ``community_id`` by containment (exactly one
+        unit each: the one whose interior contains it, else the lowest id among the units whose
+        boundary it lies on), and the snapping (``snap_m``; ``on_network`` false beyond the
+        snapping limit).
     summary
         One row per rule: units passing, failing and not evaluable, population covered.
     pack, walk_speed_kmh
@@ -233,18 +240,33 @@ def _origins(case: Case) -> gpd.GeoDataFrame:
 
 
 def _containment(services: gpd.GeoDataFrame, units: gpd.GeoDataFrame, id_column: str) -> pd.Series:
-    """The id of the unit each service lies in (first by position when units overlap)."""
+    """The id of the one unit each service belongs to (missing outside every unit).
+
+    Each service belongs to exactly one unit, whatever the order of the layer: the unit whose
+    interior contains it; a service on the boundary of units (an edge shared by two streets, a
+    corner shared by four) belongs to the one with the lowest id, in text order, of the units
+    that touch it. Where units overlap, the lowest id of those containing it wins too. A
+    polygon service (a sports ground) is placed by a point inside it.
+    """
     points = services.geometry
     if not (points.geom_type == "Point").all():
         points = points.representative_point()
-    joined = gpd.sjoin(
-        gpd.GeoDataFrame(geometry=points.values, crs=services.crs),
-        units[[id_column, "geometry"]],
-        how="left",
-        predicate="within",
+    if points.crs is not None and units.crs is not None and points.crs != units.crs:
+        points = points.to_crs(units.crs)
+    geoms = np.asarray(units.geometry.to_numpy(), dtype=object)
+    pos, unit = shapely.STRtree(geoms).query(
+        np.asarray(points.to_numpy(), dtype=object), predicate="intersects"
     )
-    joined = joined[~joined.index.duplicated(keep="first")]
-    return pd.Series(joined[id_column].to_numpy(), index=services.index)
+    ids = units[id_column].astype(str).to_numpy(dtype=object)
+    out = np.full(len(services), np.nan, dtype=object)
+    if pos.size:
+        on_edge = ~shapely.within(np.asarray(points.to_numpy(), dtype=object)[pos], geoms[unit])
+        # per service: interior before boundary, then the lowest id; keep the first
+        order = np.lexsort((ids[unit], on_edge, pos))
+        pos, unit = pos[order], unit[order]
+        first = np.r_[True, pos[1:] != pos[:-1]]
+        out[pos[first]] = units[id_column].to_numpy(dtype=object)[unit[first]]
+    return pd.Series(out, index=services.index)
 
 
 def _area_pieces(
@@ -372,6 +394,7 @@ def audit_case(
                 )
                 raise DataError(msg)
             network = build_walk_network(case.osm_path, cache_dir=cache_dir)
+        _check_extents(case, network)  # the cheap overlap test, before origins and snapping
     metric = network.metric_crs
 
     with _timed(timings, "origins"):
@@ -393,19 +416,8 @@ def audit_case(
             )
 
     with _timed(timings, "snapping"):
-        services = case.services.reset_index(drop=True).copy()
-        services["street_id"] = _containment(services, case.streets, "street_id").to_numpy()
-        services["community_id"] = _containment(
-            services, case.communities, "community_id"
-        ).to_numpy()
+        services, snapped_origins, snapped_services, _ = _snap(case, network, origins)
         cats = service_categories(services)
-        # indexed by id so that what the log lists is ids, not row numbers
-        snapped_origins = snap_points(
-            network, origins.set_index("origin_id"), max_snap_m=case.max_snap_m
-        )
-        snapped_services = snap_points(
-            network, services.set_index("service_id"), max_snap_m=case.max_snap_m
-        )
         services["snap_m"] = snapped_services.snap_m
         services["on_network"] = snapped_services.ok
         _report_snapping(findings, origins, snapped_origins, services, snapped_services, case)
@@ -462,6 +474,7 @@ def audit_case(
                 areas=_area_pieces(services, cats, case.streets, metric),
                 walk_speed_kmh=speed,
                 min_population_share=share,
+                max_snap_m=case.max_snap_m,
             ),
         )
         communities = _with_geometry(tables.communities, case.communities, "community_id")
@@ -502,6 +515,76 @@ def audit_case(
     )
 
 
+def _check_extents(case: Case, network: WalkNetwork) -> None:
+    check_extents(
+        network,
+        streets=case.streets,
+        communities=case.communities,
+        services=case.services,
+        max_snap_m=case.max_snap_m,
+        case_name=case.name,
+    )
+
+
+def _snap(
+    case: Case, network: WalkNetwork, origins: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, SnappedPoints, SnappedPoints, OverlapReport]:
+    """Services with their unit ids, and the snapping of origins and services; refused (by
+    :func:`coverage.overlap.check_snapping`) when most of either lies off the network."""
+    services = case.services.reset_index(drop=True).copy()
+    services["street_id"] = _containment(services, case.streets, "street_id").to_numpy()
+    services["community_id"] = _containment(services, case.communities, "community_id").to_numpy()
+    # indexed by id so that what the log lists is ids, not row numbers
+    snapped_origins = snap_points(
+        network, origins.set_index("origin_id"), max_snap_m=case.max_snap_m
+    )
+    snapped_services = snap_points(
+        network, services.set_index("service_id"), max_snap_m=case.max_snap_m
+    )
+    report = check_snapping(
+        network,
+        streets=case.streets,
+        communities=case.communities,
+        services=case.services,
+        origins=origins,
+        snapped_origins=snapped_origins,
+        snapped_services=snapped_services,
+        services_outside=int(services["street_id"].isna().sum()),
+        case_name=case.name,
+    )
+    return services, snapped_origins, snapped_services, report
+
+
+def check_case_overlap(case: Case, *, network: WalkNetwork) -> OverlapReport:
+    """Check that a case's network, boundaries and services cover the same place.
+
+    The same two tests :func:`audit_case` makes before its searches (see
+    :mod:`coverage.overlap`): the bounding boxes, then the shares of residents and services
+    that snap to no walkable street. ``service-coverage validate`` runs it.
+
+    Parameters
+    ----------
+    case
+        The case.
+    network
+        Its walking network.
+
+    Returns
+    -------
+    OverlapReport
+        The shares, when the case passes.
+
+    Raises
+    ------
+    coverage.overlap.InputMismatchError
+        When the inputs do not belong together; the message gives the shares, each layer's
+        bounding box and the likely causes with their fixes.
+    """
+    _check_extents(case, network)
+    origins = _origins(case).reset_index(drop=True)
+    return _snap(case, network, origins)[3]
+
+
 def _unit_table(units: gpd.GeoDataFrame, id_column: str) -> pd.DataFrame:
     wanted = (id_column, "name", "street_id", "population")
     keep = list(dict.fromkeys(c for c in wanted if c in units))
@@ -539,8 +622,10 @@ def _report_snapping(
                 "warning",
                 "origins",
                 f"{int(lost.sum())} residential origins ({pop:,.0f} residents) are farther than "
-                f"{case.max_snap_m:g} m from any walkable street; they count as not reached. "
-                "Check that the OSM file covers the communities, or raise max_snap_m",
+                f"{case.max_snap_m:g} m from any walkable street; they count as not reached "
+                "(farther than the search limit, in the shares and in the median and 90th "
+                "percentile distances), and a community with none on the network is not "
+                "evaluable. Check that the OSM file covers the communities, or raise max_snap_m",
                 tuple(str(i) for i in ids),
             )
         )

@@ -36,6 +36,8 @@ from coverage.errors import ConfigError, CoverageError
 
 if TYPE_CHECKING:
     from coverage.batch import BatchResult
+    from coverage.case import Case
+    from coverage.load import Finding
     from coverage.rules import Rule, RulePack
 
 app = typer.Typer(
@@ -372,15 +374,35 @@ def rules(
         out.print(table)
 
 
+def _overlap_findings(case: Case, *, cache_dir: Path | None) -> list[Finding]:
+    """The refusal `audit` would give for inputs that do not cover the same place, if any."""
+    from coverage.audit import check_case_overlap
+    from coverage.load import Finding
+    from coverage.network import build_walk_network
+    from coverage.overlap import InputMismatchError
+
+    assert case.osm_path is not None
+    try:
+        check_case_overlap(case, network=build_walk_network(case.osm_path, cache_dir=cache_dir))
+    except InputMismatchError as exc:
+        return [Finding("error", "network", str(exc))]
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    return []
+
+
 @app.command()
 def validate(
     case_config: Annotated[Path, typer.Argument(help="The case's TOML configuration file.")],
     *,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
+    cache_dir: CacheOption = None,
 ) -> None:
     """Check a case (files, columns, ids, geometries, rule pack) without running the audit.
 
+    With an OSM file, also builds (or loads from the cache) the walking network and checks
+    that it, the boundaries and the services cover the same place, as `audit` does.
     Prints what was found; exit code 1 if the case cannot be audited.
     """
     from coverage.case import Case
@@ -393,6 +415,8 @@ def validate(
     except CoverageError as exc:
         raise _fail(exc) from exc
     report = case.validate()
+    if case.osm_path is not None:
+        report.extend(_overlap_findings(case, cache_dir=cache_dir))
     typer.echo(case.describe())
     typer.echo(str(report))
     if case.osm_path is None:

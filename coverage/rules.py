@@ -439,6 +439,9 @@ class RuleInputs:
         The walking speed every minute budget is converted with.
     min_population_share
         Share of a community's residents that a reach rule requires.
+    max_snap_m
+        The snapping limit: origins farther than this from any walkable street are off the
+        network (``NaN`` distances); named in the reasons.
     """
 
     communities: Any
@@ -448,6 +451,7 @@ class RuleInputs:
     areas: Any
     walk_speed_kmh: float
     min_population_share: float
+    max_snap_m: float = 250.0  # coverage.snapping.DEFAULT_MAX_SNAP_M (not imported: stay light)
 
 
 @dataclass(frozen=True)
@@ -557,7 +561,13 @@ def _codes(inputs: RuleInputs) -> tuple[Any, int]:
 
 
 def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any) -> None:
-    """Population-weighted median and 90th percentile distance per community and category."""
+    """Population-weighted median and 90th percentile distance per community and category.
+
+    The population is the one the reach shares use: every resident of the community. A
+    resident off the network (``NaN``) counts as farther than the search limit (``inf``), as in
+    the shares, where such residents are not reached; a percentile that lands on them reads
+    ``inf`` ("farther than the limit"), never a distance measured on the others only.
+    """
     import numpy as np
 
     codes, n = _codes(inputs)
@@ -570,6 +580,8 @@ def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any)
         d = inputs.origins[col].to_numpy(dtype=float)
         if not _has_facility(inputs, cat):
             d = np.full(d.shape, np.nan)  # not measured: no facility of the kind in the data
+        else:
+            d = np.where(np.isnan(d), np.inf, d)  # off the network: farther than the limit
         for q, name in ((0.5, "median_m"), (0.9, "p90_m")):
             communities[f"{name}_{cat}"] = weighted_quantiles(
                 d[valid], weights[valid], codes[valid], n, q
@@ -613,6 +625,13 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     weights = inputs.origins["population"].to_numpy(dtype=float)[valid]
     codes = codes[valid]
     total = np.bincount(codes, weights=weights, minlength=n)
+    measured = [c for c in rule.all_categories if _has_facility(inputs, c)]
+    # off the network: no distance (NaN) to any measured category
+    off = np.ones(codes.shape, dtype=bool) if measured else np.zeros(codes.shape, dtype=bool)
+    for cat in measured:
+        off &= np.isnan(inputs.origins[distance_column(cat)].to_numpy(dtype=float)[valid])
+    on_network = np.bincount(codes, weights=weights * ~off, minlength=n)
+    stranded = (total > 0) & ~(on_network > 0)  # residents, but none on the network
     shares: dict[str, Any] = {}
     for cat in rule.all_categories:
         d = inputs.origins[distance_column(cat)].to_numpy(dtype=float)[valid]
@@ -620,6 +639,7 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         share = np.divide(within, total, out=np.full(n, np.nan), where=total > 0)
         if not _has_facility(inputs, cat):
             share = np.full(n, np.nan)  # not measured: no facility of the kind in the data
+        share[stranded] = np.nan  # not measured either: nobody could be placed on a street
         shares[cat] = share
         communities[f"{rule.id}_share_{cat}"] = share
     no_data = [c for c in rule.categories if not _has_facility(inputs, c)]
@@ -629,6 +649,8 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     budget_zh = f"步行{minutes:g}分钟（{speed:g}公里/小时，约{budget:,.0f}米）"
     for i in range(n):
         missing = [c for c in required if not is_close_or_above(shares[c][i], need)]
+        if stranded[i]:
+            missing = []  # nothing measured, nothing missing
         value = min((shares[c][i] for c in required), default=math.nan)
         values.append(value)
         missing_col.append(";".join(missing))
@@ -636,6 +658,18 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             statuses.append(NOT_EVALUABLE)
             reasons.append("no residents (population 0 or missing): reach is not evaluable")
             reasons_zh.append("无常住人口（人口为0或缺失），无法评估可达性")
+        elif stranded[i]:
+            statuses.append(NOT_EVALUABLE)
+            snap = f"{inputs.max_snap_m:g}"
+            reasons.append(
+                f"all {total[i]:,.0f} residents' origins lie more than {snap} m from any "
+                "walkable street: reach is not evaluable (check that the OSM file covers the "
+                "community)"
+            )
+            reasons_zh.append(
+                f"全部{total[i]:,.0f}名居民的出发点距任何可步行道路都超过{snap}米，无法评估可达性"
+                "（请检查OSM文件是否覆盖该社区）"
+            )
         elif missing:
             statuses.append(FAIL)
             parts = ", ".join(f"{c} {_fmt_pct(shares[c][i])}" for c in missing)

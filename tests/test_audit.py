@@ -282,3 +282,42 @@ def test_a_larger_time_budget_never_lowers_a_score(
     ranks_low = low.communities["W1_status"].map(_RANK)
     ranks_high = high.communities["W1_status"].map(_RANK)
     assert (ranks_high >= ranks_low).all()
+
+
+# ---- facilities on a shared boundary --------------------------------------------------------
+
+
+def test_facility_on_a_shared_street_boundary_counts_for_exactly_one_street(
+    grid_file: Path, grid_net: WalkNetwork
+) -> None:
+    # the S1/S2 boundary is the line x = 2.5 blocks; a government centre exactly on it
+    # counted for neither street (containment used "within"); it belongs to the lowest id, S1
+    on_edge = ("government_service_centre", 2.5 * STEP, 3 * STEP)
+    result = audit_case(_grid_case(grid_file, extra_services=[on_edge]), network=grid_net)
+    services = result.services.set_index("service_id")
+    assert services.loc["x-0", "street_id"] == "S1"
+    assert services.loc["x-0", "community_id"] == "C2"  # also on the C2/C4 edge: lowest id
+    streets = result.streets.set_index("street_id")
+    assert streets["W2_value"].to_dict() == {"S1": 2.0, "S2": 0.0}
+    assert streets["W2_value"].sum() == 2.0  # gov-1 and x-0, each counted once
+
+
+def test_containment_is_one_unit_per_facility_whatever_the_layer_order() -> None:
+    from coverage.audit import _containment
+
+    # four unit squares around (1, 1), listed in an order that is not the ids' order
+    squares = {"Q4": (1, 0), "Q2": (0, 1), "Q3": (1, 1), "Q1": (0, 0)}
+    units = gpd.GeoDataFrame(
+        {"street_id": list(squares)},
+        geometry=[box(x, y, x + 1, y + 1) for x, y in squares.values()],
+        crs=4326,
+    )
+    services = gpd.GeoDataFrame(
+        {"service_id": ["corner", "edge", "inside", "outer-edge", "outside"]},
+        geometry=[Point(1, 1), Point(1, 1.5), Point(1.5, 0.5), Point(2, 0.5), Point(5, 5)],
+        crs=4326,
+    )
+    expected = ["Q1", "Q2", "Q4", "Q4", None]
+    for order in (units, units.iloc[::-1], units.sort_values("street_id")):
+        got = _containment(services, order, "street_id")
+        assert [None if pd.isna(v) else v for v in got] == expected

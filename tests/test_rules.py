@@ -369,3 +369,48 @@ def test_summary_counts_units_and_population() -> None:
     assert summary.loc["W2", "passing"] == 1
     assert summary.loc["W2", "failing"] == 1
     assert summary.loc["W2", "population_share_in_passing_units"] == pytest.approx(0.25)
+
+
+def test_median_and_p90_count_residents_off_the_network_as_beyond_the_limit() -> None:
+    # C1: 60 residents 100 m from everything, 40 off the network (NaN): the reach share is
+    # 60%, and the same 100 residents give the median (100 m) and the p90 (farther than the
+    # limit), not a p90 of 100 m measured on the 60 alone. C2: 48 on, 52 off: the median
+    # itself lands beyond the limit.
+    off = dict.fromkeys(W1_CATS, np.nan)
+    inputs = _inputs(
+        communities=[("C1", "S1", 100.0), ("C2", "S1", 100.0)],
+        origins=[
+            ("C1", 60.0, _everything_near(100.0)),
+            ("C1", 40.0, off),
+            ("C2", 48.0, _everything_near(100.0)),
+            ("C2", 52.0, off),
+        ],
+        services=_one_of_each(),
+        categories=W1_CATS,
+    )
+    table = evaluate_pack(WUHAN, inputs).communities
+    assert table.loc["C1", "W1_share_repair"] == pytest.approx(0.6)
+    assert table.loc["C1", "median_m_repair"] == 100.0
+    assert np.isposinf(table.loc["C1", "p90_m_repair"])
+    assert np.isposinf(table.loc["C2", "median_m_repair"])
+    assert np.isposinf(table.loc["C2", "p90_m_repair"])
+    assert table.loc["C1", "W1_status"] == FAIL
+
+
+def test_community_with_every_resident_off_the_network_is_not_evaluable() -> None:
+    off = dict.fromkeys(W1_CATS, np.nan)
+    inputs = _inputs(
+        communities=[("C1", "S1", 100.0), ("C2", "S1", 30.0)],
+        origins=[("C1", 100.0, _everything_near(100.0)), ("C2", 20.0, off), ("C2", 10.0, off)],
+        services=_one_of_each(),
+        categories=W1_CATS,
+    )
+    table = evaluate_pack(WUHAN, inputs).communities
+    assert table.loc["C2", "W1_status"] == NOT_EVALUABLE
+    assert table.loc["C2", "W1_reason"].startswith(
+        "all 30 residents' origins lie more than 250 m from any walkable street"
+    )
+    assert "全部30名居民" in table.loc["C2", "W1_reason_zh"]
+    assert np.isnan(table.loc["C2", "W1_value"])
+    assert table.loc["C2", "W1_missing"] == ""
+    assert table.loc["C1", "W1_status"] == PASS
