@@ -15,8 +15,11 @@ Kinds of rule
 ``count`` (unit: street)
     Facilities of ``category`` inside the street; passes when ``min_count <= n <= max_count``.
 ``windows`` (unit: community)
-    Service windows of each ``category`` centre in the community (``windows`` column);
-    without window counts in the data the centre's presence is checked, and the reason says so.
+    Service windows of each ``category`` centre in the community (``windows`` column); passes
+    when every centre has ``min_count``-``max_count`` windows. A centre's presence says nothing
+    about its windows: without window counts in the data the rule is ``not_evaluable``, and the
+    reason says whether the community has a centre; a centre of unknown count makes its
+    community ``not_evaluable`` unless another centre there already fails.
 ``area_per_capita`` (unit: street)
     Area of ``category`` grounds in the street (polygons clipped to the street in a metric
     CRS, or the declared ``area_m2`` of points) per resident; passes above ``min_value``
@@ -730,6 +733,11 @@ def _count(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     )
 
 
+def _centres(n: int, category: str) -> str:
+    """``1 community_service_centre is`` / ``2 community_service_centre are``."""
+    return f"{n} {category} {'is' if n == 1 else 'are'}"
+
+
 def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     import numpy as np
 
@@ -743,44 +751,70 @@ def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     status, reason, reason_zh, values = [], [], [], []
     for cid in communities.index:
         group = by_comm.get(cid)
+        present = group is not None and len(group) > 0
         if len(centres) == 0:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} anywhere in the data")
             reason_zh.append(f"数据中没有任何{_label_zh(cat)}")
             values.append(np.nan)
-        elif group is None or len(group) == 0:
+        elif not window_data:
+            # no window count anywhere: the rule's measure is not in the data, whatever the
+            # presence of a centre says
+            status.append(NOT_EVALUABLE)
+            values.append(np.nan)
+            if present:
+                assert group is not None
+                reason.append(
+                    f"{_centres(len(group), cat)} present but the data gives no window count "
+                    f"(required {text} windows per centre)"
+                )
+                reason_zh.append(
+                    f"社区内有{len(group)}个{_label_zh(cat)}，但数据未给出窗口数量"
+                    f"（要求每个中心{text_zh}窗口）"
+                )
+            else:
+                reason.append(
+                    f"no {cat} in the data for this community, and the data gives no window "
+                    f"counts (required {text} windows per centre)"
+                )
+                reason_zh.append(
+                    f"数据中该社区没有{_label_zh(cat)}，且数据未给出窗口数量"
+                    f"（要求每个中心{text_zh}窗口）"
+                )
+        elif not present:
             status.append(FAIL)
             reason.append(f"no {cat} inside the community")
             reason_zh.append(f"社区内没有{_label_zh(cat)}")
             values.append(0.0)
-        elif not window_data:
-            status.append(PASS)
-            reason.append(
-                f"{len(group)} {cat} present; the data has no window counts, so only the "
-                f"centre's presence was checked (required {text} windows)"
-            )
-            reason_zh.append(
-                f"社区内有{len(group)}个{_label_zh(cat)}；数据无窗口数量，仅核查了服务中心是否存在"
-                f"（要求{text_zh}窗口）"
-            )
-            values.append(np.nan)
         else:
+            assert group is not None
             windows = group["windows"].to_numpy(dtype=float)
-            if np.isnan(windows).all():
-                status.append(NOT_EVALUABLE)
-                reason.append(f"{len(group)} {cat} present but their window counts are missing")
-                reason_zh.append(f"有{len(group)}个{_label_zh(cat)}，但缺少窗口数量")
-                values.append(np.nan)
-                continue
-            bad = [w for w in windows[~np.isnan(windows)] if not _in_range(w, rule)]
-            values.append(float(np.nanmin(windows)) if bad == [] else float(bad[0]))
-            shown = ", ".join(f"{w:g}" for w in windows if not np.isnan(w))
+            unknown = int(np.isnan(windows).sum())
+            known_w = windows[~np.isnan(windows)]
+            bad = [w for w in known_w if not _in_range(w, rule)]
+            shown = ", ".join(f"{w:g}" for w in known_w)
             if bad:
                 status.append(FAIL)
+                values.append(float(bad[0]))
                 reason.append(f"window counts {shown}; required {text} per centre")
                 reason_zh.append(f"窗口数量{shown}；要求每个中心{text_zh}")
+            elif unknown:
+                # a centre without a count could have any number of windows
+                status.append(NOT_EVALUABLE)
+                values.append(float(known_w.min()) if known_w.size else np.nan)
+                counted = f"; the others have {shown}" if known_w.size else ""
+                counted_zh = f"；其余窗口数量{shown}" if known_w.size else ""
+                reason.append(
+                    f"{unknown} of {len(group)} {cat} have no window count in the data"
+                    f"{counted} (required {text} per centre)"
+                )
+                reason_zh.append(
+                    f"{len(group)}个{_label_zh(cat)}中有{unknown}个缺少窗口数量{counted_zh}"
+                    f"（要求每个中心{text_zh}）"
+                )
             else:
                 status.append(PASS)
+                values.append(float(known_w.min()))
                 reason.append(f"window counts {shown} (required {text} per centre)")
                 reason_zh.append(f"窗口数量{shown}（要求每个中心{text_zh}）")
     _write_decision(

@@ -279,7 +279,7 @@ def test_no_government_centre_anywhere_is_not_evaluable() -> None:
     assert "no government_service_centre facilities anywhere" in streets.loc["S1", "W2_reason"]
 
 
-def test_windows_rule_with_and_without_window_counts() -> None:
+def test_windows_rule_decides_on_window_counts() -> None:
     with_counts = _inputs(
         communities=[("C1", "S1", 10.0), ("C2", "S1", 10.0), ("C3", "S1", 10.0)],
         services=[
@@ -290,13 +290,49 @@ def test_windows_rule_with_and_without_window_counts() -> None:
     table = evaluate_pack(WUHAN, with_counts).communities
     assert table["W3_status"].to_dict() == {"C1": PASS, "C2": FAIL, "C3": FAIL}
     assert "no community_service_centre inside" in table.loc["C3", "W3_reason"]
+    assert table["W3_value"].to_dict() == {"C1": 2.0, "C2": 3.0, "C3": 0.0}
+
+
+def test_windows_rule_without_window_counts_is_not_evaluable() -> None:
+    # the rule asks for 1-2 windows; a centre's presence says nothing about its windows
     presence_only = _inputs(
         communities=[("C1", "S1", 10.0), ("C2", "S1", 10.0)],
         services=[("c1", "community_service_centre", "S1", "C1", np.nan)],
     )
     table = evaluate_pack(WUHAN, presence_only).communities
-    assert table["W3_status"].to_dict() == {"C1": PASS, "C2": FAIL}
-    assert "only the centre's presence was checked" in table.loc["C1", "W3_reason"]
+    assert table["W3_status"].to_dict() == {"C1": NOT_EVALUABLE, "C2": NOT_EVALUABLE}
+    assert table["W3_value"].isna().all()
+    assert (
+        "1 community_service_centre is present but the data gives no window count"
+        in table.loc["C1", "W3_reason"]
+    )
+    assert "数据未给出窗口数量" in table.loc["C1", "W3_reason_zh"]
+    assert "社区内有1个" in table.loc["C1", "W3_reason_zh"]
+    assert "no community_service_centre in the data" in table.loc["C2", "W3_reason"]
+    assert "没有" in table.loc["C2", "W3_reason_zh"]
+    nothing = evaluate_pack(WUHAN, _inputs(communities=[("C1", "S1", 10.0)])).communities
+    assert nothing.loc["C1", "W3_status"] == NOT_EVALUABLE
+    assert "no community_service_centre anywhere in the data" in nothing.loc["C1", "W3_reason"]
+
+
+def test_windows_rule_with_a_centre_of_unknown_window_count() -> None:
+    # C1: 2 windows + a centre without count (could have 3): not evaluable;
+    # C2: 3 windows + unknown: fails on the known one; C3: only unknown
+    inputs = _inputs(
+        communities=[("C1", "S1", 10.0), ("C2", "S1", 10.0), ("C3", "S1", 10.0)],
+        services=[
+            ("c1", "community_service_centre", "S1", "C1", 2.0),
+            ("c2", "community_service_centre", "S1", "C1", np.nan),
+            ("c3", "community_service_centre", "S1", "C2", 3.0),
+            ("c4", "community_service_centre", "S1", "C2", np.nan),
+            ("c5", "community_service_centre", "S1", "C3", np.nan),
+        ],
+    )
+    table = evaluate_pack(WUHAN, inputs).communities
+    assert table["W3_status"].to_dict() == {"C1": NOT_EVALUABLE, "C2": FAIL, "C3": NOT_EVALUABLE}
+    assert "1 of 2 community_service_centre have no window count" in table.loc["C1", "W3_reason"]
+    assert "the others have 2" in table.loc["C1", "W3_reason"]
+    assert "缺少窗口数量" in table.loc["C3", "W3_reason_zh"]
 
 
 def test_sports_area_per_capita_exactly_one_point_six_is_not_above() -> None:
