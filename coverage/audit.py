@@ -12,7 +12,7 @@ import functools
 import logging
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from coverage.access import nearest_facility
 from coverage.case import Case
@@ -252,11 +253,19 @@ def _area_pieces(
     categories: pd.DataFrame,
     streets: gpd.GeoDataFrame,
     metric: Any,
+    *,
+    area_categories: Collection[str] = (),
 ) -> pd.DataFrame:
-    """Area of each areal service inside each street (m²).
+    """Area of each areal service inside each street (m²), overlaps counted once.
 
-    Polygons are clipped to the street in the metric CRS; points contribute their declared
-    ``area_m2`` to the street they lie in.
+    Polygons are clipped to the street in the metric CRS. Within a street and category, the
+    pieces are taken largest first (then in input order) and each counts only what the ones
+    before it do not already cover, so the rows of a street sum to the *union* of its grounds:
+    a pitch inside a sports centre, or a pitch drawn twice, adds nothing. A point with a
+    declared ``area_m2`` counts for the street it lies in unless it lies in a polygon of the
+    same category (the same ground, already measured). A point of one of ``area_categories``
+    without a declared area, outside every such polygon, is a ground of unknown area: a row
+    with ``area_m2`` NaN.
     """
     rows: list[dict[str, Any]] = []
     cats = categories.groupby("pos")["category"].apply(list)
@@ -268,10 +277,9 @@ def _area_pieces(
         if "area_m2" in services
         else np.full(len(services), np.nan)
     )
+    poly_pos = np.flatnonzero(polygonal)
     if polygonal.any():
-        poly = gpd.GeoDataFrame(
-            {"pos": np.flatnonzero(polygonal)}, geometry=geoms[polygonal].values, crs=metric
-        )
+        poly = gpd.GeoDataFrame({"pos": poly_pos}, geometry=geoms[polygonal].values, crs=metric)
         pieces = gpd.overlay(
             poly,
             gpd.GeoDataFrame(
@@ -282,22 +290,65 @@ def _area_pieces(
             how="intersection",
             keep_geom_type=True,
         )
-        for pos, street, area in zip(pieces["pos"], pieces["street_id"], pieces.area, strict=True):
+        pieces = pd.DataFrame(
+            {
+                "pos": pieces["pos"].to_numpy(dtype=int),
+                "street_id": pieces["street_id"].to_numpy(),
+                "geometry": pieces.geometry.to_numpy(),
+            }
+        )
+        pieces["category"] = [cats.get(int(p), []) for p in pieces["pos"]]
+        pieces = pieces.explode("category").dropna(subset=["category"])
+        for (_, street), group in pieces.groupby(["category", "street_id"], sort=False):
+            cat = group["category"].iloc[0]
             rows.extend(
-                {"pos": int(pos), "category": c, "street_id": street, "area_m2": float(area)}
-                for c in cats.get(int(pos), [])
+                {"pos": int(pos), "category": cat, "street_id": street, "area_m2": area}
+                for pos, area in _union_shares(group["pos"].to_numpy(), group["geometry"])
             )
-    for pos in np.flatnonzero(~polygonal & ~np.isnan(declared)):
+    tree = shapely.STRtree(geoms.to_numpy()[poly_pos]) if poly_pos.size else None
+    wanted = set(area_categories)
+    for pos in np.flatnonzero(~polygonal):
         street = services["street_id"].iloc[pos]
         if pd.isna(street):
             continue
+        area = float(declared[pos])
+        own = [c for c in cats.get(int(pos), []) if not np.isnan(area) or c in wanted]
+        if not own:
+            continue
+        inside: set[str] = set()
+        if tree is not None:
+            hits = tree.query(geoms.iloc[pos], predicate="intersects")
+            for hit in poly_pos[hits]:
+                inside.update(cats.get(int(hit), []))
         rows.extend(
-            {"pos": int(pos), "category": c, "street_id": street, "area_m2": float(declared[pos])}
-            for c in cats.get(int(pos), [])
+            {"pos": int(pos), "category": c, "street_id": street, "area_m2": area}
+            for c in own
+            if c not in inside
         )
     frame = pd.DataFrame(rows, columns=["pos", "category", "street_id", "area_m2"])
+    frame["area_m2"] = frame["area_m2"].astype(float)
     frame.insert(0, "service_id", services["service_id"].to_numpy()[frame["pos"].to_numpy(int)])
     return frame.drop(columns="pos")
+
+
+def _union_shares(positions: np.ndarray, pieces: pd.Series) -> list[tuple[int, float]]:
+    """Each piece's area not covered by the pieces before it (largest first, then by input
+    order); the shares sum to the area of the union."""
+    geoms = np.asarray(pieces.to_numpy(), dtype=object)
+    areas = shapely.area(geoms)
+    order = np.lexsort((positions, -areas))
+    geoms, positions, areas = geoms[order], positions[order], areas[order]
+    tree = shapely.STRtree(geoms)
+    out: list[tuple[int, float]] = []
+    for k, (pos, geom) in enumerate(zip(positions, geoms, strict=True)):
+        before = [j for j in tree.query(geom, predicate="intersects") if j < k]
+        if before:
+            covered = shapely.union_all(geoms[before])
+            area = float(shapely.area(shapely.difference(geom, covered)))
+        else:
+            area = float(areas[k])
+        out.append((int(pos), area))
+    return out
 
 
 def _software_versions() -> dict[str, str]:
@@ -459,7 +510,17 @@ def audit_case(
                         )[cats["pos"].to_numpy()],
                     }
                 ),
-                areas=_area_pieces(services, cats, case.streets, metric),
+                areas=_area_pieces(
+                    services,
+                    cats,
+                    case.streets,
+                    metric,
+                    area_categories={
+                        r.category
+                        for r in rule_pack.rules
+                        if r.kind == "area_per_capita" and r.category is not None
+                    },
+                ),
                 walk_speed_kmh=speed,
                 min_population_share=share,
             ),
