@@ -29,6 +29,7 @@ from coverage.case import Case
 from coverage.errors import DataError
 from coverage.load import Finding
 from coverage.network import WalkNetwork, build_walk_network
+from coverage.population import population_sources
 from coverage.rules import (
     RuleInputs,
     RulePack,
@@ -220,17 +221,80 @@ def _osm_residential(
 
 
 def _origins(case: Case) -> gpd.GeoDataFrame:
-    if case.origins is not None:
-        return case.origins
+    """Residential origins, community by community from the best source the case gives.
+
+    Population points first; a community without points falls back to residential
+    buildings, then residential land use, then a grid over the whole community
+    (:func:`coverage.population.spread_population`). The origins' ``source`` says which.
+    """
     from coverage.population import spread_population
 
     buildings, residential = _residential_layers(case)
     return spread_population(
         case.communities,
+        points=case.origins,
         buildings=buildings,
         residential=residential,
         grid_m=float(case.residents.get("grid_m", 50.0)),
     )
+
+
+_SOURCE_WORDS = {
+    "points": "population points",
+    "building": "residential buildings",
+    "residential_grid": "residential land-use grid",
+    "grid": "whole-community grid",
+}
+
+
+def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> None:
+    """Which source each community's residents were spread from, when the case's best source
+    does not cover every community; and population points that sum far from a community's
+    population."""
+    from coverage.population import POINTS_POPULATION_TOLERANCE, compare_points_population
+
+    populated = sources[sources != "none"]
+    best = None
+    if case.origins is not None:
+        best = "points"
+    elif case.residents.get("buildings"):
+        best = "building"
+    if best is not None and len(populated) and (populated != best).any():
+        others = populated[populated != best]
+        counts = others.value_counts()
+        parts = ", ".join(
+            f"{_SOURCE_WORDS[k]} {int(counts[k])}" for k in _SOURCE_WORDS if k in counts
+        )
+        findings.append(
+            Finding(
+                "warning",
+                "origins",
+                f"{_SOURCE_WORDS[best]} cover {int((populated == best).sum())} of "
+                f"{len(populated)} communities with residents; the other {len(others)} fall "
+                f"back to: {parts} (column population_source of the communities)",
+                tuple(str(i) for i in others.index),
+            )
+        )
+    if case.origins is None:
+        return
+    off = compare_points_population(case.communities, case.origins)
+    if len(off):
+        shown = "; ".join(
+            f"{r.community_id}: points {r.points_population:,.0f} vs {r.population:,.0f}"
+            for r in off.head(10).itertuples()
+        )
+        more = f"; … ({len(off)} in all)" if len(off) > 10 else ""
+        findings.append(
+            Finding(
+                "warning",
+                "origins",
+                f"{len(off)} communities have population points that sum more than "
+                f"{100 * POINTS_POPULATION_TOLERANCE:g}% away from their population ({shown}"
+                f"{more}); the points are used as weights and scaled to the community's "
+                "population. Check the points' population column and the communities' one",
+                tuple(str(i) for i in off["community_id"]),
+            )
+        )
 
 
 def _containment(services: gpd.GeoDataFrame, units: gpd.GeoDataFrame, id_column: str) -> pd.Series:
@@ -431,6 +495,8 @@ def audit_case(
             msg = f"case {case.name!r}: no residential origins (every community has population 0?)"
             raise DataError(msg)
         without = origins.attrs.get("communities_without_origins") or []
+        sources = population_sources(case.communities, origins)
+        _report_origins(findings, case, sources)
         already = any(f.layer == "communities" and "no residents" in f.message for f in findings)
         if without and not already:
             findings.append(
@@ -494,7 +560,9 @@ def audit_case(
         tables = evaluate_pack(
             rule_pack,
             RuleInputs(
-                communities=_unit_table(case.communities, "community_id"),
+                communities=_unit_table(case.communities, "community_id").assign(
+                    population_source=sources.to_numpy()
+                ),
                 streets=_street_table(case),
                 origins=origins,
                 services=pd.DataFrame(

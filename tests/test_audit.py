@@ -195,6 +195,45 @@ def test_a_sports_ground_of_unknown_area_makes_w4_a_lower_bound(
     assert "lower bound: 1 sports_ground of unknown area" in streets.loc["S2", "W4_reason"]
 
 
+def test_population_points_for_some_communities_leave_the_others_evaluable(
+    grid_file: Path, grid_net: WalkNetwork
+) -> None:
+    """Points in C1 and C3 only: C4 (1,000 residents) falls back to a grid over its area and
+    is audited, not "no residents"; C3's points hold half its population: reported."""
+    points = gpd.GeoDataFrame(
+        {
+            "origin_id": ["o1", "o2"],
+            "population": [1000.0, 500.0],
+        },
+        geometry=[Point(STEP, STEP), Point(4 * STEP, 2 * STEP)],
+        crs=4326,
+    )
+    result = audit_case(_grid_case(grid_file, origins=points), network=grid_net)
+    comm = result.communities.set_index("community_id")
+    assert "no residents" not in comm.loc["C4", "W1_reason"]
+    assert comm.loc["C4", "W1_status"] in {PASS, FAIL}
+    assert comm["population_source"].to_dict() == {
+        "C1": "points",
+        "C2": "none",
+        "C3": "points",
+        "C4": "grid",
+    }
+    assert comm.loc["C2", "W1_status"] == NOT_EVALUABLE  # population 0
+    origins = result.origins
+    c4 = origins[origins["community_id"] == "C4"]
+    assert len(c4) > 1 and set(c4["source"]) == {"grid"}
+    assert c4["population"].sum() == pytest.approx(1000.0)
+    # the user's point ids are kept; C3's single point carries C3's whole population
+    assert origins.set_index("origin_id").loc["o2", "population"] == pytest.approx(1000.0)
+    messages = {f.message: f for f in result.findings}
+    fallback = next(f for m, f in messages.items() if "population points cover 2 of 3" in m)
+    assert fallback.ids == ("C4",)
+    assert "whole-community grid 1" in fallback.message
+    far = next(f for m, f in messages.items() if "sum more than 20% away" in m)
+    assert far.ids == ("C3",)
+    assert "C3: points 500 vs 1,000" in far.message
+
+
 def test_slower_walkers_fail_where_faster_pass(grid_file: Path, grid_net: WalkNetwork) -> None:
     # 3.2 km/h: 15 min = 800 m; o4 is 889.6 m away, so C4 has only 50% within reach
     result = audit_case(_grid_case(grid_file), network=grid_net, walk_speed_kmh=3.2)
