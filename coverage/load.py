@@ -1472,8 +1472,9 @@ def _community_overlaps(communities: gpd.GeoDataFrame, *, source: str) -> list[F
                 "error",
                 "communities",
                 f"{source}: {_count(len(pairs), 'pair', 'pairs')} of communities "
-                f"{'has' if len(pairs) == 1 else 'have'} the same boundary ({', '.join(pairs[:_ID_LIMIT])}"
-                f"{', …' if len(pairs) > _ID_LIMIT else ''}); their residents would be counted "
+                f"{'has' if len(pairs) == 1 else 'have'} the same boundary "
+                f"({', '.join(pairs[:_ID_LIMIT])}{', …' if len(pairs) > _ID_LIMIT else ''}); "
+                "their residents would be counted "
                 "twice in their street. Drop the duplicated rows, or draw each community's own "
                 "boundary",
                 bad,

@@ -273,4 +273,6 @@ def test_points_that_sum_far_from_the_population_are_listed(communities) -> None
     edge = pts.assign(population=[810.0, 190.0, 960.0, 1600.0, 0.0])
     assert compare_points_population(communities, edge).empty
     # relative weights cannot be compared
-    assert compare_points_population(communities, pts.rename(columns={"population": "weight"})).empty
+    assert compare_points_population(
+        communities, pts.rename(columns={"population": "weight"})
+    ).empty

@@ -172,6 +172,8 @@ def load_pack_text(text: str) -> RulePack:
         path = Path(folder) / "pack.yaml"
         path.write_text(text, encoding="utf-8")
         return load_pack(path)
+
+
 W1_CATS = ("shopping", "housekeeping", "catering", "express", "repair", "power", "water", "telecom")
 
 
