@@ -33,8 +33,9 @@ Kinds of rule
     ``min_share`` or more.
 
 Every decision is one of ``pass``, ``fail`` or ``not_evaluable`` (the data cannot decide:
-no residents, or no facility of the category anywhere in the data), with the reason in words
-in English and Chinese.
+no residents, no facility of the category anywhere in the data, no window counts, or a
+shortfall that grounds of unknown area could make up), with the reason in words in English
+and Chinese.
 """
 
 from __future__ import annotations
@@ -427,7 +428,8 @@ class RuleInputs:
     Attributes
     ----------
     communities
-        Indexed by ``community_id``: ``name``, ``street_id``, ``population``.
+        Indexed by ``community_id``: ``name``, ``street_id``, ``population`` (other columns,
+        such as the audit's ``population_source``, are carried through).
     streets
         Indexed by ``street_id``: ``name``, ``population`` (sum of its communities).
     origins
