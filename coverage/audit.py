@@ -29,7 +29,11 @@ from coverage.case import Case
 from coverage.errors import DataError
 from coverage.load import Finding
 from coverage.network import WalkNetwork, build_walk_network
-from coverage.population import population_sources
+from coverage.population import (
+    POINTS_POPULATION_TOLERANCE,
+    compare_points_population,
+    population_sources,
+)
 from coverage.rules import (
     RuleInputs,
     RulePack,
@@ -251,8 +255,6 @@ def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> 
     """Which source each community's residents were spread from, when the case's best source
     does not cover every community; and population points that sum far from a community's
     population."""
-    from coverage.population import POINTS_POPULATION_TOLERANCE, compare_points_population
-
     populated = sources[sources != "none"]
     best = None
     if case.origins is not None:
@@ -371,8 +373,11 @@ def _area_pieces(
             )
     tree = shapely.STRtree(geoms.to_numpy()[poly_pos]) if poly_pos.size else None
     wanted = set(area_categories)
-    for pos in np.flatnonzero(~polygonal):
-        street = services["street_id"].iloc[pos]
+    measured = ~np.isnan(declared)
+    measured[categories.loc[categories["category"].isin(wanted), "pos"].to_numpy(dtype=int)] = True
+    street_ids = services["street_id"].to_numpy()
+    for pos in np.flatnonzero(~polygonal & measured):
+        street = street_ids[pos]
         if pd.isna(street):
             continue
         area = float(declared[pos])
