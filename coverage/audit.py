@@ -15,7 +15,7 @@ import functools
 import logging
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +33,11 @@ from coverage.errors import DataError
 from coverage.load import Finding
 from coverage.network import WalkNetwork, build_walk_network
 from coverage.overlap import OverlapReport, check_extents, check_snapping
+from coverage.population import (
+    POINTS_POPULATION_TOLERANCE,
+    compare_points_population,
+    population_sources,
+)
 from coverage.rules import (
     RuleInputs,
     RulePack,
@@ -226,17 +231,78 @@ def _osm_residential(
 
 
 def _origins(case: Case) -> gpd.GeoDataFrame:
-    if case.origins is not None:
-        return case.origins
+    """Residential origins, community by community from the best source the case gives.
+
+    Population points first; a community without points falls back to residential
+    buildings, then residential land use, then a grid over the whole community
+    (:func:`coverage.population.spread_population`). The origins' ``source`` says which.
+    """
     from coverage.population import spread_population
 
     buildings, residential = _residential_layers(case)
     return spread_population(
         case.communities,
+        points=case.origins,
         buildings=buildings,
         residential=residential,
         grid_m=float(case.residents.get("grid_m", 50.0)),
     )
+
+
+_SOURCE_WORDS = {
+    "points": "population points",
+    "building": "residential buildings",
+    "residential_grid": "residential land-use grid",
+    "grid": "whole-community grid",
+}
+
+
+def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> None:
+    """Which source each community's residents were spread from, when the case's best source
+    does not cover every community; and population points that sum far from a community's
+    population."""
+    populated = sources[sources != "none"]
+    best = None
+    if case.origins is not None:
+        best = "points"
+    elif case.residents.get("buildings"):
+        best = "building"
+    if best is not None and len(populated) and (populated != best).any():
+        others = populated[populated != best]
+        counts = others.value_counts()
+        parts = ", ".join(
+            f"{_SOURCE_WORDS[k]} {int(counts[k])}" for k in _SOURCE_WORDS if k in counts
+        )
+        findings.append(
+            Finding(
+                "warning",
+                "origins",
+                f"{_SOURCE_WORDS[best]} cover {int((populated == best).sum())} of "
+                f"{len(populated)} communities with residents; the other {len(others)} fall "
+                f"back to: {parts} (column population_source of the communities)",
+                tuple(str(i) for i in others.index),
+            )
+        )
+    if case.origins is None:
+        return
+    off = compare_points_population(case.communities, case.origins)
+    if len(off):
+        shown = "; ".join(
+            f"{r.community_id}: points {r.points_population:,.0f} vs {r.population:,.0f}"
+            for r in off.head(10).itertuples()
+        )
+        more = f"; … ({len(off)} in all)" if len(off) > 10 else ""
+        findings.append(
+            Finding(
+                "warning",
+                "origins",
+                f"{len(off)} communities have population points that sum more than "
+                f"{100 * POINTS_POPULATION_TOLERANCE:g}% away from their population ({shown}"
+                f"{more}); the points are used as weights and scaled to the community's "
+                "population. Check the points' population column and the communities' one",
+                tuple(str(i) for i in off["community_id"]),
+            )
+        )
 
 
 def _containment(services: gpd.GeoDataFrame, units: gpd.GeoDataFrame, id_column: str) -> pd.Series:
@@ -274,11 +340,19 @@ def _area_pieces(
     categories: pd.DataFrame,
     streets: gpd.GeoDataFrame,
     metric: Any,
+    *,
+    area_categories: Collection[str] = (),
 ) -> pd.DataFrame:
-    """Area of each areal service inside each street (m²).
+    """Area of each areal service inside each street (m²), overlaps counted once.
 
-    Polygons are clipped to the street in the metric CRS; points contribute their declared
-    ``area_m2`` to the street they lie in.
+    Polygons are clipped to the street in the metric CRS. Within a street and category, the
+    pieces are taken largest first (then in input order) and each counts only what the ones
+    before it do not already cover, so the rows of a street sum to the *union* of its grounds:
+    a pitch inside a sports centre, or a pitch drawn twice, adds nothing. A point with a
+    declared ``area_m2`` counts for the street it lies in unless it lies in a polygon of the
+    same category (the same ground, already measured). A point of one of ``area_categories``
+    without a declared area, outside every such polygon, is a ground of unknown area: a row
+    with ``area_m2`` NaN.
     """
     rows: list[dict[str, Any]] = []
     cats = categories.groupby("pos")["category"].apply(list)
@@ -290,10 +364,9 @@ def _area_pieces(
         if "area_m2" in services
         else np.full(len(services), np.nan)
     )
+    poly_pos = np.flatnonzero(polygonal)
     if polygonal.any():
-        poly = gpd.GeoDataFrame(
-            {"pos": np.flatnonzero(polygonal)}, geometry=geoms[polygonal].values, crs=metric
-        )
+        poly = gpd.GeoDataFrame({"pos": poly_pos}, geometry=geoms[polygonal].values, crs=metric)
         pieces = gpd.overlay(
             poly,
             gpd.GeoDataFrame(
@@ -304,22 +377,68 @@ def _area_pieces(
             how="intersection",
             keep_geom_type=True,
         )
-        for pos, street, area in zip(pieces["pos"], pieces["street_id"], pieces.area, strict=True):
+        pieces = pd.DataFrame(
+            {
+                "pos": pieces["pos"].to_numpy(dtype=int),
+                "street_id": pieces["street_id"].to_numpy(),
+                "geometry": pieces.geometry.to_numpy(),
+            }
+        )
+        pieces["category"] = [cats.get(int(p), []) for p in pieces["pos"]]
+        pieces = pieces.explode("category").dropna(subset=["category"])
+        for (_, street), group in pieces.groupby(["category", "street_id"], sort=False):
+            cat = group["category"].iloc[0]
             rows.extend(
-                {"pos": int(pos), "category": c, "street_id": street, "area_m2": float(area)}
-                for c in cats.get(int(pos), [])
+                {"pos": int(pos), "category": cat, "street_id": street, "area_m2": area}
+                for pos, area in _union_shares(group["pos"].to_numpy(), group["geometry"])
             )
-    for pos in np.flatnonzero(~polygonal & ~np.isnan(declared)):
-        street = services["street_id"].iloc[pos]
+    tree = shapely.STRtree(geoms.to_numpy()[poly_pos]) if poly_pos.size else None
+    wanted = set(area_categories)
+    measured = ~np.isnan(declared)
+    measured[categories.loc[categories["category"].isin(wanted), "pos"].to_numpy(dtype=int)] = True
+    street_ids = services["street_id"].to_numpy()
+    for pos in np.flatnonzero(~polygonal & measured):
+        street = street_ids[pos]
         if pd.isna(street):
             continue
+        area = float(declared[pos])
+        own = [c for c in cats.get(int(pos), []) if not np.isnan(area) or c in wanted]
+        if not own:
+            continue
+        inside: set[str] = set()
+        if tree is not None:
+            hits = tree.query(geoms.iloc[pos], predicate="intersects")
+            for hit in poly_pos[hits]:
+                inside.update(cats.get(int(hit), []))
         rows.extend(
-            {"pos": int(pos), "category": c, "street_id": street, "area_m2": float(declared[pos])}
-            for c in cats.get(int(pos), [])
+            {"pos": int(pos), "category": c, "street_id": street, "area_m2": area}
+            for c in own
+            if c not in inside
         )
     frame = pd.DataFrame(rows, columns=["pos", "category", "street_id", "area_m2"])
+    frame["area_m2"] = frame["area_m2"].astype(float)
     frame.insert(0, "service_id", services["service_id"].to_numpy()[frame["pos"].to_numpy(int)])
     return frame.drop(columns="pos")
+
+
+def _union_shares(positions: np.ndarray, pieces: pd.Series) -> list[tuple[int, float]]:
+    """Each piece's area not covered by the pieces before it (largest first, then by input
+    order); the shares sum to the area of the union."""
+    geoms = np.asarray(pieces.to_numpy(), dtype=object)
+    areas = shapely.area(geoms)
+    order = np.lexsort((positions, -areas))
+    geoms, positions, areas = geoms[order], positions[order], areas[order]
+    tree = shapely.STRtree(geoms)
+    out: list[tuple[int, float]] = []
+    for k, (pos, geom) in enumerate(zip(positions, geoms, strict=True)):
+        before = [j for j in tree.query(geom, predicate="intersects") if j < k]
+        if before:
+            covered = shapely.union_all(geoms[before])
+            area = float(shapely.area(shapely.difference(geom, covered)))
+        else:
+            area = float(areas[k])
+        out.append((int(pos), area))
+    return out
 
 
 def _software_versions() -> dict[str, str]:
@@ -403,6 +522,8 @@ def audit_case(
             msg = f"case {case.name!r}: no residential origins (every community has population 0?)"
             raise DataError(msg)
         without = origins.attrs.get("communities_without_origins") or []
+        sources = population_sources(case.communities, origins)
+        _report_origins(findings, case, sources)
         already = any(f.layer == "communities" and "no residents" in f.message for f in findings)
         if without and not already:
             findings.append(
@@ -455,7 +576,9 @@ def audit_case(
         tables = evaluate_pack(
             rule_pack,
             RuleInputs(
-                communities=_unit_table(case.communities, "community_id"),
+                communities=_unit_table(case.communities, "community_id").assign(
+                    population_source=sources.to_numpy()
+                ),
                 streets=_street_table(case),
                 origins=origins,
                 services=pd.DataFrame(
@@ -471,7 +594,17 @@ def audit_case(
                         )[cats["pos"].to_numpy()],
                     }
                 ),
-                areas=_area_pieces(services, cats, case.streets, metric),
+                areas=_area_pieces(
+                    services,
+                    cats,
+                    case.streets,
+                    metric,
+                    area_categories={
+                        r.category
+                        for r in rule_pack.rules
+                        if r.kind == "area_per_capita" and r.category is not None
+                    },
+                ),
                 walk_speed_kmh=speed,
                 min_population_share=share,
                 max_snap_m=case.max_snap_m,

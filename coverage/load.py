@@ -74,6 +74,11 @@ ORIGIN_COLUMNS: tuple[str, ...] = ("origin_id", "community_id", "street_id", "po
 
 #: A community with less than this share of its area in its street is reported.
 NESTING_THRESHOLD = 0.9
+#: Two communities overlap (a warning naming both) when they share more than this share of the
+#: smaller one's area; slivers between separately digitised neighbours stay far below it.
+OVERLAP_TOLERANCE = 0.01
+#: Two communities are duplicates (an error) when each covers the other to within this share.
+DUPLICATE_TOLERANCE = 1e-6
 _ID_LIMIT = 10
 _LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "wgs84_lng", "gcj02_lng")
 _LAT_NAMES = ("lat", "latitude", "y", "纬度", "wgs84_lat", "gcj02_lat")
@@ -1380,8 +1385,10 @@ def validate_communities(
     Returns
     -------
     list of Finding
-        As :func:`validate_streets`, plus missing or negative population (error) and zero
-        population (warning).
+        As :func:`validate_streets`, plus missing or negative population (error), zero
+        population (warning), communities with the same boundary (error) and communities that
+        overlap by more than :data:`OVERLAP_TOLERANCE` of the smaller one's area (warning
+        naming each pair).
     """
     source = source or _source_of(communities, "communities")
     findings = _check_columns(communities, COMMUNITY_COLUMNS, "communities", source)
@@ -1424,6 +1431,74 @@ def validate_communities(
                 "communities",
                 f"{source}: {who} no residents ({_fmt_ids(bad)}); reach rules are not "
                 "evaluable there",
+                bad,
+            )
+        )
+    if not any(f.severity == "error" for f in findings):
+        findings += _community_overlaps(communities, source=source)
+    return findings
+
+
+def _community_overlaps(communities: gpd.GeoDataFrame, *, source: str) -> list[Finding]:
+    """Duplicated communities (error) and communities that overlap (warning).
+
+    Measured in the local UTM zone. Two communities are the same polygon when their
+    intersection holds all of both areas to within :data:`DUPLICATE_TOLERANCE`; they overlap
+    when their intersection exceeds :data:`OVERLAP_TOLERANCE` of the smaller one's area (the
+    slivers left where neighbours were digitised separately stay far below it).
+    """
+    geoms_frame = communities.geometry
+    if communities.crs is not None:
+        geoms_frame = geoms_frame.to_crs(local_metric_crs(communities))
+    geoms = np.asarray(geoms_frame.to_numpy(), dtype=object)
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if a.size == 0:
+        return []
+    shared = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    area_a, area_b = shapely.area(geoms[a]), shapely.area(geoms[b])
+    smaller = np.minimum(area_a, area_b)
+    larger = np.maximum(area_a, area_b)
+    same = shared >= (1.0 - DUPLICATE_TOLERANCE) * larger
+    overlap = ~same & (shared > OVERLAP_TOLERANCE * smaller)
+    ids = communities["community_id"].astype(str).to_numpy()
+    findings: list[Finding] = []
+    if same.any():
+        pairs = [f"{ids[i]} = {ids[j]}" for i, j in zip(a[same], b[same], strict=True)]
+        bad = sorted({*ids[a[same]], *ids[b[same]]})
+        findings.append(
+            _finding(
+                "error",
+                "communities",
+                f"{source}: {_count(len(pairs), 'pair', 'pairs')} of communities "
+                f"{'has' if len(pairs) == 1 else 'have'} the same boundary "
+                f"({', '.join(pairs[:_ID_LIMIT])}{', …' if len(pairs) > _ID_LIMIT else ''}); "
+                "their residents would be counted "
+                "twice in their street. Drop the duplicated rows, or draw each community's own "
+                "boundary",
+                bad,
+            )
+        )
+    if overlap.any():
+        order = np.argsort(-(shared[overlap] / smaller[overlap]), kind="stable")
+        i_s, j_s = a[overlap][order], b[overlap][order]
+        share = (shared[overlap] / smaller[overlap])[order]
+        m2 = shared[overlap][order]
+        pairs = [
+            f"{ids[i]} and {ids[j]} share {m2[k]:,.0f} m² ({100 * share[k]:.0f}% of the smaller)"
+            for k, (i, j) in enumerate(zip(i_s, j_s, strict=True))
+        ]
+        bad = sorted({*ids[i_s], *ids[j_s]})
+        findings.append(
+            _finding(
+                "warning",
+                "communities",
+                f"{source}: {_count(len(pairs), 'pair', 'pairs')} of communities overlap by "
+                f"more than {100 * OVERLAP_TOLERANCE:g}% of the smaller one's area: "
+                f"{'; '.join(pairs[:_ID_LIMIT])}{'; …' if len(pairs) > _ID_LIMIT else ''}. "
+                "Residents of an overlap belong to both, so street populations count them "
+                "twice; fix the boundaries so that communities do not overlap",
                 bad,
             )
         )

@@ -5,7 +5,9 @@ module spreads each community's population over origin points inside it, from th
 evidence available for that community, in this order:
 
 1. ``points`` given by the user (e.g. residential compounds, 小区), weighted by a ``population``
-   or ``weight`` column if present, else equally;
+   or ``weight`` column if present, else equally; each point belongs to one community (the
+   ``community_id`` it carries, as :func:`coverage.load.read_origins` assigns it, else the
+   first community that contains it);
 2. residential buildings: one origin per building, weight = floor area = footprint (m², local
    UTM zone) × levels;
 3. residential land use: a regular ``grid_m`` grid clipped to the residential land inside the
@@ -13,6 +15,11 @@ evidence available for that community, in this order:
 4. nothing known: the same grid over the whole community;
 
 and a community smaller than one grid cell gets a single origin at its representative point.
+The order is applied **per community**: population points that cover only some communities
+leave the others to buildings, then land use, then the grid, and the ``source`` column of the
+origins says which one each community used (:func:`population_sources`). The points' own
+populations are weights: they are scaled to the community's population, and
+:func:`compare_points_population` lists the communities whose points sum far from it.
 
 Totals are preserved: the origins of a community sum to its population (floating point; the
 rounding residue is put on the largest origin so the sum is exact up to one floating-point
@@ -34,7 +41,13 @@ import shapely
 from coverage.crs import local_metric_crs
 from coverage.errors import DataError
 
-__all__ = ["RESIDENTIAL_BUILDING_VALUES", "spread_population"]
+__all__ = [
+    "POINTS_POPULATION_TOLERANCE",
+    "RESIDENTIAL_BUILDING_VALUES",
+    "compare_points_population",
+    "population_sources",
+    "spread_population",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +68,12 @@ RESIDENTIAL_BUILDING_VALUES: frozenset[str] = frozenset(
 _GENERIC_BUILDING_VALUES = frozenset({"yes"})
 
 _ORIGIN_COLUMNS = ["origin_id", "community_id", "street_id", "population", "source"]
+
+#: Population points are reported when their sum in a community is more than this share away
+#: from the community's population (0.2: below 80% or above 120%). Points that count only some
+#: of the residents (one compound of several), or a population column in other units
+#: (households, thousands), show up this way.
+POINTS_POPULATION_TOLERANCE = 0.2
 
 
 def spread_population(
@@ -85,7 +104,11 @@ def spread_population(
     points
         Resident points (e.g. residential compounds); a ``population`` or ``weight`` column
         gives their relative weights, else they weigh the same. Points take precedence over
-        buildings for the communities they fall in.
+        buildings for the communities they fall in; the other communities fall back to
+        buildings, land use or the grid. A ``community_id`` column (as
+        :func:`coverage.load.read_origins` writes) assigns each point to its community;
+        points without one go to the first community that contains them. An ``origin_id``
+        column, if unique, names the origins made from the points.
     grid_m
         Grid spacing in metres for the land-use and whole-community grids.
     default_levels
@@ -119,7 +142,13 @@ def spread_population(
 
     res_index = res.sindex if res is not None and len(res) else None
     bld_index = bld.sindex if bld is not None and len(bld) else None
-    pts_index = pts.sindex if pts is not None and len(pts) else None
+    pts_by_comm: dict[str, gpd.GeoDataFrame] = {}
+    keep_point_ids = False
+    if pts is not None and len(pts):
+        owner = _assign_points(pts, comm)
+        pts_by_comm = {str(k): g for k, g in pts.groupby(owner, sort=False)}
+        keep_point_ids = "origin_id" in pts.columns and pts["origin_id"].notna().all()
+        keep_point_ids = keep_point_ids and pts["origin_id"].astype(str).is_unique
 
     records: list[dict[str, object]] = []
     without: list[str] = []
@@ -140,21 +169,26 @@ def spread_population(
             without.append(cid)
             logger.warning("community %s has population %s but no geometry; skipped", cid, pop)
             continue
-        locs, weights, source = _origins_for(
-            geom,
-            pts=pts,
-            pts_index=pts_index,
-            bld=bld,
-            bld_index=bld_index,
-            res=res,
-            res_index=res_index,
-            grid_m=grid_m,
-        )
+        mine = pts_by_comm.get(cid)
+        labels: list[str] | None = None
+        if mine is not None and mine["_w"].sum() > 0:
+            locs, weights, source = list(mine.geometry), mine["_w"].to_numpy(dtype=float), "points"
+            if keep_point_ids:
+                labels = mine["origin_id"].astype(str).tolist()
+        else:
+            locs, weights, source = _origins_for(
+                geom,
+                bld=bld,
+                bld_index=bld_index,
+                res=res,
+                res_index=res_index,
+                grid_m=grid_m,
+            )
         shares = _allocate(float(pop), weights)
         for i, (pt, share) in enumerate(zip(locs, shares, strict=True), start=1):
             records.append(
                 {
-                    "origin_id": f"{cid}-{i}",
+                    "origin_id": labels[i - 1] if labels is not None else f"{cid}-{i}",
                     "community_id": cid,
                     "street_id": street,
                     "population": share,
@@ -179,6 +213,90 @@ def spread_population(
     out = out[[*_ORIGIN_COLUMNS[:4], "source", "geometry"]]
     out.attrs["communities_without_origins"] = without
     return out
+
+
+def population_sources(
+    communities: gpd.GeoDataFrame | pd.DataFrame, origins: pd.DataFrame
+) -> pd.Series:
+    """Where each community's origins come from.
+
+    Parameters
+    ----------
+    communities
+        Communities with ``community_id``.
+    origins
+        Origins from :func:`spread_population` (``community_id``, ``source``).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``community_id`` (text): ``"points"``, ``"building"``,
+        ``"residential_grid"``, ``"grid"``, or ``"none"`` for a community without origins
+        (population 0 or missing).
+    """
+    ids = communities["community_id"].astype(str)
+    if "source" in origins.columns and len(origins):
+        first = origins.groupby(origins["community_id"].astype(str))["source"].first()
+    else:
+        first = pd.Series(dtype=object)
+    out = first.reindex(ids.to_numpy()).fillna("none").astype(str)
+    out.index.name = "community_id"
+    out.name = "population_source"
+    return out
+
+
+def compare_points_population(
+    communities: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame,
+    *,
+    tolerance: float = POINTS_POPULATION_TOLERANCE,
+) -> pd.DataFrame:
+    """Communities whose population points sum far from their population.
+
+    Parameters
+    ----------
+    communities
+        Canonical communities (``community_id``, ``population``, polygons, a CRS).
+    points
+        Population points with a ``population`` column (a ``weight`` column is relative and
+        cannot be compared); each is assigned to one community as in
+        :func:`spread_population`.
+    tolerance
+        Reported when ``|points - population| > tolerance × population``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per community that has points and is reported, sorted by id:
+        ``community_id``, ``population``, ``points_population`` and ``ratio`` (points ÷
+        population; ``inf`` for a community of population 0 with residents in its points).
+        Empty when the points carry no ``population`` column.
+    """
+    columns = ["community_id", "population", "points_population", "ratio"]
+    if points is None or len(points) == 0 or "population" not in points.columns:
+        return pd.DataFrame(columns=columns)
+    _validate(communities, grid_m=1.0)
+    metric = local_metric_crs(communities)
+    comm = communities.to_crs(metric)
+    pts = _prepare_layer(points, "points", metric)
+    if pts is None or len(pts) == 0:
+        return pd.DataFrame(columns=columns)
+    pts = pts[pts.geometry.geom_type == "Point"]
+    owner = _assign_points(pts, comm)
+    weight = pd.to_numeric(pts["population"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    inside = pd.notna(owner)
+    sums = pd.Series(weight[inside]).groupby(owner[inside].astype(str)).sum()
+    pop = pd.to_numeric(comm["population"], errors="coerce")
+    pop.index = comm["community_id"].astype(str).to_numpy()
+    rows = []
+    for cid, total in sums.items():
+        target = float(pop.get(cid, np.nan))
+        if math.isnan(target):
+            continue
+        if abs(total - target) > tolerance * target:
+            ratio = total / target if target > 0 else math.inf
+            rows.append((cid, target, float(total), ratio))
+    return pd.DataFrame(sorted(rows), columns=columns)
 
 
 # -- internals -----------------------------------------------------------------------------
@@ -292,25 +410,37 @@ def _prepare_points(points: gpd.GeoDataFrame | None, metric: pyproj.CRS) -> gpd.
     return pts.reset_index(drop=True)
 
 
+def _assign_points(pts: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> np.ndarray:
+    """The community id of each point (None outside every community): the ``community_id``
+    it carries if that is a community, else the first community (by row) containing it."""
+    ids = comm["community_id"].astype(str).to_numpy()
+    owner = np.full(len(pts), None, dtype=object)
+    if "community_id" in pts.columns:
+        given = pts["community_id"]
+        known = (given.notna() & given.astype(str).isin(set(ids))).to_numpy()
+        owner[known] = given[known].astype(str).to_numpy()
+    else:
+        known = np.zeros(len(pts), dtype=bool)
+    todo = np.flatnonzero(~known)
+    if todo.size:
+        geoms = np.asarray(comm.geometry.to_numpy(), dtype=object)
+        tree = shapely.STRtree(geoms)
+        p_idx, c_idx = tree.query(pts.geometry.to_numpy()[todo], predicate="intersects")
+        first = pd.Series(c_idx).groupby(p_idx).min()
+        owner[todo[first.index.to_numpy()]] = ids[first.to_numpy()]
+    return owner
+
+
 def _origins_for(
     geom: shapely.Geometry,
     *,
-    pts: gpd.GeoDataFrame | None,
-    pts_index: object,
     bld: gpd.GeoDataFrame | None,
     bld_index: object,
     res: gpd.GeoDataFrame | None,
     res_index: object,
     grid_m: float,
 ) -> tuple[list[shapely.Geometry], np.ndarray, str]:
-    """Origin points and weights for one community geometry (metric CRS)."""
-    if pts is not None and pts_index is not None:
-        idx = pts.sindex.query(geom, predicate="intersects")
-        if len(idx):
-            sub = pts.iloc[np.sort(idx)]
-            w = sub["_w"].to_numpy(dtype=float)
-            if w.sum() > 0:
-                return list(sub.geometry), w, "points"
+    """Origin points and weights for one community geometry (metric CRS), without points."""
     if bld is not None and bld_index is not None:
         idx = np.sort(bld.sindex.query(geom, predicate="intersects"))
         if len(idx):

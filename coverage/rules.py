@@ -15,20 +15,27 @@ Kinds of rule
 ``count`` (unit: street)
     Facilities of ``category`` inside the street; passes when ``min_count <= n <= max_count``.
 ``windows`` (unit: community)
-    Service windows of each ``category`` centre in the community (``windows`` column);
-    without window counts in the data the centre's presence is checked, and the reason says so.
+    Service windows of each ``category`` centre in the community (``windows`` column); passes
+    when every centre has ``min_count``-``max_count`` windows. A centre's presence says nothing
+    about its windows: without window counts in the data the rule is ``not_evaluable``, and the
+    reason says whether the community has a centre; a centre of unknown count makes its
+    community ``not_evaluable`` unless another centre there already fails.
 ``area_per_capita`` (unit: street)
-    Area of ``category`` grounds in the street (polygons clipped to the street in a metric
-    CRS, or the declared ``area_m2`` of points) per resident; passes above ``min_value``
-    (``inclusive: true`` for "at least").
+    Area of ``category`` grounds in the street (the union of their polygons clipped to the
+    street in a metric CRS, plus the declared ``area_m2`` of points outside those polygons)
+    per resident; passes above ``min_value`` (``inclusive: true`` for "at least"). A ground of
+    unknown area (a point without ``area_m2``) makes the measured value a lower bound
+    (``<id>_lower_bound``, ``<id>_unknown_area_grounds``): a street that passes on the known
+    area passes; one that fails on it is ``not_evaluable``, with the lower bound in the reason.
 ``community_share`` (unit: street)
     Share of the street's communities that have a ``category`` facility inside them (or, with
     ``within_minutes``, whose median resident walks to one within that time); passes at
     ``min_share`` or more.
 
 Every decision is one of ``pass``, ``fail`` or ``not_evaluable`` (the data cannot decide:
-no residents, or no facility of the category anywhere in the data), with the reason in words
-in English and Chinese.
+no residents, no facility of the category anywhere in the data, no window counts, or a
+shortfall that grounds of unknown area could make up), with the reason in words in English
+and Chinese.
 """
 
 from __future__ import annotations
@@ -421,7 +428,8 @@ class RuleInputs:
     Attributes
     ----------
     communities
-        Indexed by ``community_id``: ``name``, ``street_id``, ``population``.
+        Indexed by ``community_id``: ``name``, ``street_id``, ``population`` (other columns,
+        such as the audit's ``population_source``, are carried through).
     streets
         Indexed by ``street_id``: ``name``, ``population`` (sum of its communities).
     origins
@@ -433,8 +441,11 @@ class RuleInputs:
         ``street_id``, ``community_id`` (missing when outside every unit), ``windows``.
     areas
         One row per piece of a facility inside a street: ``service_id``, ``category``,
-        ``street_id``, ``area_m2`` (polygon areas clipped to the street in a metric CRS, or the
-        declared area of points).
+        ``street_id``, ``area_m2`` (polygon areas clipped to the street in a metric CRS, each
+        ground counting only what no other ground of the category already covers, so that the
+        rows of a street sum to the union; or the declared area of points outside every
+        polygon). ``area_m2`` is NaN for a ground whose area is unknown (a point without a
+        declared area).
     walk_speed_kmh
         The walking speed every minute budget is converted with.
     min_population_share
@@ -764,6 +775,11 @@ def _count(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     )
 
 
+def _centres(n: int, category: str) -> str:
+    """``1 community_service_centre is`` / ``2 community_service_centre are``."""
+    return f"{n} {category} {'is' if n == 1 else 'are'}"
+
+
 def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     import numpy as np
 
@@ -777,44 +793,70 @@ def _windows(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     status, reason, reason_zh, values = [], [], [], []
     for cid in communities.index:
         group = by_comm.get(cid)
+        present = group is not None and len(group) > 0
         if len(centres) == 0:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} anywhere in the data")
             reason_zh.append(f"数据中没有任何{_label_zh(cat)}")
             values.append(np.nan)
-        elif group is None or len(group) == 0:
+        elif not window_data:
+            # no window count anywhere: the rule's measure is not in the data, whatever the
+            # presence of a centre says
+            status.append(NOT_EVALUABLE)
+            values.append(np.nan)
+            if present:
+                assert group is not None
+                reason.append(
+                    f"{_centres(len(group), cat)} present but the data gives no window count "
+                    f"(required {text} windows per centre)"
+                )
+                reason_zh.append(
+                    f"社区内有{len(group)}个{_label_zh(cat)}，但数据未给出窗口数量"
+                    f"（要求每个中心{text_zh}窗口）"
+                )
+            else:
+                reason.append(
+                    f"no {cat} in the data for this community, and the data gives no window "
+                    f"counts (required {text} windows per centre)"
+                )
+                reason_zh.append(
+                    f"数据中该社区没有{_label_zh(cat)}，且数据未给出窗口数量"
+                    f"（要求每个中心{text_zh}窗口）"
+                )
+        elif not present:
             status.append(FAIL)
             reason.append(f"no {cat} inside the community")
             reason_zh.append(f"社区内没有{_label_zh(cat)}")
             values.append(0.0)
-        elif not window_data:
-            status.append(PASS)
-            reason.append(
-                f"{len(group)} {cat} present; the data has no window counts, so only the "
-                f"centre's presence was checked (required {text} windows)"
-            )
-            reason_zh.append(
-                f"社区内有{len(group)}个{_label_zh(cat)}；数据无窗口数量，仅核查了服务中心是否存在"
-                f"（要求{text_zh}窗口）"
-            )
-            values.append(np.nan)
         else:
+            assert group is not None
             windows = group["windows"].to_numpy(dtype=float)
-            if np.isnan(windows).all():
-                status.append(NOT_EVALUABLE)
-                reason.append(f"{len(group)} {cat} present but their window counts are missing")
-                reason_zh.append(f"有{len(group)}个{_label_zh(cat)}，但缺少窗口数量")
-                values.append(np.nan)
-                continue
-            bad = [w for w in windows[~np.isnan(windows)] if not _in_range(w, rule)]
-            values.append(float(np.nanmin(windows)) if bad == [] else float(bad[0]))
-            shown = ", ".join(f"{w:g}" for w in windows if not np.isnan(w))
+            unknown = int(np.isnan(windows).sum())
+            known_w = windows[~np.isnan(windows)]
+            bad = [w for w in known_w if not _in_range(w, rule)]
+            shown = ", ".join(f"{w:g}" for w in known_w)
             if bad:
                 status.append(FAIL)
+                values.append(float(bad[0]))
                 reason.append(f"window counts {shown}; required {text} per centre")
                 reason_zh.append(f"窗口数量{shown}；要求每个中心{text_zh}")
+            elif unknown:
+                # a centre without a count could have any number of windows
+                status.append(NOT_EVALUABLE)
+                values.append(float(known_w.min()) if known_w.size else np.nan)
+                counted = f"; the others have {shown}" if known_w.size else ""
+                counted_zh = f"；其余窗口数量{shown}" if known_w.size else ""
+                reason.append(
+                    f"{unknown} of {len(group)} {cat} have no window count in the data"
+                    f"{counted} (required {text} per centre)"
+                )
+                reason_zh.append(
+                    f"{len(group)}个{_label_zh(cat)}中有{unknown}个缺少窗口数量{counted_zh}"
+                    f"（要求每个中心{text_zh}）"
+                )
             else:
                 status.append(PASS)
+                values.append(float(known_w.min()))
                 reason.append(f"window counts {shown} (required {text} per centre)")
                 reason_zh.append(f"窗口数量{shown}（要求每个中心{text_zh}）")
     _write_decision(
@@ -834,34 +876,65 @@ def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
 
     assert rule.category is not None and rule.min_value is not None
     cat = rule.category
-    areas = inputs.areas[(inputs.areas["category"] == cat) & inputs.areas["area_m2"].notna()]
-    area = areas.groupby("street_id")["area_m2"].sum().reindex(streets.index, fill_value=0.0)
+    rows = inputs.areas[inputs.areas["category"] == cat]
+    known = rows["area_m2"].notna()
+    area = (
+        rows[known].groupby("street_id")["area_m2"].sum().reindex(streets.index, fill_value=0.0)
+    ).to_numpy(dtype=float)
+    # grounds whose area the data does not give: the measured area is then a lower bound
+    unknown = (
+        rows[~known]
+        .groupby("street_id")["service_id"]
+        .nunique()
+        .reindex(streets.index, fill_value=0)
+        .to_numpy(dtype=int)
+    )
     pop = streets["population"].to_numpy(dtype=float)
-    value = np.divide(area.to_numpy(dtype=float), pop, out=np.full(len(pop), np.nan), where=pop > 0)
+    value = np.divide(area, pop, out=np.full(len(pop), np.nan), where=pop > 0)
     sign = "≥" if rule.inclusive else ">"
     sign_zh = "不低于" if rule.inclusive else "大于"
+    required = f"(required {sign} {rule.min_value:g})"
+    required_zh = f"（要求{sign_zh}{rule.min_value:g}平方米）"
     status, reason, reason_zh = [], [], []
-    for a, p, v in zip(area.to_numpy(dtype=float), pop, value, strict=True):
-        if len(areas) == 0:
+    for a, p, v, k in zip(area, pop, value, unknown, strict=True):
+        if len(rows) == 0:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} with area in the data")
             reason_zh.append(f"数据中没有带面积的{_label_zh(cat)}")
-        elif not p > 0:
+            continue
+        if not p > 0:
             status.append(NOT_EVALUABLE)
             reason.append("the street has no residents: per-capita area is not evaluable")
             reason_zh.append("街道无常住人口，无法计算人均面积")
-        else:
-            ok = v >= rule.min_value if rule.inclusive else v > rule.min_value
+            continue
+        ok = v >= rule.min_value if rule.inclusive else v > rule.min_value
+        measured = f"{a:,.0f} m² of {cat} for {p:,.0f} residents"
+        measured_zh = f"{_label_zh(cat)}{a:,.0f}平方米，常住人口{p:,.0f}人"
+        if k == 0:
             status.append(PASS if ok else FAIL)
+            reason.append(f"{measured} = {v:.2f} m² per resident {required}")
+            reason_zh.append(f"{measured_zh}，人均{v:.2f}平方米{required_zh}")
+            continue
+        grounds = f"{k} {cat} of unknown area"
+        bound = f"≥ {v:.2f} m² per resident (lower bound: {grounds} not counted)"
+        bound_zh = f"人均不少于{v:.2f}平方米（下限：{k}处{_label_zh(cat)}面积未知，未计入）"
+        if ok:
+            status.append(PASS)
+            reason.append(f"{measured} = {bound}; the known area alone meets the rule {required}")
+            reason_zh.append(f"{measured_zh}，{bound_zh}；仅已知面积即已达标{required_zh}")
+        else:
+            status.append(NOT_EVALUABLE)
             reason.append(
-                f"{a:,.0f} m² of {cat} for {p:,.0f} residents = {v:.2f} m² per resident "
-                f"(required {sign} {rule.min_value:g})"
+                f"{measured} = {bound}; below the threshold on the known area, but the "
+                f"grounds of unknown area could make up the difference {required}"
             )
             reason_zh.append(
-                f"{_label_zh(cat)}{a:,.0f}平方米，常住人口{p:,.0f}人，人均{v:.2f}平方米"
-                f"（要求{sign_zh}{rule.min_value:g}平方米）"
+                f"{measured_zh}，{bound_zh}；已知面积未达标，但面积未知的场地可能补足差额，"
+                f"无法评估{required_zh}"
             )
-    streets[f"{rule.id}_area_m2"] = area.to_numpy(dtype=float)
+    streets[f"{rule.id}_area_m2"] = area
+    streets[f"{rule.id}_unknown_area_grounds"] = unknown
+    streets[f"{rule.id}_lower_bound"] = unknown > 0
     _write_decision(
         streets,
         rule.id,

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
+from shapely.geometry.base import BaseGeometry
 
 from coverage.audit import AuditResult, audit_case
 from coverage.case import Case
@@ -31,6 +32,8 @@ def _grid_case(
     *,
     extra_services: list[tuple[str, float, float]] = (),  # type: ignore[assignment]
     speed: float | None = None,
+    grounds: list[tuple[str, BaseGeometry, float]] = (),  # type: ignore[assignment]
+    origins: gpd.GeoDataFrame | None = None,
 ) -> Case:
     """A 5 x 5 street grid (111.2 m blocks) on the equator; two streets of two communities.
 
@@ -69,15 +72,17 @@ def _grid_case(
     rows += [(f"x-{i}", c, x, y) for i, (c, x, y) in enumerate(extra_services)]
     services = gpd.GeoDataFrame(
         {
-            "service_id": [r[0] for r in rows],
-            "name": [r[0] for r in rows],
-            "category": [r[1] for r in rows],
+            "service_id": [r[0] for r in rows] + [g[0] for g in grounds],
+            "name": [r[0] for r in rows] + [g[0] for g in grounds],
+            "category": [r[1] for r in rows] + ["sports_ground"] * len(grounds),
+            "area_m2": [np.nan] * len(rows) + [g[2] for g in grounds],
         },
-        geometry=[Point(r[2], r[3]) for r in rows],
+        geometry=[Point(r[2], r[3]) for r in rows] + [g[1] for g in grounds],
         crs=4326,
     )
     # residents (C2 has none): C1 at node (1, 1), 2 blocks from the corner; C3 at (4, 2),
     # 6 blocks; C4 half at (3, 3), 6 blocks, half at (4, 4), 8 blocks = 889.6 m
+    given = origins
     origins = gpd.GeoDataFrame(
         {
             "origin_id": ["o1", "o2", "o3", "o4"],
@@ -97,7 +102,7 @@ def _grid_case(
         streets=streets,
         communities=communities,
         services=services,
-        origins=origins,
+        origins=origins if given is None else given,
         osm_path=osm,
         name="grid",
         walk_speed_kmh=speed,
@@ -134,6 +139,99 @@ def test_hand_made_case_known_answers(grid_file: Path, grid_net: WalkNetwork) ->
     assert set(result.timings) >= {"network", "origins", "snapping", "search", "rules"}
     assert isinstance(result.communities, gpd.GeoDataFrame)
     assert result.communities.crs.to_epsg() == 4326
+
+
+def test_sports_area_is_the_union_of_overlapping_grounds(
+    grid_file: Path, grid_net: WalkNetwork
+) -> None:
+    """A sports centre with a pitch inside it, the same pitch drawn twice and a point with a
+    declared area inside the centre are one ground; only the centre's area counts."""
+    centre = box(0.2 * STEP, 0.2 * STEP, 1.2 * STEP, 1.2 * STEP)
+    pitch = box(0.4 * STEP, 0.4 * STEP, 0.8 * STEP, 0.8 * STEP)
+    across = box(2.0 * STEP, 3.5 * STEP, 3.0 * STEP, 3.9 * STEP)  # half in S1, half in S2
+    grounds = [
+        ("centre", centre, np.nan),
+        ("pitch", pitch, np.nan),
+        ("pitch-again", pitch, np.nan),
+        ("track-point", Point(1.0 * STEP, 1.0 * STEP), 500.0),  # inside the centre
+        ("court-point", Point(2.0 * STEP, 3.0 * STEP), 700.0),  # a ground of its own
+        ("across", across, np.nan),
+        ("across-again", across, np.nan),
+    ]
+    result = audit_case(_grid_case(grid_file, grounds=grounds), network=grid_net)
+    metric = grid_net.metric_crs
+    area = gpd.GeoSeries([centre, across], crs=4326).to_crs(metric).area.to_numpy()
+    half_s1 = (
+        gpd.GeoSeries([across.intersection(box(-1, -1, 2.5 * STEP, 1))], crs=4326)
+        .to_crs(metric)
+        .area.iloc[0]
+    )
+    streets = result.streets.set_index("street_id")
+    # 0.1 m²: the reference halves "across" in lon/lat, the audit in metres; summing would be
+    # thousands of m² off
+    assert streets.loc["S1", "W4_area_m2"] == pytest.approx(area[0] + 700.0 + half_s1, abs=0.1)
+    assert streets.loc["S2", "W4_area_m2"] == pytest.approx(area[1] - half_s1, abs=0.1)
+    assert streets["W4_unknown_area_grounds"].to_dict() == {"S1": 0, "S2": 0}
+    assert streets.loc["S1", "W4_value"] == pytest.approx(
+        (area[0] + 700.0 + half_s1) / 1000.0, rel=1e-6
+    )
+
+
+def test_a_sports_ground_of_unknown_area_makes_w4_a_lower_bound(
+    grid_file: Path, grid_net: WalkNetwork
+) -> None:
+    grounds = [
+        ("field", box(0.2 * STEP, 0.2 * STEP, 0.5 * STEP, 0.5 * STEP), np.nan),  # S1
+        ("gym-in-field", Point(0.3 * STEP, 0.3 * STEP), np.nan),  # same ground: known area
+        ("gym", Point(3.5 * STEP, 0.5 * STEP), np.nan),  # S2: area unknown
+    ]
+    result = audit_case(_grid_case(grid_file, grounds=grounds), network=grid_net)
+    streets = result.streets.set_index("street_id")
+    assert streets.loc["S1", "W4_status"] == FAIL  # ~1,100 m² for 1,000 residents
+    assert not streets.loc["S1", "W4_lower_bound"]
+    assert streets.loc["S2", "W4_status"] == NOT_EVALUABLE
+    assert streets.loc["S2", "W4_unknown_area_grounds"] == 1
+    assert streets.loc["S2", "W4_lower_bound"]
+    assert "lower bound: 1 sports_ground of unknown area" in streets.loc["S2", "W4_reason"]
+
+
+def test_population_points_for_some_communities_leave_the_others_evaluable(
+    grid_file: Path, grid_net: WalkNetwork
+) -> None:
+    """Points in C1 and C3 only: C4 (1,000 residents) falls back to a grid over its area and
+    is audited, not "no residents"; C3's points hold half its population: reported."""
+    points = gpd.GeoDataFrame(
+        {
+            "origin_id": ["o1", "o2"],
+            "population": [1000.0, 500.0],
+        },
+        geometry=[Point(STEP, STEP), Point(4 * STEP, 2 * STEP)],
+        crs=4326,
+    )
+    result = audit_case(_grid_case(grid_file, origins=points), network=grid_net)
+    comm = result.communities.set_index("community_id")
+    assert "no residents" not in comm.loc["C4", "W1_reason"]
+    assert comm.loc["C4", "W1_status"] in {PASS, FAIL}
+    assert comm["population_source"].to_dict() == {
+        "C1": "points",
+        "C2": "none",
+        "C3": "points",
+        "C4": "grid",
+    }
+    assert comm.loc["C2", "W1_status"] == NOT_EVALUABLE  # population 0
+    origins = result.origins
+    c4 = origins[origins["community_id"] == "C4"]
+    assert len(c4) > 1 and set(c4["source"]) == {"grid"}
+    assert c4["population"].sum() == pytest.approx(1000.0)
+    # the user's point ids are kept; C3's single point carries C3's whole population
+    assert origins.set_index("origin_id").loc["o2", "population"] == pytest.approx(1000.0)
+    messages = {f.message: f for f in result.findings}
+    fallback = next(f for m, f in messages.items() if "population points cover 2 of 3" in m)
+    assert fallback.ids == ("C4",)
+    assert "whole-community grid 1" in fallback.message
+    far = next(f for m, f in messages.items() if "sum more than 20% away" in m)
+    assert far.ids == ("C3",)
+    assert "C3: points 500 vs 1,000" in far.message
 
 
 def test_slower_walkers_fail_where_faster_pass(grid_file: Path, grid_net: WalkNetwork) -> None:

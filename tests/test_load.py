@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import Point, Polygon, box
 
@@ -527,3 +528,67 @@ def test_read_origins_joins_communities(tmp_path: Path) -> None:
     assert loaded.data["community_id"].tolist() == ["001", None]
     assert loaded.data["street_id"].tolist() == ["420103001", None]
     assert loaded.findings[0].ids == ("1",)
+
+
+# ---- overlapping and duplicated communities -----------------------------------------------
+
+DEMO_COMMUNITIES = Path(__file__).parents[1] / "data" / "demo" / "communities.geojson"
+
+
+def _demo_communities() -> gpd.GeoDataFrame:
+    return gpd.read_file(DEMO_COMMUNITIES)
+
+
+def _read_demo(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+    return read_communities(
+        frame,
+        id_column="community_id",
+        population_column="population",
+        street_column="street_id",
+        source_name="communities.geojson",
+    )
+
+
+def test_demo_communities_do_not_overlap() -> None:
+    # neighbours share slivers of about 1 m² where their borders were computed separately:
+    # far below the tolerance, not reported
+    _, findings = _read_demo(_demo_communities())
+    assert not [f for f in findings if "overlap" in f.message or "same boundary" in f.message]
+
+
+def test_duplicated_community_is_refused_with_both_ids() -> None:
+    demo = _demo_communities()
+    copy = demo.iloc[[5]].assign(community_id="C999", name="复制社区")
+    doubled = gpd.GeoDataFrame(
+        pd.concat([demo, copy], ignore_index=True), geometry="geometry", crs=demo.crs
+    )
+    original = str(demo["community_id"].iloc[5])
+    with pytest.raises(DataError, match="same boundary") as info:
+        _read_demo(doubled)
+    message = str(info.value)
+    assert f"{original} = C999" in message
+    assert "communities.geojson" in message
+    assert "Drop the duplicated rows" in message
+    errors = [f for f in validate_communities(doubled) if f.severity == "error"]
+    assert len(errors) == 1
+    assert set(errors[0].ids) == {original, "C999"}
+
+
+def test_overlapping_communities_are_a_warning_naming_both() -> None:
+    demo = _demo_communities()
+    first, second = demo.geometry.iloc[0], demo.geometry.iloc[1]
+    assert first.intersection(second).area < 1e-9  # neighbours, not overlapping
+    # the first community grows 100 m into its neighbour: a boundary drawn twice
+    grown = first.union(second.intersection(first.buffer(0.001)))
+    moved = demo.copy()
+    moved.loc[0, "geometry"] = grown
+    _, findings = _read_demo(moved)
+    overlaps = [f for f in findings if "overlap" in f.message]
+    assert len(overlaps) == 1
+    finding = overlaps[0]
+    a, b = str(demo["community_id"].iloc[0]), str(demo["community_id"].iloc[1])
+    assert finding.severity == "warning"
+    assert set(finding.ids) == {a, b}
+    assert f"{a} and {b} share" in finding.message
+    assert "more than 1% of the smaller one's area" in finding.message
+    assert "counted twice" in finding.message or "count them twice" in finding.message

@@ -11,7 +11,11 @@ import pytest
 from shapely.geometry import Point, box
 
 from coverage.errors import DataError
-from coverage.population import spread_population
+from coverage.population import (
+    compare_points_population,
+    population_sources,
+    spread_population,
+)
 
 UTM = "EPSG:32650"  # Wuhan's UTM zone; the squares below are in metres
 X0, Y0 = 500_000.0, 3_380_000.0
@@ -197,3 +201,78 @@ def test_empty_result(communities) -> None:
     o = spread_population(zero)
     assert o.empty and o.crs.to_epsg() == 4326
     assert o.attrs["communities_without_origins"] == list(zero.community_id)
+
+
+def test_points_for_some_communities_leave_the_others_to_the_fallbacks(
+    communities, buildings, residential
+) -> None:
+    # points in B and C only; A falls back to its buildings, B keeps its points, C its
+    # points, D (no point) to its single cell
+    pts = gpd.GeoDataFrame(
+        {
+            "origin_id": ["p1", "p2", "p3"],
+            "population": [300.0, 100.0, 1600.0],
+        },
+        geometry=[Point(X0 + 350, Y0 + 50), Point(X0 + 450, Y0 + 150), Point(X0 + 700, Y0 + 100)],
+        crs=UTM,
+    )
+    o = spread_population(communities, buildings=buildings, residential=residential, points=pts)
+    sources = population_sources(communities, o)
+    assert sources.to_dict() == {
+        "A": "building",
+        "B": "points",
+        "C": "points",
+        "D": "grid",
+        "E": "none",
+        "F": "none",
+    }
+    b = by_comm(o, "B").set_index("origin_id")
+    assert b.population.to_dict() == {"p1": 600.0, "p2": 200.0}  # weights scaled to 800
+    assert by_comm(o, "C").origin_id.tolist() == ["p3"]
+    sums = o.groupby("community_id").population.sum()
+    assert sums.to_dict() == pytest.approx({"A": 1000.0, "B": 800.0, "C": 1600.0, "D": 77.0})
+
+
+def test_a_point_on_a_shared_border_counts_for_one_community() -> None:
+    comm = gpd.GeoDataFrame(
+        {"community_id": ["L", "R"], "population": [100.0, 100.0]},
+        geometry=[sq(0, 0, 100), sq(100, 0, 100)],
+        crs=UTM,
+    )
+    pts = gpd.GeoDataFrame(
+        {"population": [50.0, 50.0]},
+        geometry=[Point(X0 + 100, Y0 + 50), Point(X0 + 150, Y0 + 50)],  # the first on the border
+        crs=UTM,
+    )
+    o = spread_population(comm, points=pts)
+    assert len(o) == 2  # not three: the border point is not in both
+    assert population_sources(comm, o).to_dict() == {"L": "points", "R": "points"}
+    # a community_id carried by the point (read_origins) decides
+    o = spread_population(comm, points=pts.assign(community_id=["R", "R"]))
+    assert population_sources(comm, o).to_dict() == {"L": "grid", "R": "points"}
+
+
+def test_points_that_sum_far_from_the_population_are_listed(communities) -> None:
+    pts = gpd.GeoDataFrame(
+        {"population": [810.0, 190.0, 1000.0, 700.0, 10.0]},
+        geometry=[
+            Point(X0 + 10, Y0 + 10),  # A: 810 + 190 = 1,000 of 1,000
+            Point(X0 + 20, Y0 + 10),
+            Point(X0 + 350, Y0 + 10),  # B: 1,000 of 800 (+25%)
+            Point(X0 + 650, Y0 + 10),  # C: 700 of 1,600 (-56%)
+            Point(X0 + 1050, Y0 + 10),  # E: 10 of 0
+        ],
+        crs=UTM,
+    )
+    off = compare_points_population(communities, pts)
+    assert off["community_id"].tolist() == ["B", "C", "E"]
+    assert off.set_index("community_id")["ratio"].to_dict() == pytest.approx(
+        {"B": 1.25, "C": 0.4375, "E": math.inf}
+    )
+    # within 20%: 960 of 800 is exactly +20%, not reported
+    edge = pts.assign(population=[810.0, 190.0, 960.0, 1600.0, 0.0])
+    assert compare_points_population(communities, edge).empty
+    # relative weights cannot be compared
+    assert compare_points_population(
+        communities, pts.rename(columns={"population": "weight"})
+    ).empty

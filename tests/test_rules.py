@@ -14,6 +14,7 @@ from coverage.rules import (
     NOT_EVALUABLE,
     PASS,
     RuleInputs,
+    RulePack,
     evaluate_pack,
     list_packs,
     load_pack,
@@ -161,6 +162,18 @@ def _inputs(
 
 
 WUHAN = load_pack("wuhan-1plus10")
+
+
+def load_pack_text(text: str) -> RulePack:
+    """A pack from YAML text (written to a temporary file)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pack.yaml"
+        path.write_text(text, encoding="utf-8")
+        return load_pack(path)
+
+
 W1_CATS = ("shopping", "housekeeping", "catering", "express", "repair", "power", "water", "telecom")
 
 
@@ -279,7 +292,7 @@ def test_no_government_centre_anywhere_is_not_evaluable() -> None:
     assert "no government_service_centre facilities anywhere" in streets.loc["S1", "W2_reason"]
 
 
-def test_windows_rule_with_and_without_window_counts() -> None:
+def test_windows_rule_decides_on_window_counts() -> None:
     with_counts = _inputs(
         communities=[("C1", "S1", 10.0), ("C2", "S1", 10.0), ("C3", "S1", 10.0)],
         services=[
@@ -290,13 +303,49 @@ def test_windows_rule_with_and_without_window_counts() -> None:
     table = evaluate_pack(WUHAN, with_counts).communities
     assert table["W3_status"].to_dict() == {"C1": PASS, "C2": FAIL, "C3": FAIL}
     assert "no community_service_centre inside" in table.loc["C3", "W3_reason"]
+    assert table["W3_value"].to_dict() == {"C1": 2.0, "C2": 3.0, "C3": 0.0}
+
+
+def test_windows_rule_without_window_counts_is_not_evaluable() -> None:
+    # the rule asks for 1-2 windows; a centre's presence says nothing about its windows
     presence_only = _inputs(
         communities=[("C1", "S1", 10.0), ("C2", "S1", 10.0)],
         services=[("c1", "community_service_centre", "S1", "C1", np.nan)],
     )
     table = evaluate_pack(WUHAN, presence_only).communities
-    assert table["W3_status"].to_dict() == {"C1": PASS, "C2": FAIL}
-    assert "only the centre's presence was checked" in table.loc["C1", "W3_reason"]
+    assert table["W3_status"].to_dict() == {"C1": NOT_EVALUABLE, "C2": NOT_EVALUABLE}
+    assert table["W3_value"].isna().all()
+    assert (
+        "1 community_service_centre is present but the data gives no window count"
+        in table.loc["C1", "W3_reason"]
+    )
+    assert "数据未给出窗口数量" in table.loc["C1", "W3_reason_zh"]
+    assert "社区内有1个" in table.loc["C1", "W3_reason_zh"]
+    assert "no community_service_centre in the data" in table.loc["C2", "W3_reason"]
+    assert "没有" in table.loc["C2", "W3_reason_zh"]
+    nothing = evaluate_pack(WUHAN, _inputs(communities=[("C1", "S1", 10.0)])).communities
+    assert nothing.loc["C1", "W3_status"] == NOT_EVALUABLE
+    assert "no community_service_centre anywhere in the data" in nothing.loc["C1", "W3_reason"]
+
+
+def test_windows_rule_with_a_centre_of_unknown_window_count() -> None:
+    # C1: 2 windows + a centre without count (could have 3): not evaluable;
+    # C2: 3 windows + unknown: fails on the known one; C3: only unknown
+    inputs = _inputs(
+        communities=[("C1", "S1", 10.0), ("C2", "S1", 10.0), ("C3", "S1", 10.0)],
+        services=[
+            ("c1", "community_service_centre", "S1", "C1", 2.0),
+            ("c2", "community_service_centre", "S1", "C1", np.nan),
+            ("c3", "community_service_centre", "S1", "C2", 3.0),
+            ("c4", "community_service_centre", "S1", "C2", np.nan),
+            ("c5", "community_service_centre", "S1", "C3", np.nan),
+        ],
+    )
+    table = evaluate_pack(WUHAN, inputs).communities
+    assert table["W3_status"].to_dict() == {"C1": NOT_EVALUABLE, "C2": FAIL, "C3": NOT_EVALUABLE}
+    assert "1 of 2 community_service_centre have no window count" in table.loc["C1", "W3_reason"]
+    assert "the others have 2" in table.loc["C1", "W3_reason"]
+    assert "缺少窗口数量" in table.loc["C3", "W3_reason_zh"]
 
 
 def test_sports_area_per_capita_exactly_one_point_six_is_not_above() -> None:
@@ -321,6 +370,72 @@ def test_sports_area_without_any_area_data_is_not_evaluable() -> None:
     streets = evaluate_pack(WUHAN, inputs).streets
     assert streets.loc["S1", "W4_status"] == NOT_EVALUABLE
     assert streets.loc["S1", "W4_reason"] == "no sports_ground with area in the data"
+
+
+def test_sports_area_with_grounds_of_unknown_area_is_a_lower_bound() -> None:
+    # 10,000 residents per street; the rule: above 1.6 m² per resident
+    inputs = _inputs(
+        communities=[(f"C{i}", f"S{i}", 10_000.0) for i in range(1, 7)],
+        areas=[
+            # S1: 1.2 m² known + one ground of unknown area: fails only for want of it
+            ("a1", "sports_ground", "S1", 12_000.0),
+            ("u1", "sports_ground", "S1", np.nan),
+            # S2: exactly 1.6 known + two unknown: 1.6 is not above 1.6, the rest could be
+            ("a2", "sports_ground", "S2", 16_000.0),
+            ("u2", "sports_ground", "S2", np.nan),
+            ("u3", "sports_ground", "S2", np.nan),
+            # S3: exactly 1.6 and nothing unknown: a measured failure
+            ("a3", "sports_ground", "S3", 16_000.0),
+            # S4: only grounds of unknown area
+            ("u4", "sports_ground", "S4", np.nan),
+            # S5: passes on the known area alone
+            ("a5", "sports_ground", "S5", 20_000.0),
+            ("u5", "sports_ground", "S5", np.nan),
+            # S6: no ground at all
+        ],
+    )
+    streets = evaluate_pack(WUHAN, inputs).streets
+    assert streets["W4_status"].to_dict() == {
+        "S1": NOT_EVALUABLE,
+        "S2": NOT_EVALUABLE,
+        "S3": FAIL,
+        "S4": NOT_EVALUABLE,
+        "S5": PASS,
+        "S6": FAIL,
+    }
+    assert streets["W4_unknown_area_grounds"].to_dict() == {
+        "S1": 1,
+        "S2": 2,
+        "S3": 0,
+        "S4": 1,
+        "S5": 1,
+        "S6": 0,
+    }
+    assert streets["W4_lower_bound"].to_dict() == {
+        "S1": True,
+        "S2": True,
+        "S3": False,
+        "S4": True,
+        "S5": True,
+        "S6": False,
+    }
+    assert streets.loc["S1", "W4_value"] == pytest.approx(1.2)  # the lower bound
+    assert streets.loc["S4", "W4_value"] == 0.0
+    reason = streets.loc["S2", "W4_reason"]
+    assert "≥ 1.60 m² per resident (lower bound: 2 sports_ground of unknown area" in reason
+    assert "下限：2处体育场地面积未知" in streets.loc["S2", "W4_reason_zh"]
+    assert "无法评估" in streets.loc["S2", "W4_reason_zh"]
+    assert "lower bound: 1 sports_ground of unknown area" in streets.loc["S5", "W4_reason"]
+    assert "lower bound" not in streets.loc["S3", "W4_reason"]
+    # "at least 1.6": exactly 1.6 on the known area passes whatever is unknown
+    inclusive = load_pack_text(
+        "id: x\nwalk_speed_kmh: 4\nrules:\n"
+        "  - {id: A, kind: area_per_capita, category: sports_ground, min_value: 1.6, "
+        "inclusive: true}\n"
+    )
+    streets = evaluate_pack(inclusive, inputs).streets
+    assert streets.loc["S2", "A_status"] == PASS
+    assert streets.loc["S1", "A_status"] == NOT_EVALUABLE
 
 
 def test_exercise_points_per_street_and_share_of_communities_exactly_80_percent() -> None:
