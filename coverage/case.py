@@ -117,6 +117,7 @@ _REQUIRED_SECTIONS = ("case", "streets", "communities", "services")
 _POINTS_KEYS = ("population", "id", *_READ_KEYS)
 _CLASSIFIERS = ("amap", "osm")
 _SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".o5m", ".opl")
 
 
 @dataclass(frozen=True, eq=False)
@@ -598,6 +599,8 @@ def _read_services_config(
     area_column = _opt_str(conf, "area", "services", config_path)
     windows_column = _opt_str(conf, "windows", "services", config_path)
     classify = conf.get("classify")
+    if _is_osm_file(path):
+        return _read_osm_services_config(path, conf, config_path, extra)
     if classify is None:
         return read_services(
             path,
@@ -630,13 +633,17 @@ def _read_services_config(
             for code, name in zip(codes, names, strict=True)
         ]
     else:
+        if name_column is not None and name_column not in raw.columns:
+            msg = (
+                f"{config_path}: [services] name = {name_column!r} is not a column of {path}; "
+                f"the columns are {[c for c in raw.columns if c != 'geometry']}"
+            )
+            raise ConfigError(msg)
         skip = {raw.geometry.name, id_column, area_column, windows_column}
         tag_columns = [c for c in raw.columns if c not in skip]
         records = raw[tag_columns].to_dict("records")
         every = [
-            category_map.classify_osm_tags_all(
-                {str(k): str(v) for k, v in record.items() if _text(v) is not None}
-            )
+            category_map.classify_osm_tags_all(_tags_from_columns(record, name_column=name_column))
             for record in records
         ]
     # the first category is the primary one; all of them (a supermarket is also shopping, a
@@ -671,6 +678,55 @@ def _read_services_config(
             )
         )
     return services, findings
+
+
+def _is_osm_file(path: Path) -> bool:
+    return path.name.lower().endswith(_OSM_SUFFIXES)
+
+
+def _read_osm_services_config(
+    path: Path, conf: Mapping[str, Any], config_path: Path, extra: Path | None
+) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+    """The services of an OSM file, read with the reader of :func:`read_osm_services`."""
+    if conf.get("classify") != "osm":
+        msg = (
+            f"{config_path}: [services] path = {path.name!r} is an OSM file: its services are "
+            'classified from their tags; write classify = "osm" instead of category = ...'
+        )
+        raise ConfigError(msg)
+    extra_keys = sorted(set(conf) - {"path", "classify"})
+    if extra_keys:
+        msg = (
+            f"{config_path}: [services] {', '.join(extra_keys)} do(es) not apply to an OSM file "
+            f"({path.name}): ids, names, areas and categories come from its objects and tags. "
+            "Remove them"
+        )
+        raise ConfigError(msg)
+    from coverage.osm_features import read_osm_services  # the network's reader; lazily
+
+    frame = read_osm_services(path, category_map=_load_category_map(extra))
+    if len(frame) == 0:
+        msg = (
+            f"{path}: no object of this OSM file maps to a service category (amenity, shop, "
+            "leisure, healthcare ... tags); check that it is the extract of the case's area"
+        )
+        raise DataError(msg)
+    frame.attrs["source"] = str(path)
+    return read_services(
+        frame,
+        id_column="service_id",
+        name_column="name",
+        category_column="category",
+        area_column="area_m2",
+        windows_column="windows",
+        source_name=str(path),
+    )
+
+
+def _tags_from_columns(record: Mapping[str, Any], *, name_column: str | None) -> dict[str, str]:
+    from coverage.categories import tags_from_columns  # imported lazily like the map
+
+    return tags_from_columns(record, name_column=name_column)
 
 
 def _load_category_map(extra: Path | None) -> Any:
