@@ -90,6 +90,7 @@ from coverage.load import (
     read_services,
     read_streets,
     validate_case_layers,
+    validate_service_categories,
 )
 
 __all__ = ["DEFAULT_MAX_SNAP_M", "DEFAULT_PACK", "Case"]
@@ -412,7 +413,8 @@ class Case:
 
     # ----------------------------------------------------------------------------------------
     def validate(self) -> ValidationReport:
-        """Return the load-time findings and a fresh check of the three layers.
+        """Return the load-time findings, a fresh check of the three layers, and the
+        categories of the case's rule pack that no service has.
 
         Returns
         -------
@@ -421,8 +423,22 @@ class Case:
             constructors unless the frames were changed afterwards.
         """
         return case_findings(
-            self.findings, validate_case_layers(self.streets, self.communities, self.services)
+            self.findings,
+            validate_case_layers(self.streets, self.communities, self.services),
+            self._pack_findings(),
         )
+
+    def _pack_findings(self) -> list[Finding]:
+        """Categories of the pack's rules that no service has (see ``validate``)."""
+        from coverage.errors import CoverageError
+        from coverage.rules import load_pack  # right of this module: imported lazily
+
+        try:
+            pack = load_pack(self.pack)
+        except CoverageError:
+            return []  # an unusable pack is reported where it is loaded
+        rules = {rule.id: rule.all_categories for rule in pack.rules}
+        return validate_service_categories(self.services, rule_categories=rules, check_share=False)
 
     def describe(self) -> str:
         """Return a short plain-text summary: counts, population, categories, CRS, files.
@@ -602,15 +618,22 @@ def _read_services_config(
     if _is_osm_file(path):
         return _read_osm_services_config(path, conf, config_path, extra)
     if classify is None:
-        return read_services(
+        category_column = _str(conf, "category", "services", config_path)
+        services, findings = read_services(
             path,
             id_column=id_column,
             name_column=name_column,
-            category_column=_str(conf, "category", "services", config_path),
+            category_column=category_column,
             area_column=area_column,
             windows_column=windows_column,
             **options,
         )
+        fix = (
+            f"check [services] category = {category_column!r}: the values of that column of "
+            f"{path.name} must be canonical categories (coverage.categories.CATEGORIES), or "
+            'derive them with classify = "osm" (OSM tags) or classify = "amap" (Amap type codes)'
+        )
+        return services, findings + validate_service_categories(services, fix=fix)
     raw = read_layer(path, **options)
     category_map = _load_category_map(extra)
     if classify == "amap":
@@ -665,6 +688,20 @@ def _read_services_config(
         windows_column=windows_column,
         source_name=str(path),
     )
+    if classify == "amap":
+        fix = (
+            f'check [services] classify = "amap": it reads the Amap type codes of column '
+            f"{typecode!r} (such as 141204) and the names of column {name_column!r} of "
+            f"{path.name}"
+        )
+    else:
+        fix = (
+            f'check [services] classify = "osm": it reads columns named for OSM keys (amenity, '
+            "shop, leisure, healthcare ...), values written as key=value (类型 = "
+            f"amenity=restaurant) and the names of column {name_column!r} (name = ...); "
+            f"{path.name} has the columns {[c for c in raw.columns if c != raw.geometry.name]}"
+        )
+    findings += validate_service_categories(services, fix=fix)
     if classify == "amap" and "coordinate_system" not in conf:
         findings.append(
             Finding(

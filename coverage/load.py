@@ -44,7 +44,7 @@ from coverage.crs import local_metric_crs, normalise_coordinate_system, to_wgs84
 from coverage.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "COMMUNITY_COLUMNS",
@@ -60,8 +60,10 @@ __all__ = [
     "read_origins",
     "read_services",
     "read_streets",
+    "service_category_sets",
     "validate_case_layers",
     "validate_communities",
+    "validate_service_categories",
     "validate_services",
     "validate_streets",
 ]
@@ -1634,6 +1636,117 @@ def validate_services(services: gpd.GeoDataFrame, *, source: str | None = None) 
             )
         )
     return findings
+
+
+#: More than this share of services without a category is reported: most of the data is unused.
+UNCATEGORISED_SHARE_WARNING = 0.5
+#: What to check when services have no category, for messages.
+CATEGORY_FIX = (
+    "check [services] in the case file: category = names a column of canonical categories; "
+    'classify = "osm" reads OSM tag columns (amenity, shop, leisure ..., or key=value '
+    'columns such as amenity=restaurant) and the name column; classify = "amap" reads the '
+    'typecode column; an OSM file as path is read with classify = "osm"'
+)
+
+
+def validate_service_categories(
+    services: gpd.GeoDataFrame,
+    *,
+    rule_categories: Mapping[str, Sequence[str]] | None = None,
+    check_share: bool = True,
+    fix: str = CATEGORY_FIX,
+    source: str | None = None,
+) -> list[Finding]:
+    """Report services that classify to nothing, and rules whose categories have no facility.
+
+    Parameters
+    ----------
+    services
+        Canonical services (``category``; ``categories``, ``;``-joined, when present).
+    rule_categories
+        Rule id to the categories the rule measures (``Rule.all_categories``). Without it only
+        the share of uncategorised services is checked.
+    check_share
+        Whether to check the share of uncategorised services (a case checks it when it reads
+        the services, where it can name the settings to fix).
+    fix
+        What the user should check, appended to each message.
+    source
+        Name used in messages (default: ``services.attrs["source"]`` or ``"services"``).
+
+    Returns
+    -------
+    list of Finding
+        Warnings: when more than :data:`UNCATEGORISED_SHARE_WARNING` of the services have no
+        category (the count, the share and the fix), and for the categories of the rules that
+        no service has (the categories, the rules, the fix). An audit of such data would read
+        as complete while measuring nothing.
+    """
+    source = source or _source_of(services, "services")
+    findings: list[Finding] = []
+    total = len(services)
+    served = service_category_sets(services)
+    none = np.array([not cats for cats in served], dtype=bool)
+    if check_share and total and none.sum() > UNCATEGORISED_SHARE_WARNING * total:
+        ids = services["service_id"].to_numpy()[none].tolist()
+        findings.append(
+            _finding(
+                "warning",
+                "services",
+                f"{source}: {int(none.sum()):,} of {total:,} services "
+                f"({100 * none.sum() / total:.0f}%) have no category, so no rule counts them "
+                f"and the audit measures little; {fix}",
+                ids,
+            )
+        )
+    if rule_categories:
+        present = set().union(*served) if served else set()
+        missing: dict[str, list[str]] = {}
+        for rule_id, categories in rule_categories.items():
+            for cat in categories:
+                if cat not in present:
+                    missing.setdefault(cat, []).append(str(rule_id))
+        if missing:
+            listed = ", ".join(f"{cat} ({', '.join(rules)})" for cat, rules in missing.items())
+            findings.append(
+                _finding(
+                    "warning",
+                    "services",
+                    f"no facility at all in the data for: {listed}; these categories are not "
+                    "evaluable (a unit still fails on the categories that were measured). If "
+                    f"the area has such facilities, {fix}",
+                    list(missing),
+                )
+            )
+    return findings
+
+
+def service_category_sets(services: pd.DataFrame) -> list[frozenset[str]]:
+    """Every category each service serves: ``category`` and the ``;``-joined ``categories``.
+
+    Parameters
+    ----------
+    services
+        Canonical services.
+
+    Returns
+    -------
+    list of frozenset
+        One set per row, in row order; empty for a service without category.
+    """
+    primary = services["category"].to_numpy(dtype=object)
+    extra = (
+        services["categories"].to_numpy(dtype=object)
+        if "categories" in services
+        else np.full(len(services), None, dtype=object)
+    )
+    out = []
+    for first, more in zip(primary, extra, strict=True):
+        cats = {str(first)} if isinstance(first, str) and first else set()
+        if isinstance(more, str):
+            cats.update(c for c in more.split(";") if c)
+        out.append(frozenset(cats))
+    return out
 
 
 def _overlaps(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -130,7 +130,15 @@ def test_validate_and_describe(tmp_path: Path) -> None:
     report = case.validate()
     assert isinstance(report, ValidationReport)
     assert report.ok
-    assert len(report) == len(case.findings)  # no duplicates between load and re-check
+    # no duplicates between load and re-check; the pack's categories without a facility added
+    pack_findings = [f for f in report if f not in case.findings]
+    assert len(report) == len(case.findings) + len(pack_findings)
+    assert [f.message.split(";")[0] for f in pack_findings] == [
+        "no facility at all in the data for: shopping (W1), housekeeping (W1), catering (W1), "
+        "express (W1), repair (W1), power (W1), water (W1), telecom (W1), "
+        "government_service_centre (W2), community_service_centre (W3), sports_ground (W4), "
+        "exercise_point (W5, W6)"
+    ]
     text = case.describe()
     assert "communities: 3, population 7,300" in text
     assert "kindergarten: 1" in text
