@@ -45,7 +45,7 @@ typo never passes silently. A complete example::
     category = "category"         # a column of canonical categories, or:
     # classify = "amap"           # categories from an Amap export's type codes and names
     # typecode = "typecode"       # its type-code column (default "typecode")
-    # classify = "osm"            # categories from OSM tag columns (amenity, shop, ...)
+    # classify = "osm"            # categories from OSM tags and the name column (below)
     # area = "area_m2"; windows = "windows"
 
     [categories]
@@ -60,7 +60,29 @@ typo never passes silently. A complete example::
     #            coordinate_system = "gcj02" }
 
 Each layer section also accepts ``layer``, ``encoding``, ``lon``, ``lat``, ``wkt``, ``crs``
-and ``coordinate_system`` as in :func:`coverage.load.read_layer`.
+and ``coordinate_system`` as in :func:`coverage.load.read_layer`. ``encoding = "auto"`` (the
+default) detects GBK, UTF-8 and Big5 text and refuses what it cannot tell; name the encoding
+(``"gbk"``, ``"big5"``) for a Shapefile without ``.cpg`` whose text is refused.
+
+Services from OSM
+-----------------
+``[services] path`` may be an OSM file (``.osm``, ``.osm.bz2``, ``.osm.pbf``), often the one
+of ``[network]``. It is read with the project's OSM reader
+(:func:`coverage.osm_features.read_osm_services`): ids ``n123``/``w456``/``r789``, the
+``name:zh`` or ``name`` tag, polygon areas, every category a POI serves. It needs
+``classify = "osm"`` and takes no other key::
+
+    [services]
+    path = "chengdu.osm.bz2"
+    classify = "osm"
+
+``classify = "osm"`` on a table (a GeoPackage, Shapefile or CSV of POIs) reads, in each row:
+columns named for OSM keys (``amenity``, ``shop``, ``leisure``, ``healthcare`` ...), values
+written as ``key=value`` in any column (``类型`` = ``amenity=restaurant``, or several pairs
+separated by ``;``; GDAL's ``other_tags`` too), and the column ``name`` names (``name =
+"名称"``: its value is what the name rules see). When more than half of the services get no
+category, the case carries a warning with the count and the settings to check; ``validate``
+also names the categories of the pack's rules that no service has.
 """
 
 from __future__ import annotations
