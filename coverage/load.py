@@ -273,10 +273,11 @@ def _implausible_gb(text: str) -> bool:
     Big5 (Traditional Chinese) bytes decode as GB18030 without an error, into private-use
     characters, kana and rare hanzi; real GBK text is nearly all GB2312's everyday characters.
     """
-    if _PRIVATE_USE.search(text):
-        return True
     share, total = _common_share(text, "gb2312")
-    return total >= _MIN_CHARS_FOR_SHARE and share < _MIN_GB_SHARE
+    if total < _MIN_CHARS_FOR_SHARE:
+        return bool(_PRIVATE_USE.search(text))
+    # a few user-defined (private-use) characters in GBK text are rare names, not Big5
+    return share < _MIN_GB_SHARE
 
 
 def _as_big5(text: str) -> bool:
@@ -291,7 +292,8 @@ def _big5_message(source: str, sample: str, *, how: str) -> str:
     return (
         f"{source}: {how} gives private-use or unlikely characters ({sample!r}): the text is "
         "probably not GBK. If it is Traditional Chinese (Taiwan, Hong Kong), pass "
-        'encoding = "big5" (Python: encoding="big5"); otherwise re-save the file as UTF-8'
+        'encoding = "big5" (Python: encoding="big5"); if it is GBK with user-defined '
+        'characters, pass encoding = "gb18030"; otherwise re-save the file as UTF-8'
     )
 
 
@@ -396,9 +398,16 @@ def _check_decoded(text: str, *, raw: bytes | None, encoding: str, source: str) 
         if meant != "gb18030":
             msg += " (Chinese files from Excel are usually GBK: encoding='gb18030')"
         raise DataError(msg)
-    if encoding.lower().replace("-", "") in _GB_FAMILY and _PRIVATE_USE.search(text):
-        how = f"reading with encoding={encoding!r}"
-        raise DataError(_big5_message(source, _first_implausible(text), how=how))
+    if raw is not None and encoding.lower().replace("-", "") in _GB_FAMILY:
+        # the encoding was named: refuse it only when the bytes are plainly Big5
+        big5 = _try_decode(raw, "big5")
+        if _implausible_gb(text) and big5 is not None and _as_big5(big5):
+            msg = (
+                f"{source}: reading with encoding={encoding!r} gives private-use or unlikely "
+                f"characters ({_first_implausible(text)!r}), and the file reads as plain "
+                f'Traditional Chinese in Big5 ({_first_bad_sample(big5)!r}): pass encoding = "big5"'
+            )
+            raise DataError(msg)
 
 
 def _first_bad_sample(text: str) -> str:

@@ -659,3 +659,14 @@ def test_read_origins_joins_communities(tmp_path: Path) -> None:
     assert loaded.data["community_id"].tolist() == ["001", None]
     assert loaded.data["street_id"].tolist() == ["420103001", None]
     assert loaded.findings[0].ids == ("1",)
+
+
+def test_gbk_with_a_user_defined_character_is_not_refused(tmp_path: Path) -> None:
+    # one private-use character (a user-defined GBK code, as rare name characters are) among
+    # ordinary Simplified Chinese: GBK, not Big5
+    names = ["江汉社区卫生服务中心", "花楼街道办事处", "友谊路社区\ue000家园", "前进社区居委会"]
+    path = tmp_path / "pois_gbk_udc.csv"
+    rows = "".join(f"{i},{n},114.3,30.5\n" for i, n in enumerate(names))
+    path.write_bytes(("id,name,lng,lat\n" + rows).encode("gb18030"))
+    assert read_layer(path)["name"].tolist() == names
+    assert read_layer(path, encoding="gb18030")["name"].tolist() == names
