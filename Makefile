@@ -1,12 +1,24 @@
 # Two commands do everything on a fresh machine:
 #   make demo   create .venv, install, audit the embedded demo case
 #   make test   create .venv, install with the test extras, run the whole test suite
+# and one more checks the lower bounds of pyproject.toml:
+#   make test-oldest   create .venv-oldest with the oldest versions pyproject.toml allows
+#                      (pandas 2.1 on numpy 1.x, ...) and run the test suite there
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test lint bench install install-test clean
+# The oldest release line of each dependency that pyproject.toml allows; pandas 2.1 needs
+# numpy 1.x, and typer 0.12 predates click 8.2. Keep in step with the lower bounds there.
+OLDEST     := .venv-oldest
+OLDEST_BIN := $(OLDEST)/bin
+OLDEST_PINS := "numpy>=1.26,<2" "scipy==1.11.*" "pandas==2.1.*" "shapely==2.1.*" \
+	"pyproj==3.6.*" "geopandas==1.0.*" "pyogrio==0.7.*" "networkx==3.2.*" "osmnx==2.0.*" \
+	"osmium==4.0.*" "folium==0.17.*" "pyyaml==6.0.*" "typer==0.12.*" "click<8.2" \
+	"rich==13.*" "dask[distributed]==2024.1.*" "pytest==8.0.*" "hypothesis==6.100.*"
+
+.PHONY: demo test test-oldest lint bench install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +45,19 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest
 
+$(OLDEST)/.installed: pyproject.toml Makefile
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(OLDEST_BIN)/pip install --quiet -e . $(OLDEST_PINS)
+	touch $@
+
+# The whole suite but the browser tests (no Chromium driver in this minimal environment);
+# the notebook tests skip themselves without nbformat.
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST_BIN)/python -c "import numpy, pandas; print('oldest: pandas', pandas.__version__, 'numpy', numpy.__version__)"
+	$(OLDEST_BIN)/python -m pytest -m "not browser" -p no:cacheprovider
+
 lint: install-test
 	$(BIN)/ruff check coverage tests scripts
 	$(BIN)/ruff format --check coverage tests scripts
@@ -43,4 +68,4 @@ bench: install-test
 	$(BIN)/python scripts/bench.py --json out/bench.json
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) out .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ import shapely
 from coverage.access import nearest_facility
 from coverage.case import Case
 from coverage.errors import DataError
-from coverage.load import Finding
+from coverage.load import Finding, service_category_sets, validate_service_categories
 from coverage.network import WalkNetwork, build_walk_network
 from coverage.overlap import OverlapReport, check_extents, check_snapping
 from coverage.population import (
@@ -52,7 +52,13 @@ from coverage.snapping import snap_points
 if TYPE_CHECKING:
     from coverage.snapping import SnappedPoints
 
-__all__ = ["AuditResult", "audit_case", "check_case_overlap", "service_categories"]
+__all__ = [
+    "AuditResult",
+    "audit_case",
+    "check_case_overlap",
+    "service_categories",
+    "service_counts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +121,11 @@ class AuditResult:
             f"{len(self.communities)} communities, {len(self.streets)} streets, "
             f"{len(self.origins)} origins, {len(self.services)} services)"
         )
+
+    def service_counts(self) -> dict[str, int]:
+        """The services read, those that feed some rule, the uncategorised; see
+        :func:`service_counts`."""
+        return service_counts(self.services, self.pack)
 
     def status_table(self, unit: str = "community") -> pd.DataFrame:
         """Rule statuses of every unit, one column per rule of that unit.
@@ -196,6 +207,36 @@ def service_categories(services: pd.DataFrame) -> pd.DataFrame:
         frame = pd.concat([frame, more[more["category"] != ""]], ignore_index=True)
     frame = frame.dropna(subset=["category"]).drop_duplicates()
     return frame.sort_values(["pos", "category"], kind="stable").reset_index(drop=True)
+
+
+def service_counts(services: pd.DataFrame, pack: RulePack) -> dict[str, int]:
+    """How many services there are, and how many of them the pack's rules can use.
+
+    Parameters
+    ----------
+    services
+        Canonical services (``category``, and ``categories`` when present).
+    pack
+        The rule pack.
+
+    Returns
+    -------
+    dict
+        ``read`` (all services), ``used`` (serving at least one category some rule of the
+        pack measures: the headline count), ``uncategorised`` (no category at all) and
+        ``other`` (categories that no rule of the pack measures, such as clinics under a pack
+        about daily shopping).
+    """
+    measured = set(pack.categories)
+    served = service_category_sets(services)
+    used = sum(bool(cats & measured) for cats in served)
+    uncategorised = sum(not cats for cats in served)
+    return {
+        "read": len(served),
+        "used": used,
+        "uncategorised": uncategorised,
+        "other": len(served) - used - uncategorised,
+    }
 
 
 def _residential_layers(
@@ -558,18 +599,11 @@ def audit_case(
             )
             origins[distance_column(cat)] = result["distance_m"].to_numpy()
             origins[f"f_{cat}"] = result["facility"].to_numpy()  # the nearest one's id
-        missing = [c for c in budgets if c not in set(cats["category"])]
-        if missing:
-            findings.append(
-                Finding(
-                    "warning",
-                    "services",
-                    f"no facility at all in the data for: {', '.join(missing)}; these "
-                    "categories are not evaluable (a unit still fails on the categories that "
-                    "were measured)",
-                    tuple(missing),
-                )
-            )
+        findings += validate_service_categories(
+            services,
+            rule_categories={rule.id: rule.all_categories for rule in rule_pack.rules},
+            check_share=False,
+        )
         _report_islands(findings, network, origins, snapped_origins)
 
     with _timed(timings, "rules"):

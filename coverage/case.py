@@ -45,7 +45,7 @@ typo never passes silently. A complete example::
     category = "category"         # a column of canonical categories, or:
     # classify = "amap"           # categories from an Amap export's type codes and names
     # typecode = "typecode"       # its type-code column (default "typecode")
-    # classify = "osm"            # categories from OSM tag columns (amenity, shop, ...)
+    # classify = "osm"            # categories from OSM tags and the name column (below)
     # area = "area_m2"; windows = "windows"
 
     [categories]
@@ -60,7 +60,29 @@ typo never passes silently. A complete example::
     #            coordinate_system = "gcj02" }
 
 Each layer section also accepts ``layer``, ``encoding``, ``lon``, ``lat``, ``wkt``, ``crs``
-and ``coordinate_system`` as in :func:`coverage.load.read_layer`.
+and ``coordinate_system`` as in :func:`coverage.load.read_layer`. ``encoding = "auto"`` (the
+default) detects GBK, UTF-8 and Big5 text and refuses what it cannot tell; name the encoding
+(``"gbk"``, ``"big5"``) for a Shapefile without ``.cpg`` whose text is refused.
+
+Services from OSM
+-----------------
+``[services] path`` may be an OSM file (``.osm``, ``.osm.bz2``, ``.osm.pbf``), often the one
+of ``[network]``. It is read with the project's OSM reader
+(:func:`coverage.osm_features.read_osm_services`): ids ``n123``/``w456``/``r789``, the
+``name:zh`` or ``name`` tag, polygon areas, every category a POI serves. It needs
+``classify = "osm"`` and takes no other key::
+
+    [services]
+    path = "chengdu.osm.bz2"
+    classify = "osm"
+
+``classify = "osm"`` on a table (a GeoPackage, Shapefile or CSV of POIs) reads, in each row:
+columns named for OSM keys (``amenity``, ``shop``, ``leisure``, ``healthcare`` ...), values
+written as ``key=value`` in any column (``类型`` = ``amenity=restaurant``, or several pairs
+separated by ``;``; GDAL's ``other_tags`` too), and the column ``name`` names (``name =
+"名称"``: its value is what the name rules see). When more than half of the services get no
+category, the case carries a warning with the count and the settings to check; ``validate``
+also names the categories of the pack's rules that no service has.
 """
 
 from __future__ import annotations
@@ -90,6 +112,7 @@ from coverage.load import (
     read_services,
     read_streets,
     validate_case_layers,
+    validate_service_categories,
 )
 
 __all__ = ["DEFAULT_MAX_SNAP_M", "DEFAULT_PACK", "Case"]
@@ -117,6 +140,7 @@ _REQUIRED_SECTIONS = ("case", "streets", "communities", "services")
 _POINTS_KEYS = ("population", "id", *_READ_KEYS)
 _CLASSIFIERS = ("amap", "osm")
 _SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".o5m", ".opl")
 
 
 @dataclass(frozen=True, eq=False)
@@ -411,7 +435,8 @@ class Case:
 
     # ----------------------------------------------------------------------------------------
     def validate(self) -> ValidationReport:
-        """Return the load-time findings and a fresh check of the three layers.
+        """Return the load-time findings, a fresh check of the three layers, and the
+        categories of the case's rule pack that no service has.
 
         Returns
         -------
@@ -420,8 +445,22 @@ class Case:
             constructors unless the frames were changed afterwards.
         """
         return case_findings(
-            self.findings, validate_case_layers(self.streets, self.communities, self.services)
+            self.findings,
+            validate_case_layers(self.streets, self.communities, self.services),
+            self._pack_findings(),
         )
+
+    def _pack_findings(self) -> list[Finding]:
+        """Categories of the pack's rules that no service has (see ``validate``)."""
+        from coverage.errors import CoverageError
+        from coverage.rules import load_pack  # right of this module: imported lazily
+
+        try:
+            pack = load_pack(self.pack)
+        except CoverageError:
+            return []  # an unusable pack is reported where it is loaded
+        rules = {rule.id: rule.all_categories for rule in pack.rules}
+        return validate_service_categories(self.services, rule_categories=rules, check_share=False)
 
     def describe(self) -> str:
         """Return a short plain-text summary: counts, population, categories, CRS, files.
@@ -598,16 +637,25 @@ def _read_services_config(
     area_column = _opt_str(conf, "area", "services", config_path)
     windows_column = _opt_str(conf, "windows", "services", config_path)
     classify = conf.get("classify")
+    if _is_osm_file(path):
+        return _read_osm_services_config(path, conf, config_path, extra)
     if classify is None:
-        return read_services(
+        category_column = _str(conf, "category", "services", config_path)
+        services, findings = read_services(
             path,
             id_column=id_column,
             name_column=name_column,
-            category_column=_str(conf, "category", "services", config_path),
+            category_column=category_column,
             area_column=area_column,
             windows_column=windows_column,
             **options,
         )
+        fix = (
+            f"check [services] category = {category_column!r}: the values of that column of "
+            f"{path.name} must be canonical categories (coverage.categories.CATEGORIES), or "
+            'derive them with classify = "osm" (OSM tags) or classify = "amap" (Amap type codes)'
+        )
+        return services, findings + validate_service_categories(services, fix=fix)
     raw = read_layer(path, **options)
     category_map = _load_category_map(extra)
     if classify == "amap":
@@ -630,13 +678,17 @@ def _read_services_config(
             for code, name in zip(codes, names, strict=True)
         ]
     else:
+        if name_column is not None and name_column not in raw.columns:
+            msg = (
+                f"{config_path}: [services] name = {name_column!r} is not a column of {path}; "
+                f"the columns are {[c for c in raw.columns if c != 'geometry']}"
+            )
+            raise ConfigError(msg)
         skip = {raw.geometry.name, id_column, area_column, windows_column}
         tag_columns = [c for c in raw.columns if c not in skip]
         records = raw[tag_columns].to_dict("records")
         every = [
-            category_map.classify_osm_tags_all(
-                {str(k): str(v) for k, v in record.items() if _text(v) is not None}
-            )
+            category_map.classify_osm_tags_all(_tags_from_columns(record, name_column=name_column))
             for record in records
         ]
     # the first category is the primary one; all of them (a supermarket is also shopping, a
@@ -658,6 +710,20 @@ def _read_services_config(
         windows_column=windows_column,
         source_name=str(path),
     )
+    if classify == "amap":
+        fix = (
+            f'check [services] classify = "amap": it reads the Amap type codes of column '
+            f"{typecode!r} (such as 141204) and the names of column {name_column!r} of "
+            f"{path.name}"
+        )
+    else:
+        fix = (
+            f'check [services] classify = "osm": it reads columns named for OSM keys (amenity, '
+            "shop, leisure, healthcare ...), values written as key=value (类型 = "
+            f"amenity=restaurant) and the names of column {name_column!r} (name = ...); "
+            f"{path.name} has the columns {[c for c in raw.columns if c != raw.geometry.name]}"
+        )
+    findings += validate_service_categories(services, fix=fix)
     if classify == "amap" and "coordinate_system" not in conf:
         findings.append(
             Finding(
@@ -671,6 +737,55 @@ def _read_services_config(
             )
         )
     return services, findings
+
+
+def _is_osm_file(path: Path) -> bool:
+    return path.name.lower().endswith(_OSM_SUFFIXES)
+
+
+def _read_osm_services_config(
+    path: Path, conf: Mapping[str, Any], config_path: Path, extra: Path | None
+) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+    """The services of an OSM file, read with the reader of :func:`read_osm_services`."""
+    if conf.get("classify") != "osm":
+        msg = (
+            f"{config_path}: [services] path = {path.name!r} is an OSM file: its services are "
+            'classified from their tags; write classify = "osm" instead of category = ...'
+        )
+        raise ConfigError(msg)
+    extra_keys = sorted(set(conf) - {"path", "classify"})
+    if extra_keys:
+        msg = (
+            f"{config_path}: [services] {', '.join(extra_keys)} do(es) not apply to an OSM file "
+            f"({path.name}): ids, names, areas and categories come from its objects and tags. "
+            "Remove them"
+        )
+        raise ConfigError(msg)
+    from coverage.osm_features import read_osm_services  # the network's reader; lazily
+
+    frame = read_osm_services(path, category_map=_load_category_map(extra))
+    if len(frame) == 0:
+        msg = (
+            f"{path}: no object of this OSM file maps to a service category (amenity, shop, "
+            "leisure, healthcare ... tags); check that it is the extract of the case's area"
+        )
+        raise DataError(msg)
+    frame.attrs["source"] = str(path)
+    return read_services(
+        frame,
+        id_column="service_id",
+        name_column="name",
+        category_column="category",
+        area_column="area_m2",
+        windows_column="windows",
+        source_name=str(path),
+    )
+
+
+def _tags_from_columns(record: Mapping[str, Any], *, name_column: str | None) -> dict[str, str]:
+    from coverage.categories import tags_from_columns  # imported lazily like the map
+
+    return tags_from_columns(record, name_column=name_column)
 
 
 def _load_category_map(extra: Path | None) -> Any:

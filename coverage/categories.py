@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 import yaml
 
 from coverage.errors import DataError
@@ -36,6 +38,7 @@ __all__ = [
     "TagRule",
     "category_label",
     "load_category_map",
+    "tags_from_columns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -354,6 +357,95 @@ def _extend(found: list[str], cats: Sequence[str]) -> None:
 def _osm_name(tags: Mapping[str, str]) -> str:
     parts = [str(tags[k]) for k in _NAME_TAGS if tags.get(k)]
     return " ".join(parts)
+
+
+#: An OSM key as exports write it before ``=``: ``amenity``, ``shop``, ``healthcare:speciality``.
+_TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_:.\-]*")
+#: One pair of GDAL's ``other_tags`` column: ``"amenity"=>"restaurant"``.
+_HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+
+
+def tags_from_columns(
+    record: Mapping[str, Any], *, name_column: str | None = None
+) -> dict[str, str]:
+    """The OSM tags of one row of a POI table, for :meth:`CategoryMap.classify_osm_tags_all`.
+
+    Parameters
+    ----------
+    record
+        Column name to value. Empty values (``None``, NaN, blank text) are left out.
+    name_column
+        The column holding the POI name. Its value becomes the ``name`` tag, whatever the
+        column is called, so that name rules see it (``名称`` → ``name``).
+
+    Returns
+    -------
+    dict
+        Every column as a tag (``amenity`` = ``pharmacy``), plus the tags written inside
+        values: ``key=value`` (``类型`` = ``amenity=restaurant``, a common export of OSM POIs),
+        several such pairs separated by ``;`` (``amenity=cafe;cuisine=coffee_shop``), and
+        GDAL's ``other_tags`` (``"amenity"=>"restaurant","shop"=>"bakery"``). A tag that is a
+        column of its own keeps the column's value.
+
+    Examples
+    --------
+    >>> row = {"名称": "幸福菜市场", "类型": "amenity=marketplace"}
+    >>> tags = tags_from_columns(row, name_column="名称")
+    >>> tags["name"], tags["amenity"]
+    ('幸福菜市场', 'marketplace')
+    """
+    columns: dict[str, str] = {}
+    for key, value in record.items():
+        text = _cell_text(value)
+        if text is not None:
+            columns[str(key)] = text
+    tags = dict(columns)
+    for text in columns.values():
+        for key, value in _tags_in_value(text):
+            if key not in columns:
+                tags[key] = value
+    if name_column is not None:
+        name = columns.get(name_column)
+        if name is not None:
+            tags["name"] = name
+        else:
+            tags.pop("name", None)
+    return tags
+
+
+def _cell_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):  # a list or an array: not a missing value
+        pass
+    text = str(value).strip()
+    return text or None
+
+
+def _tags_in_value(text: str) -> list[tuple[str, str]]:
+    """``key=value`` pairs (``;``-separated) or ``"key"=>"value"`` pairs written in a value."""
+    if '"=>"' in text:
+        return [
+            (k.replace('\\"', '"'), v.replace('\\"', '"')) for k, v in _HSTORE_PAIR.findall(text)
+        ]
+    if "=" not in text:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for part in text.split(";"):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if sep and _TAG_KEY.fullmatch(key) and value.strip():
+            pairs.append((key, value.strip()))
+        elif pairs and not sep:
+            # ``cuisine=chinese;japanese``: a value that lists several, as OSM writes them
+            last_key, last_value = pairs[-1]
+            pairs[-1] = (last_key, f"{last_value};{part.strip()}")
+        else:
+            return []  # not a list of tags: text that happens to contain "="
+    return pairs
 
 
 def _split_codes(typecode: str | None) -> list[str]:

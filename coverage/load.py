@@ -24,6 +24,7 @@ Real inputs and their traps, all handled here:
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import re
@@ -43,7 +44,7 @@ from coverage.crs import local_metric_crs, normalise_coordinate_system, to_wgs84
 from coverage.errors import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "COMMUNITY_COLUMNS",
@@ -59,8 +60,10 @@ __all__ = [
     "read_origins",
     "read_services",
     "read_streets",
+    "service_category_sets",
     "validate_case_layers",
     "validate_communities",
+    "validate_service_categories",
     "validate_services",
     "validate_streets",
 ]
@@ -90,6 +93,22 @@ _THOUSANDS = re.compile(r"^\s*-?\d{1,3}(,\d{3})+(\.\d+)?\s*$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN1_HIGH = re.compile(r"[\u0080-\u00ff]")
 _LATIN1_RUN = re.compile(r"[\u0080-\u00ff]{2,}")
+_PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")
+#: The everyday characters of each Chinese double-byte standard, as ranges of their codes:
+#: GB2312's symbols (rows 1-3) and hanzi (rows 16-87); Big5's symbols and its 5,401 frequent
+#: hanzi (常用字). Text read with the wrong one of GBK and Big5 decodes without error but lands
+#: outside these ranges: private-use characters, kana, rare hanzi.
+_COMMON_CODES: dict[str, tuple[tuple[int, int], ...]] = {
+    "gb2312": ((0xA1A1, 0xA3FE), (0xB0A1, 0xF7FE)),
+    "big5": ((0xA140, 0xA3BF), (0xA440, 0xC67E)),
+}
+#: Below this many non-ASCII characters only private-use characters count as evidence.
+_MIN_CHARS_FOR_SHARE = 10
+#: GB18030 text with a smaller share of everyday GB2312 characters is not taken as GBK.
+_MIN_GB_SHARE = 0.8
+#: Big5 text is taken as Big5 when at least this share are everyday Big5 characters.
+_MIN_BIG5_SHARE = 0.9
+_GB_FAMILY = ("gb18030", "gbk", "gb2312", "cp936")
 
 Severity = Literal["error", "warning"]
 PathOrFrame: TypeAlias = str | Path | gpd.GeoDataFrame
@@ -233,6 +252,69 @@ def _looks_like_latin_text(text: str) -> bool:
     return non_ascii > 0 and isolated >= 0.5 * non_ascii
 
 
+def _common_share(text: str, standard: str) -> tuple[float, int]:
+    """The share of non-ASCII characters of ``text`` that are everyday characters of
+    ``standard`` (``"gb2312"`` or ``"big5"``), and how many non-ASCII characters there are."""
+    counts = Counter(c for c in text if not c.isascii() and not c.isspace())
+    total = sum(counts.values())
+    if not total:
+        return 1.0, 0
+    ranges = _COMMON_CODES[standard]
+    common = 0
+    for char, n in counts.items():
+        try:
+            encoded = char.encode(standard)
+        except UnicodeEncodeError:
+            continue
+        code = int.from_bytes(encoded, "big")
+        if len(encoded) == 2 and any(lo <= code <= hi for lo, hi in ranges):
+            common += n
+    return common / total, total
+
+
+def _implausible_gb(text: str) -> bool:
+    """True if text decoded as GB18030 is unlikely to be Chinese written in GBK.
+
+    Big5 (Traditional Chinese) bytes decode as GB18030 without an error, into private-use
+    characters, kana and rare hanzi; real GBK text is nearly all GB2312's everyday characters.
+    """
+    share, total = _common_share(text, "gb2312")
+    if total < _MIN_CHARS_FOR_SHARE:
+        return bool(_PRIVATE_USE.search(text))
+    # a few user-defined (private-use) characters in GBK text are rare names, not Big5
+    return share < _MIN_GB_SHARE
+
+
+def _as_big5(text: str) -> bool:
+    """True if ``text`` (decoded as Big5) is plainly Traditional Chinese."""
+    if _PRIVATE_USE.search(text):
+        return False
+    share, total = _common_share(text, "big5")
+    return total > 0 and share >= _MIN_BIG5_SHARE
+
+
+def _big5_message(source: str, sample: str, *, how: str) -> str:
+    return (
+        f"{source}: {how} gives private-use or unlikely characters ({sample!r}): the text is "
+        "probably not GBK. If it is Traditional Chinese (Taiwan, Hong Kong), pass "
+        'encoding = "big5" (Python: encoding="big5"); if it is GBK with user-defined '
+        'characters, pass encoding = "gb18030"; otherwise re-save the file as UTF-8'
+    )
+
+
+def _first_implausible(text: str) -> str:
+    """A short sample around the first private-use or non-GB2312 character."""
+    for i, char in enumerate(text):
+        if char.isascii() or char.isspace():
+            continue
+        if _PRIVATE_USE.match(char) or _common_share(char, "gb2312")[0] < 1.0:
+            start = text.rfind("\n", 0, i) + 1
+            end = text.find("\n", i)
+            line = text[start : end if end >= 0 else len(text)]
+            return line[max(0, i - start - 8) : i - start + 8].strip()
+    return _first_bad_sample(text)
+
+
 def _decode_csv(raw: bytes, *, encoding: str, source: str) -> str:
     if encoding.lower() == "auto":
         try:
@@ -256,6 +338,17 @@ def _decode_csv(raw: bytes, *, encoding: str, source: str) -> str:
                 "encoding='latin-1' (or 'cp1252'), or encoding='gb18030' if it really is Chinese"
             )
             raise DataError(msg)
+        if _implausible_gb(text):
+            big5 = _try_decode(raw, "big5")
+            if big5 is not None and _as_big5(big5):
+                logger.warning(
+                    "%s: not UTF-8, and as GB18030 it gives private-use or unlikely characters; "
+                    'decoded as Big5 (Traditional Chinese). Pass encoding = "big5" to say so',
+                    source,
+                )
+                return big5
+            how = "the text is not UTF-8, and decoding it as GB18030 (GBK)"
+            raise DataError(_big5_message(source, _first_implausible(text), how=how))
         logger.info("%s: not UTF-8; decoded as GB18030 (GBK superset)", source)
         return text
     try:
@@ -272,6 +365,13 @@ def _decode_csv(raw: bytes, *, encoding: str, source: str) -> str:
         raise DataError(msg) from exc
     _check_decoded(text, raw=raw, encoding=encoding, source=source)
     return text
+
+
+def _try_decode(raw: bytes, encoding: str) -> str | None:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        return None
 
 
 def _suggest_encoding(raw: bytes | None) -> str:
@@ -303,6 +403,16 @@ def _check_decoded(text: str, *, raw: bytes | None, encoding: str, source: str) 
         if meant != "gb18030":
             msg += " (Chinese files from Excel are usually GBK: encoding='gb18030')"
         raise DataError(msg)
+    if raw is not None and encoding.lower().replace("-", "") in _GB_FAMILY:
+        # the encoding was named: refuse it only when the bytes are plainly Big5
+        big5 = _try_decode(raw, "big5")
+        if _implausible_gb(text) and big5 is not None and _as_big5(big5):
+            msg = (
+                f"{source}: reading with encoding={encoding!r} gives private-use or unlikely "
+                f"characters ({_first_implausible(text)!r}), and the file reads as plain "
+                f'Traditional Chinese in Big5 ({_first_bad_sample(big5)!r}): pass encoding = "big5"'
+            )
+            raise DataError(msg)
 
 
 def _first_bad_sample(text: str) -> str:
@@ -396,10 +506,22 @@ def _to_float(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype(float)
 
 
+def _is_text_column(values: pd.Series) -> bool:
+    """True for columns that may hold text: object (pandas 2) and any string dtype (pandas 3)."""
+    # is_string_dtype is True for the object dtype and for every StringDtype
+    return isinstance(values.dtype, pd.StringDtype) or pd.api.types.is_string_dtype(values.dtype)
+
+
 def _string_samples(gdf: pd.DataFrame, *, limit: int = 2000) -> str:
+    """The column names and up to ``limit`` values of every text column, one per line.
+
+    Values are checked whatever the dtype that holds them: ``object`` under pandas 2, the
+    ``str``/``string`` dtypes (:class:`pandas.StringDtype`) under pandas 3. Checking only
+    ``object`` columns would check nothing but the column names under pandas 3.
+    """
     parts = [str(c) for c in gdf.columns]
     for col in gdf.columns:
-        if col == "geometry" or gdf[col].dtype != object:
+        if col == "geometry" or not _is_text_column(gdf[col]):
             continue
         parts.extend(str(v) for v in gdf[col].dropna().head(limit) if isinstance(v, str))
     return "\n".join(parts)
@@ -437,24 +559,66 @@ def _read_vector(
         return gdf
     if is_shp and not path.with_suffix(".cpg").exists() and _looks_like_mojibake(text):
         # GDAL read the .dbf as Latin-1 because there is no .cpg: try the real encodings.
-        for candidate in ("utf-8", "gb18030"):
+        # GB18030 text must also look like GBK: Big5 bytes decode as GB18030 without error.
+        for candidate in ("utf-8", "gb18030", "big5"):
             try:
                 retry = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=candidate)
-            except UnicodeDecodeError:
+            except (UnicodeDecodeError, pyogrio.errors.DataSourceError):
                 continue
             retry_text = _string_samples(retry)
-            if _looks_like_mojibake(retry_text) is None and not _looks_like_latin_text(retry_text):
-                logger.info("%s: no .cpg file; attribute text decoded as %s", source, candidate)
-                return retry
+            if _looks_like_mojibake(retry_text) is not None or _looks_like_latin_text(retry_text):
+                continue
+            if candidate == "gb18030" and _implausible_gb(retry_text):
+                continue
+            if candidate == "big5" and not _as_big5(retry_text):
+                continue
+            logger.warning(
+                "%s: no .cpg file, so GDAL read the attribute text as Latin-1 and garbled it "
+                '(%r); read it as %s instead. Add a .cpg file containing "%s" next to the .shp '
+                "to say so",
+                source,
+                _first_bad_sample(text),
+                candidate.upper(),
+                "GBK" if candidate == "gb18030" else candidate.upper(),
+            )
+            return retry
         msg = (
-            f"{source}: there is no .cpg file and the attribute text is neither UTF-8 nor "
-            "GB18030; not guessing. Pass encoding= explicitly or add a .cpg file naming the "
-            "encoding"
+            f"{source}: there is no .cpg file, GDAL read the attribute text as Latin-1 and it "
+            f"comes out garbled ({_first_bad_sample(text)!r}), and it is not plainly UTF-8, "
+            "GBK or Big5; not guessing. Add a .cpg file containing GBK next to the .shp, or "
+            'pass encoding = "gbk" in the case file (encoding = "big5" for Traditional '
+            "Chinese)"
         )
         raise DataError(msg)
+    cpg = path.with_suffix(".cpg")
+    if is_shp and cpg.exists() and _looks_like_mojibake(text):
+        # Some GDAL builds (pyogrio 0.7's wheels) cannot recode the encoding a .cpg names,
+        # e.g. GBK, and return Latin-1: decode it in Python instead.
+        declared = _cpg_encoding(cpg)
+        if declared is not None:
+            try:
+                retry = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=declared)
+            except (UnicodeDecodeError, pyogrio.errors.DataSourceError):
+                retry = None
+            if retry is not None and _looks_like_mojibake(_string_samples(retry)) is None:
+                return retry
     if _looks_like_mojibake(text):
         _check_decoded(text, raw=None, encoding="(as declared by the file)", source=source)
     return gdf
+
+
+def _cpg_encoding(cpg: Path) -> str | None:
+    """The Python codec a Shapefile's ``.cpg`` names (``GBK``, ``UTF-8``, ``936``), or None."""
+    try:
+        name = cpg.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if name.isdigit():
+        name = f"cp{name}"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
 
 
 def read_layer(
@@ -1556,6 +1720,117 @@ def validate_services(services: gpd.GeoDataFrame, *, source: str | None = None) 
             )
         )
     return findings
+
+
+#: More than this share of services without a category is reported: most of the data is unused.
+UNCATEGORISED_SHARE_WARNING = 0.5
+#: What to check when services have no category, for messages.
+CATEGORY_FIX = (
+    "check [services] in the case file: category = names a column of canonical categories; "
+    'classify = "osm" reads OSM tag columns (amenity, shop, leisure ..., or key=value '
+    'columns such as amenity=restaurant) and the name column; classify = "amap" reads the '
+    'typecode column; an OSM file as path is read with classify = "osm"'
+)
+
+
+def validate_service_categories(
+    services: gpd.GeoDataFrame,
+    *,
+    rule_categories: Mapping[str, Sequence[str]] | None = None,
+    check_share: bool = True,
+    fix: str = CATEGORY_FIX,
+    source: str | None = None,
+) -> list[Finding]:
+    """Report services that classify to nothing, and rules whose categories have no facility.
+
+    Parameters
+    ----------
+    services
+        Canonical services (``category``; ``categories``, ``;``-joined, when present).
+    rule_categories
+        Rule id to the categories the rule measures (``Rule.all_categories``). Without it only
+        the share of uncategorised services is checked.
+    check_share
+        Whether to check the share of uncategorised services (a case checks it when it reads
+        the services, where it can name the settings to fix).
+    fix
+        What the user should check, appended to each message.
+    source
+        Name used in messages (default: ``services.attrs["source"]`` or ``"services"``).
+
+    Returns
+    -------
+    list of Finding
+        Warnings: when more than :data:`UNCATEGORISED_SHARE_WARNING` of the services have no
+        category (the count, the share and the fix), and for the categories of the rules that
+        no service has (the categories, the rules, the fix). An audit of such data would read
+        as complete while measuring nothing.
+    """
+    source = source or _source_of(services, "services")
+    findings: list[Finding] = []
+    total = len(services)
+    served = service_category_sets(services)
+    none = np.array([not cats for cats in served], dtype=bool)
+    if check_share and total and none.sum() > UNCATEGORISED_SHARE_WARNING * total:
+        ids = services["service_id"].to_numpy()[none].tolist()
+        findings.append(
+            _finding(
+                "warning",
+                "services",
+                f"{source}: {int(none.sum()):,} of {total:,} services "
+                f"({100 * none.sum() / total:.0f}%) have no category, so no rule counts them "
+                f"and the audit measures little; {fix}",
+                ids,
+            )
+        )
+    if rule_categories:
+        present = set().union(*served) if served else set()
+        missing: dict[str, list[str]] = {}
+        for rule_id, categories in rule_categories.items():
+            for cat in categories:
+                if cat not in present:
+                    missing.setdefault(cat, []).append(str(rule_id))
+        if missing:
+            listed = ", ".join(f"{cat} ({', '.join(rules)})" for cat, rules in missing.items())
+            findings.append(
+                _finding(
+                    "warning",
+                    "services",
+                    f"no facility at all in the data for: {listed}; these categories are not "
+                    "evaluable (a unit still fails on the categories that were measured). If "
+                    f"the area has such facilities, {fix}",
+                    list(missing),
+                )
+            )
+    return findings
+
+
+def service_category_sets(services: pd.DataFrame) -> list[frozenset[str]]:
+    """Every category each service serves: ``category`` and the ``;``-joined ``categories``.
+
+    Parameters
+    ----------
+    services
+        Canonical services.
+
+    Returns
+    -------
+    list of frozenset
+        One set per row, in row order; empty for a service without category.
+    """
+    primary = services["category"].to_numpy(dtype=object)
+    extra = (
+        services["categories"].to_numpy(dtype=object)
+        if "categories" in services
+        else np.full(len(services), None, dtype=object)
+    )
+    out = []
+    for first, more in zip(primary, extra, strict=True):
+        cats = {str(first)} if isinstance(first, str) and first else set()
+        if isinstance(more, str):
+            cats.update(c for c in more.split(";") if c)
+        out.append(frozenset(cats))
+    return out
 
 
 def _overlaps(communities: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> pd.DataFrame:

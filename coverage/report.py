@@ -159,7 +159,8 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
                 "streets": len(result.streets),
                 "population": float(result.communities["population"].sum()),
                 "origins": len(result.origins),
-                "services": len(result.services),
+                # the headline count: services that feed some rule of the pack
+                **_service_totals(result),
             },
             "rules": rules,
             "any_failing": any_failing(result),
@@ -171,6 +172,16 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
             "timings": result.timings,
         }
     )
+
+
+def _service_totals(result: AuditResult) -> dict[str, int]:
+    counts = result.service_counts()
+    return {
+        "services": counts["used"],
+        "services_read": counts["read"],
+        "services_uncategorised": counts["uncategorised"],
+        "services_other_categories": counts["other"],
+    }
 
 
 def any_failing(result: AuditResult) -> bool:
@@ -313,7 +324,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "residents": "居民",
         "communities_n": "社区",
         "streets_n": "街道",
-        "services_n": "服务设施",
+        "services_n": "规则所用服务设施（共读入 {read:,} 处）",
+        "services_uncategorised": "未能分类的服务设施（不计入任何规则）",
         "created": "生成时间",
         "file": "文件",
         "network": "步行网络",
@@ -366,7 +378,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "residents": "residents",
         "communities_n": "communities",
         "streets_n": "streets",
-        "services_n": "services",
+        "services_n": "services used by the rules (of {read:,} read)",
+        "services_uncategorised": "services without a category (used by no rule)",
         "created": "Created",
         "file": "File",
         "network": "Walking network",
@@ -662,11 +675,13 @@ def render_report_html(
         cols = [c for c in table.columns if c.endswith("_status")]
         if cols:
             failing_units += int((table[cols] == FAIL).any(axis=1).sum())
+    services = result.service_counts()
     cards = [
         (f"{population:,.0f}", t["residents"]),
         (f"{len(result.communities):,}", t["communities_n"]),
         (f"{len(result.streets):,}", t["streets_n"]),
-        (f"{len(result.services):,}", t["services_n"]),
+        (f"{services['used']:,}", t["services_n"].format(read=services["read"])),
+        (f"{services['uncategorised']:,}", t["services_uncategorised"]),
         (f"{failing_units:,}", t["units_failing"]),
     ]
     for row in result.summary.to_dict("records"):

@@ -130,7 +130,15 @@ def test_validate_and_describe(tmp_path: Path) -> None:
     report = case.validate()
     assert isinstance(report, ValidationReport)
     assert report.ok
-    assert len(report) == len(case.findings)  # no duplicates between load and re-check
+    # no duplicates between load and re-check; the pack's categories without a facility added
+    pack_findings = [f for f in report if f not in case.findings]
+    assert len(report) == len(case.findings) + len(pack_findings)
+    assert [f.message.split(";")[0] for f in pack_findings] == [
+        "no facility at all in the data for: shopping (W1), housekeeping (W1), catering (W1), "
+        "express (W1), repair (W1), power (W1), water (W1), telecom (W1), "
+        "government_service_centre (W2), community_service_centre (W3), sports_ground (W4), "
+        "exercise_point (W5, W6)"
+    ]
     text = case.describe()
     assert "communities: 3, population 7,300" in text
     assert "kindergarten: 1" in text
@@ -376,3 +384,96 @@ def test_docstring_example_is_a_valid_config() -> None:
     config = tomllib.loads(example)
     _check_config(config, Path("example.toml"))  # raises ConfigError on unknown keys
     assert config["services"]["coordinate_system"] == "gcj02"
+
+
+# ------------------------------------------------------------------------ services from OSM
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def demo_case_with_services(tmp_path: Path, services: str) -> Path:
+    """The demo case copied to ``tmp_path`` with its [services] section replaced."""
+    for name in ("streets.geojson", "communities.geojson", "chengdu-center.osm.bz2"):
+        (tmp_path / name).write_bytes((DEMO / name).read_bytes())
+    text = (DEMO / "case.toml").read_text(encoding="utf-8")
+    before, after = text.split("[services]")
+    rest = after[after.index("\n[") :]
+    config = tmp_path / "case.toml"
+    config.write_text(before + services + rest, encoding="utf-8")
+    return config
+
+
+def test_osm_file_as_services_source(tmp_path: Path) -> None:
+    from coverage.osm_features import read_osm_services
+
+    config = demo_case_with_services(
+        tmp_path, '[services]\npath = "chengdu-center.osm.bz2"\nclassify = "osm"\n'
+    )
+    case = Case.from_config(config)
+    expected = read_osm_services(tmp_path / "chengdu-center.osm.bz2")
+    # the project's own OSM reader: every service has a category, none is lost
+    assert len(case.services) == len(expected) > 100
+    assert case.services["category"].notna().all()
+    assert case.services["service_id"].tolist() == expected["service_id"].tolist()
+    assert case.services["categories"].tolist() == expected["categories"].tolist()
+    polygons = expected["area_m2"].notna()
+    assert polygons.any()
+    assert case.services.loc[polygons.to_numpy(), "area_m2"].gt(0).all()
+    assert not any("no category" in f.message for f in case.findings)
+
+
+@pytest.mark.parametrize(
+    ("lines", "pattern"),
+    [
+        ('category = "category"', 'OSM file.*classify = "osm"'),
+        ('classify = "osm"\nid = "osm_id"', "id do.*not apply to an OSM file"),
+        ('classify = "osm"\nlayer = "points"', "layer do.*not apply to an OSM file"),
+    ],
+)
+def test_osm_file_as_services_source_options(tmp_path: Path, lines: str, pattern: str) -> None:
+    config = demo_case_with_services(
+        tmp_path, f'[services]\npath = "chengdu-center.osm.bz2"\n{lines}\n'
+    )
+    with pytest.raises(ConfigError, match=pattern):
+        Case.from_config(config)
+
+
+POIS_NAMED = gpd.GeoDataFrame(
+    {
+        "编号": ["p1", "p2", "p3", "p4", "p5"],
+        "名称": ["幸福菜市场", "启蒙星幼儿园", "川味小馆", "同仁堂", "无名小店"],
+        "类型": [
+            None,
+            None,
+            "amenity=restaurant",
+            "amenity=pharmacy;healthcare=pharmacy",
+            "building=yes",
+        ],
+    },
+    geometry=[Point(114.302 + 0.003 * i, 30.503) for i in range(5)],
+    crs=4326,
+)
+
+
+def test_classify_osm_uses_the_configured_name_column(tmp_path: Path) -> None:
+    config = write_case(tmp_path)
+    POIS_NAMED.to_file(tmp_path / "pois.geojson")
+    services = '[services]\npath = "pois.geojson"\nid = "编号"\nname = "名称"\nclassify = "osm"\n'
+    config.write_text(CONFIG.split("[services]")[0] + services, encoding="utf-8")
+    case = Case.from_config(config)
+    category = dict(zip(case.services["service_id"], case.services["category"], strict=True))
+    assert category["p1"] == "fresh_market"
+    assert category["p2"] == "kindergarten"
+    assert case.services.set_index("service_id").loc["p1", "name"] == "幸福菜市场"
+
+
+def test_classify_osm_reads_key_value_tag_columns(tmp_path: Path) -> None:
+    config = write_case(tmp_path)
+    POIS_NAMED.to_file(tmp_path / "pois.geojson")
+    services = '[services]\npath = "pois.geojson"\nid = "编号"\nclassify = "osm"\n'
+    config.write_text(CONFIG.split("[services]")[0] + services, encoding="utf-8")
+    case = Case.from_config(config)
+    category = dict(zip(case.services["service_id"], case.services["category"], strict=True))
+    assert category["p3"] == "catering"  # 类型 = amenity=restaurant
+    assert category["p4"] == "pharmacy"  # two pairs separated by ";"
+    assert category["p5"] is None  # building=yes serves nothing

@@ -11,6 +11,7 @@ from coverage.categories import (
     CategoryMap,
     category_label,
     load_category_map,
+    tags_from_columns,
 )
 from coverage.errors import DataError
 
@@ -232,3 +233,33 @@ def test_bad_extra_names_file_and_key(tmp_path: Path, text: str, match: str) -> 
 def test_missing_extra_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         load_category_map(tmp_path / "nope.yaml")
+
+
+# ------------------------------------------------------------------ tags from table columns
+
+
+def test_tags_from_columns_reads_key_value_pairs() -> None:
+    tags = tags_from_columns({"类型": "amenity=restaurant", "名称": "川味小馆"})
+    assert tags["amenity"] == "restaurant"
+    several = tags_from_columns({"tags": "amenity=cafe;cuisine=chinese;japanese"})
+    assert several["amenity"] == "cafe"
+    assert several["cuisine"] == "chinese;japanese"  # OSM's own ";" lists stay whole
+    # GDAL's other_tags column of an OSM layer
+    gdal = tags_from_columns({"other_tags": '"amenity"=>"pharmacy","opening_hours"=>"24/7"'})
+    assert gdal["amenity"] == "pharmacy"
+    # a tag that is a column of its own keeps the column's value
+    assert tags_from_columns({"amenity": "clinic", "x": "amenity=bank"})["amenity"] == "clinic"
+    # text that merely contains "=" is not a list of tags
+    assert set(tags_from_columns({"note": "门牌=12号 旁边"})) == {"note"}
+    # empty cells are no tags
+    assert tags_from_columns({"a": None, "b": float("nan"), "c": "  "}) == {}
+
+
+def test_tags_from_columns_uses_the_name_column(cmap: CategoryMap) -> None:
+    row = {"名称": "幸福菜市场", "name": "Xingfu"}
+    assert tags_from_columns(row, name_column="名称")["name"] == "幸福菜市场"
+    assert cmap.classify_osm_tags(tags_from_columns(row, name_column="名称")) == "fresh_market"
+    assert cmap.classify_osm_tags(
+        tags_from_columns({"名称": "启蒙星幼儿园"}, name_column="名称")
+    ) == ("kindergarten")
+    assert cmap.classify_osm_tags(tags_from_columns({"类型": "amenity=restaurant"})) == "catering"

@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 from shapely.geometry import Point, Polygon, box
 
@@ -151,13 +152,76 @@ def test_ids_keep_leading_zeros_and_originals_follow(tmp_path: Path) -> None:
     assert np.isnan(gdf["area_m2"].iloc[0])
 
 
+# Traditional Chinese names as a Taiwanese Excel saves them: Big5 bytes, written out by hand so
+# that the test does not depend on the codec it checks. Community 臺北市大安區龍門里, then
+# the POIs 幸福菜市場, 啟蒙星幼兒園, 信義區公所 and 仁愛國民小學.
+BIG5_CSV = (
+    b"id,name,lng,lat\n"
+    b"1,\xbbO\xa5_\xa5\xab\xa4j\xa6w\xb0\xcf\xc0s\xaa\xf9\xa8\xbd,121.543,25.033\n"
+    b"2,\xa9\xaf\xba\xd6\xb5\xe6\xa5\xab\xb3\xf5,121.544,25.034\n"
+    b"3,\xb1\xd2\xbbX\xacP\xa5\xae\xa8\xe0\xb6\xe9,121.545,25.035\n"
+    b"4,\xabH\xb8q\xb0\xcf\xa4\xbd\xa9\xd2,121.546,25.036\n"
+    b"5,\xa4\xaf\xb7R\xb0\xea\xa5\xc1\xa4p\xbe\xc7,121.547,25.037\n"
+)
+BIG5_NAMES = ["臺北市大安區龍門里", "幸福菜市場", "啟蒙星幼兒園", "信義區公所", "仁愛國民小學"]
+
+
+def test_big5_csv_is_not_decoded_as_gb18030(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Big5 bytes decode as GB18030 without an error, into private-use characters and kana
+    assert any("\ue000" <= c <= "\uf8ff" for c in BIG5_CSV.decode("gb18030"))
+    path = tmp_path / "pois_big5.csv"
+    path.write_bytes(BIG5_CSV)
+    with caplog.at_level(logging.WARNING, logger="coverage.load"):
+        gdf = read_layer(path)
+    assert gdf["name"].tolist() == BIG5_NAMES
+    assert "Big5" in caplog.text
+    # the explicit encoding is accepted as it is
+    assert read_layer(path, encoding="big5")["name"].tolist() == BIG5_NAMES
+
+
+def test_big5_csv_read_as_gb18030_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pois_big5.csv"
+    path.write_bytes(BIG5_CSV)
+    with pytest.raises(DataError, match=r'pois_big5\.csv.*encoding = "big5"'):
+        read_layer(path, encoding="gb18030")
+
+
+def test_text_that_is_neither_gbk_nor_big5_is_refused(tmp_path: Path) -> None:
+    # Big5's rare characters decode as GB18030 into rare hanzi, and as Big5 into rare hanzi
+    # too: neither is plainly right, so neither is chosen
+    raw = _neither_gbk_nor_big5(20).encode("big5")
+    path = tmp_path / "pois_unknown.csv"
+    path.write_bytes(b"id,name,lng,lat\n1," + raw + b",121.5,25.0\n")
+    with pytest.raises(DataError, match=r'not GBK.*encoding = "big5"'):
+        read_layer(path)
+
+
+def _neither_gbk_nor_big5(n: int) -> str:
+    """``n`` hanzi of Big5's level 2 (rare), half with a second byte below 0x7F, half above.
+
+    Their Big5 bytes decode as GB18030 into half rare hanzi, half everyday ones, and as Big5
+    into rare hanzi: text that is plainly neither.
+    """
+    low: list[str] = []
+    high: list[str] = []
+    for char in map(chr, range(0x4E00, 0x9FA5)):
+        try:
+            code = int.from_bytes(char.encode("big5"), "big")
+        except UnicodeEncodeError:
+            continue
+        if code >= 0xC940:
+            (low if code & 0xFF < 0x7F else high).append(char)
+    return "".join(a + b for a, b in zip(low[: n // 2], high[: n // 2], strict=True))
+
+
 # ------------------------------------------------------------------------------ file formats
 
 
 def test_shapefile_with_chinese_attributes_and_cpg(tmp_path: Path) -> None:
-    path = tmp_path / "streets.shp"
-    streets_gdf().to_file(path, encoding="GBK")
-    assert path.with_suffix(".cpg").read_text().strip() == "GBK"
+    path = write_shapefile_without_cpg(streets_gdf(), tmp_path / "streets.shp", "gbk")
+    path.with_suffix(".cpg").write_text("GBK")
     loaded = read_streets(path, id_column="code", name_column="名称")
     assert loaded.data["name"].tolist() == ["民族街道", "花楼街道"]
     assert loaded.data["street_id"].tolist() == ["420103001", "420103002"]
@@ -166,9 +230,7 @@ def test_shapefile_with_chinese_attributes_and_cpg(tmp_path: Path) -> None:
 def test_shapefile_without_cpg_is_decoded_as_gbk(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "streets.shp"
-    streets_gdf().to_file(path, encoding="GBK")
-    path.with_suffix(".cpg").unlink()
+    path = write_shapefile_without_cpg(streets_gdf(), tmp_path / "streets.shp", "gbk")
     with caplog.at_level(logging.INFO, logger="coverage.load"):
         gdf = read_layer(path)
     assert gdf["名称"].tolist() == ["民族街道", "花楼街道"]
@@ -179,11 +241,81 @@ def test_shapefile_without_cpg_is_decoded_as_gbk(
 
 
 def test_shapefile_encoding_option_is_passed_through(tmp_path: Path) -> None:
-    path = tmp_path / "streets.shp"
-    streets_gdf().to_file(path, encoding="GBK")
-    path.with_suffix(".cpg").unlink()
+    path = write_shapefile_without_cpg(streets_gdf(), tmp_path / "streets.shp", "gbk")
     gdf = read_layer(path, encoding="gb18030")
     assert gdf["名称"].iloc[0] == "民族街道"
+
+
+def write_shapefile_without_cpg(gdf: gpd.GeoDataFrame, path: Path, encoding: str) -> Path:
+    """``gdf`` as a Shapefile whose .dbf text is in ``encoding``, with no .cpg beside it.
+
+    pyogrio before 0.8 cannot write a .dbf in another encoding than UTF-8; there the text is
+    written as ASCII stand-ins of the same byte length, which are then replaced by the encoded
+    bytes, the same bytes GDAL writes elsewhere (a .dbf stores text as fixed-width bytes).
+    """
+    try:
+        gdf.to_file(path, encoding=encoding)
+    except pyogrio.errors.FieldError:
+        text_columns = [c for c in gdf.columns if c != gdf.geometry.name]
+        stand_ins: dict[bytes, bytes] = {}
+
+        def stand_in_for(text: str) -> str:
+            encoded = text.encode(encoding)
+            if encoded.isascii():
+                return text
+            stand_in = f"Q{len(stand_ins):03d}".ljust(len(encoded), "q")
+            stand_ins[stand_in.encode()] = encoded
+            return stand_in
+
+        frame = gdf.rename(columns={c: stand_in_for(c) for c in text_columns})
+        for column in frame.columns:
+            if column == frame.geometry.name:
+                continue
+            frame[column] = [stand_in_for(v) if isinstance(v, str) else v for v in frame[column]]
+        frame.to_file(path)
+        dbf = path.with_suffix(".dbf")
+        data = dbf.read_bytes()
+        for stand_in, encoded in stand_ins.items():
+            data = data.replace(stand_in, encoded)
+        dbf.write_bytes(data)
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    return path
+
+
+def test_gbk_shapefile_with_ascii_columns_and_no_cpg(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # only the values are Chinese: with pandas 3 they sit in a str column, not an object one
+    communities = communities_gdf().rename(columns={"名称": "name"})
+    communities["name"] = ["演示社区 001", "幸福社区", "启蒙社区"]
+    path = write_shapefile_without_cpg(communities, tmp_path / "communities.shp", "gbk")
+    assert gpd.read_file(path)["name"].iloc[0] == "ÑÝÊ¾ÉçÇø 001"  # what GDAL alone gives
+    with caplog.at_level(logging.WARNING, logger="coverage.load"):
+        loaded = read_communities(
+            path, id_column="cid", population_column="pop", name_column="name"
+        )
+    assert loaded.data["name"].tolist() == ["演示社区 001", "幸福社区", "启蒙社区"]
+    assert ".cpg" in caplog.text
+    assert "GBK" in caplog.text
+
+
+def test_big5_shapefile_without_cpg_is_not_read_as_gbk(tmp_path: Path) -> None:
+    pois = gpd.GeoDataFrame(
+        {"id": ["1", "2", "3"], "name": BIG5_NAMES[:3]},
+        geometry=[Point(121.543, 25.033), Point(121.544, 25.034), Point(121.545, 25.035)],
+        crs=4326,
+    )
+    path = write_shapefile_without_cpg(pois, tmp_path / "pois.shp", "big5")
+    assert read_layer(path)["name"].tolist() == BIG5_NAMES[:3]
+
+
+def test_shapefile_without_cpg_in_no_plain_encoding_names_the_fix(tmp_path: Path) -> None:
+    pois = gpd.GeoDataFrame(
+        {"id": ["1"], "name": [_neither_gbk_nor_big5(12)]}, geometry=[Point(121.5, 25.0)], crs=4326
+    )
+    path = write_shapefile_without_cpg(pois, tmp_path / "pois.shp", "big5")
+    with pytest.raises(DataError, match=r'pois\.shp.*\.cpg file containing GBK.*encoding = "gbk"'):
+        read_layer(path)
 
 
 def test_geopackage_layers(tmp_path: Path) -> None:
@@ -592,3 +724,14 @@ def test_overlapping_communities_are_a_warning_naming_both() -> None:
     assert f"{a} and {b} share" in finding.message
     assert "more than 1% of the smaller one's area" in finding.message
     assert "counted twice" in finding.message or "count them twice" in finding.message
+
+
+def test_gbk_with_a_user_defined_character_is_not_refused(tmp_path: Path) -> None:
+    # one private-use character (a user-defined GBK code, as rare name characters are) among
+    # ordinary Simplified Chinese: GBK, not Big5
+    names = ["江汉社区卫生服务中心", "花楼街道办事处", "友谊路社区\ue000家园", "前进社区居委会"]
+    path = tmp_path / "pois_gbk_udc.csv"
+    rows = "".join(f"{i},{n},114.3,30.5\n" for i, n in enumerate(names))
+    path.write_bytes(("id,name,lng,lat\n" + rows).encode("gb18030"))
+    assert read_layer(path)["name"].tolist() == names
+    assert read_layer(path, encoding="gb18030")["name"].tolist() == names
