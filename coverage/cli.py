@@ -133,8 +133,14 @@ ShareOption = Annotated[
     ),
 ]
 LangOption = Annotated[Lang, typer.Option("--lang", help="Language of the report and map.")]
-OfflineOption = Annotated[
-    bool, typer.Option("--offline", help="Make map.html work without internet access.")
+OnlineOption = Annotated[
+    bool,
+    typer.Option(
+        "--online/--offline",
+        help="--online: load Leaflet from a CDN and add OpenStreetMap base maps (map.html then "
+        "needs internet access). Default --offline: map.html is self-contained and works "
+        "without internet access.",
+    ),
 ]
 NoMapOption = Annotated[bool, typer.Option("--no-map", help="Do not write map.html.")]
 FailOption = Annotated[
@@ -162,7 +168,7 @@ def _run_audit(
     speed_kmh: float | None,
     share: float | None,
     lang: Lang,
-    offline: bool,
+    online: bool,
     no_map: bool,
     fail_on_violation: bool,
     quiet: bool,
@@ -198,7 +204,7 @@ def _run_audit(
                 result.timings = {**result.timings, "network": network.report.build_seconds}
             result.timings = {"load": load_seconds, **result.timings}
             written = write_outputs(
-                result, out, lang=lang.value, map=not no_map, offline=offline, on_step=step
+                result, out, lang=lang.value, map=not no_map, offline=not online, on_step=step
             )
     except CoverageError as exc:
         raise _fail(exc) from exc
@@ -232,7 +238,7 @@ def audit(
     speed_kmh: SpeedOption = None,
     share: ShareOption = None,
     lang: LangOption = Lang.zh,
-    offline: OfflineOption = False,
+    online: OnlineOption = False,
     no_map: NoMapOption = False,
     fail_on_violation: FailOption = False,
     quiet: QuietOption = False,
@@ -248,7 +254,7 @@ def audit(
         speed_kmh=speed_kmh,
         share=share,
         lang=lang,
-        offline=offline,
+        online=online,
         no_map=no_map,
         fail_on_violation=fail_on_violation,
         quiet=quiet,
@@ -282,7 +288,7 @@ def demo(
     *,
     out: OutOption = Path("out/demo"),
     lang: LangOption = Lang.zh,
-    offline: OfflineOption = False,
+    online: OnlineOption = False,
     no_map: NoMapOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -301,7 +307,7 @@ def demo(
         speed_kmh=None,
         share=None,
         lang=lang,
-        offline=offline,
+        online=online,
         no_map=no_map,
         fail_on_violation=False,
         quiet=quiet,

@@ -733,7 +733,7 @@ def write_outputs(
     *,
     lang: str = "zh",
     map: bool = True,
-    offline: bool = False,
+    offline: bool = True,
     service_areas: bool = True,
     on_step: Step | None = None,
 ) -> dict[str, Path]:
@@ -750,7 +750,8 @@ def write_outputs(
     map
         Write ``map.html`` with :func:`coverage.maps.save_map`.
     offline
-        Make the map work without internet access (passed to ``save_map``).
+        ``True`` (default): a self-contained map that works without internet access;
+        ``False``: Leaflet from a CDN and OpenStreetMap base maps (passed to ``save_map``).
     service_areas
         Compute walking service areas (the ``service_areas`` layer and the map overlay).
     on_step
