@@ -71,7 +71,7 @@ def _setup_logging(*, quiet: bool, verbose: bool) -> None:
         logging.basicConfig(
             level=level,
             format="%(name)s: %(message)s",
-            handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+            handlers=[RichHandler(console=console, show_time=False, show_path=False, markup=False)],
         )
     else:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -97,7 +97,7 @@ def _progress(*, enabled: bool) -> Iterator[Callable[[str], None]]:
 
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # paths and names are data
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -360,10 +360,13 @@ def rules(
     except CoverageError as exc:
         raise _fail(exc) from exc
     for p in packs:
+        # pack texts are data (a user's YAML): Text, never rich markup
         table = Table(
-            title=f"{p.id} (v{p.version}): {p.label(lang.value)}",
-            caption=f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
-            f"{100 * p.min_population_share:g}% of residents. {p.reference}",
+            title=Text(f"{p.id} (v{p.version}): {p.label(lang.value)}"),
+            caption=Text(
+                f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
+                f"{100 * p.min_population_share:g}% of residents. {p.reference}"
+            ),
             show_lines=True,
         )
         table.add_column("id", no_wrap=True)
@@ -373,7 +376,16 @@ def rules(
         table.add_column("source", overflow="fold")
         for rule in p.rules:
             table.add_row(
-                rule.id, rule.unit, rule.label(lang.value), _threshold_text(rule, p), rule.source
+                *(
+                    Text(v)
+                    for v in (
+                        rule.id,
+                        rule.unit,
+                        rule.label(lang.value),
+                        _threshold_text(rule, p),
+                        rule.source,
+                    )
+                )
             )
         out.print(table)
 
@@ -476,9 +488,10 @@ def batch(
 def _print_batch(result: BatchResult) -> None:
     from rich.table import Table
 
-    table = Table(title=f"batch: {len(result.cases)} cases -> {result.out_dir}")
+    # every cell is a Text: case names, paths and messages are data, never rich markup
+    table = Table(title=Text(f"batch: {len(result.cases)} cases -> {result.out_dir}"))
     for column in ("case", "status", "passing/failing", "seconds", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for rec in result.cases:
         counts = " ".join(
             f"{rid} {c.get('passing', 0)}/{c.get('failing', 0)}"
@@ -486,11 +499,11 @@ def _print_batch(result: BatchResult) -> None:
         )
         seconds = rec.get("seconds")
         table.add_row(
-            str(rec["case"]),
-            str(rec["status"]),
-            counts,
-            "" if seconds is None else f"{seconds:.1f}",
-            str(rec.get("error") or ""),
+            Text(str(rec["case"])),
+            Text(str(rec["status"])),
+            Text(counts),
+            Text("" if seconds is None else f"{seconds:.1f}"),
+            Text(str(rec.get("error") or "")),
         )
     Console(soft_wrap=False).print(table)
     typer.echo(f"summary: {result.summary_csv}\n         {result.summary_json}")
