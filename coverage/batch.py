@@ -489,7 +489,9 @@ def batch_audit(
     result.seconds = time.perf_counter() - started
     result.summary_csv = out / "batch_summary.csv"
     result.summary_json = out / "batch_summary.json"
-    result.table().to_csv(result.summary_csv, index=False, encoding="utf-8-sig")
+    from coverage.report import write_spreadsheet_csv
+
+    write_spreadsheet_csv(result.table(), result.summary_csv)  # no cell runs as a formula
     from coverage import __version__
 
     payload = {
