@@ -355,3 +355,23 @@ def test_report_shows_names_as_text(demo: AuditResult, name: str) -> None:
     assert f"{name}, <b>id</b>" in shown
     title = re.search(r"<title>(.*?)</title>", page, flags=re.S)
     assert title is not None and html.unescape(title.group(1)).startswith(name)
+
+
+# ---- batch folder names -----------------------------------------------------------------------
+
+
+def test_batch_folder_names_stay_inside_and_fit_the_file_system(tmp_path: Path) -> None:
+    from coverage.batch import _folder_names
+
+    parents = ["..", ".", "{{7*7}}", "<script>", "\u202eevil", "a\tb\rc", "社" * 85, "x" * 255]
+    paths = [tmp_path / p / "case.toml" for p in parents] + [Path("/case.toml")]
+    names = _folder_names(paths)
+    assert len(set(names)) == len(names)
+    out = tmp_path / "batch"
+    for name in names:
+        assert name not in (".", "..") and "/" not in name and "\\" not in name
+        assert re.fullmatch(r"[\w.\-]+", name), name
+        assert len(name.encode()) <= 255
+        folder = out / name
+        folder.mkdir(parents=True)  # a name longer than 255 bytes fails here
+        assert folder.resolve().parent == out.resolve()
