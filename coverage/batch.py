@@ -222,11 +222,21 @@ def audit_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+#: Longest folder name (UTF-8 bytes) made from a case's path; file systems allow 255.
+_FOLDER_NAME_BYTES = 120
+
+
 def _folder_names(configs: Sequence[Path]) -> list[str]:
+    """One output folder name per case: letters, digits, ``.``, ``_`` and ``-`` only.
+
+    No name is ``.``, ``..`` or holds a separator, so every folder stays inside the batch
+    folder; long names are cut to :data:`_FOLDER_NAME_BYTES` bytes.
+    """
     names: list[str] = []
     seen: set[str] = set()
     for path in configs:
-        base = re.sub(r"[^\w.\-]+", "_", f"{path.parent.name}-{path.stem}").strip("._") or "case"
+        base = re.sub(r"[^\w.\-]+", "_", f"{path.parent.name}-{path.stem}").strip("._")
+        base = base.encode()[:_FOLDER_NAME_BYTES].decode(errors="ignore").strip("._") or "case"
         name, n = base, 2
         while name.lower() in seen:
             name, n = f"{base}-{n}", n + 1
@@ -489,7 +499,9 @@ def batch_audit(
     result.seconds = time.perf_counter() - started
     result.summary_csv = out / "batch_summary.csv"
     result.summary_json = out / "batch_summary.json"
-    result.table().to_csv(result.summary_csv, index=False, encoding="utf-8-sig")
+    from coverage.report import write_spreadsheet_csv
+
+    write_spreadsheet_csv(result.table(), result.summary_csv)  # no cell runs as a formula
     from coverage import __version__
 
     payload = {

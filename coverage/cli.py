@@ -73,7 +73,7 @@ def _setup_logging(*, quiet: bool, verbose: bool) -> None:
         logging.basicConfig(
             level=level,
             format="%(name)s: %(message)s",
-            handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+            handlers=[RichHandler(console=console, show_time=False, show_path=False, markup=False)],
         )
     else:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -99,7 +99,7 @@ def _progress(*, enabled: bool) -> Iterator[Callable[[str], None]]:
 
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # paths and names are data
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -135,8 +135,14 @@ ShareOption = Annotated[
     ),
 ]
 LangOption = Annotated[Lang, typer.Option("--lang", help="Language of the report and map.")]
-OfflineOption = Annotated[
-    bool, typer.Option("--offline", help="Make map.html work without internet access.")
+OnlineOption = Annotated[
+    bool,
+    typer.Option(
+        "--online/--offline",
+        help="--online: load Leaflet from a CDN and add OpenStreetMap base maps (map.html then "
+        "needs internet access). Default --offline: map.html is self-contained and works "
+        "without internet access.",
+    ),
 ]
 NoMapOption = Annotated[bool, typer.Option("--no-map", help="Do not write map.html.")]
 FailOption = Annotated[
@@ -164,7 +170,7 @@ def _run_audit(
     speed_kmh: float | None,
     share: float | None,
     lang: Lang,
-    offline: bool,
+    online: bool,
     no_map: bool,
     fail_on_violation: bool,
     quiet: bool,
@@ -200,7 +206,7 @@ def _run_audit(
                 result.timings = {**result.timings, "network": network.report.build_seconds}
             result.timings = {"load": load_seconds, **result.timings}
             written = write_outputs(
-                result, out, lang=lang.value, map=not no_map, offline=offline, on_step=step
+                result, out, lang=lang.value, map=not no_map, offline=not online, on_step=step
             )
     except CoverageError as exc:
         raise _fail(exc) from exc
@@ -234,7 +240,7 @@ def audit(
     speed_kmh: SpeedOption = None,
     share: ShareOption = None,
     lang: LangOption = Lang.zh,
-    offline: OfflineOption = False,
+    online: OnlineOption = False,
     no_map: NoMapOption = False,
     fail_on_violation: FailOption = False,
     quiet: QuietOption = False,
@@ -250,7 +256,7 @@ def audit(
         speed_kmh=speed_kmh,
         share=share,
         lang=lang,
-        offline=offline,
+        online=online,
         no_map=no_map,
         fail_on_violation=fail_on_violation,
         quiet=quiet,
@@ -284,7 +290,7 @@ def demo(
     *,
     out: OutOption = Path("out/demo"),
     lang: LangOption = Lang.zh,
-    offline: OfflineOption = False,
+    online: OnlineOption = False,
     no_map: NoMapOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -303,7 +309,7 @@ def demo(
         speed_kmh=None,
         share=None,
         lang=lang,
-        offline=offline,
+        online=online,
         no_map=no_map,
         fail_on_violation=False,
         quiet=quiet,
@@ -356,10 +362,13 @@ def rules(
     except CoverageError as exc:
         raise _fail(exc) from exc
     for p in packs:
+        # pack texts are data (a user's YAML): Text, never rich markup
         table = Table(
-            title=f"{p.id} (v{p.version}): {p.label(lang.value)}",
-            caption=f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
-            f"{100 * p.min_population_share:g}% of residents. {p.reference}",
+            title=Text(f"{p.id} (v{p.version}): {p.label(lang.value)}"),
+            caption=Text(
+                f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
+                f"{100 * p.min_population_share:g}% of residents. {p.reference}"
+            ),
             show_lines=True,
         )
         table.add_column("id", no_wrap=True)
@@ -369,7 +378,16 @@ def rules(
         table.add_column("source", overflow="fold")
         for rule in p.rules:
             table.add_row(
-                rule.id, rule.unit, rule.label(lang.value), _threshold_text(rule, p), rule.source
+                *(
+                    Text(v)
+                    for v in (
+                        rule.id,
+                        rule.unit,
+                        rule.label(lang.value),
+                        _threshold_text(rule, p),
+                        rule.source,
+                    )
+                )
             )
         out.print(table)
 
@@ -494,9 +512,10 @@ def batch(
 def _print_batch(result: BatchResult) -> None:
     from rich.table import Table
 
-    table = Table(title=f"batch: {len(result.cases)} cases -> {result.out_dir}")
+    # every cell is a Text: case names, paths and messages are data, never rich markup
+    table = Table(title=Text(f"batch: {len(result.cases)} cases -> {result.out_dir}"))
     for column in ("case", "status", "passing/failing", "seconds", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for rec in result.cases:
         counts = " ".join(
             f"{rid} {c.get('passing', 0)}/{c.get('failing', 0)}"
@@ -504,11 +523,11 @@ def _print_batch(result: BatchResult) -> None:
         )
         seconds = rec.get("seconds")
         table.add_row(
-            str(rec["case"]),
-            str(rec["status"]),
-            counts,
-            "" if seconds is None else f"{seconds:.1f}",
-            str(rec.get("error") or ""),
+            Text(str(rec["case"])),
+            Text(str(rec["status"])),
+            Text(counts),
+            Text("" if seconds is None else f"{seconds:.1f}"),
+            Text(str(rec.get("error") or "")),
         )
     Console(soft_wrap=False).print(table)
     typer.echo(f"summary: {result.summary_csv}\n         {result.summary_json}")

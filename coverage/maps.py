@@ -21,10 +21,18 @@ on an intranet:
 * The walking speed and time budget, the pack, the audit date, the data sources and
   "© OpenStreetMap contributors" are on the map.
 
-``offline=True`` inlines Leaflet and Leaflet.markercluster (vendored from npm into
-``coverage/assets/`` by ``scripts/vendor_assets.py``) into the HTML and adds no tile layer
-unless ``tiles_url`` (a local tile server) is given: the file makes no request to any other
-host. Every text that comes from data is HTML-escaped before it reaches a tooltip or popup.
+By default (``offline=True``) Leaflet and Leaflet.markercluster (vendored from npm into
+``coverage/assets/`` by ``scripts/vendor_assets.py``) are inlined into the HTML and no tile
+layer is added unless ``tiles_url`` (a local tile server) is given: the file makes no request
+to any other host and works on an intranet without internet access. ``offline=False`` loads
+them from a CDN and adds OpenStreetMap base maps.
+
+Names execute nothing. Text from the data (names, ids, reasons, the case name, rule texts of a
+pack, file names) enters the page only as JSON written by :func:`_js_json` into verbatim
+script elements, never through a template engine (branca and folium compile the output of
+their elements as Jinja2 templates, so this module gives them only code-made text, such as
+layer names ``sc_view_0``). Inside that JSON, every text shown as HTML (tooltips, popups,
+legends, the information panel, layer labels) is HTML-escaped first.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import html
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
@@ -43,6 +52,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+from branca.element import Element, Figure
 
 if TYPE_CHECKING:
     import folium
@@ -112,6 +122,11 @@ CATEGORY_STYLE: dict[str, tuple[str, str, str]] = {
 }
 
 _CDN = "https://cdn.jsdelivr.net/npm"
+_OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+_CARTO_TILES = "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png?key="
+_OSM_ATTRIBUTION_HTML = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
 
 _TEXT: dict[str, dict[str, str]] = {
     "zh": {
@@ -283,7 +298,7 @@ def audit_map(
     *,
     rule: str | None = None,
     lang: Lang = "zh",
-    offline: bool = False,
+    offline: bool = True,
     tiles_url: str | None = None,
     isochrones: gpd.GeoDataFrame | None = None,
     service_areas: Mapping[str, gpd.GeoDataFrame] | None = None,
@@ -303,8 +318,10 @@ def audit_map(
     lang
         ``"zh"`` (default) or ``"en"``: every label, legend, tooltip and popup.
     offline
-        Inline Leaflet and its plugin into the HTML and add no internet tile layer: the file
-        makes no request to any other host (for intranets without internet access).
+        ``True`` (default): inline Leaflet and its plugin into the HTML and add no internet
+        tile layer, so the file makes no request to any other host (it works on an intranet
+        without internet access). ``False``: load them from a CDN and add OpenStreetMap base
+        maps (a smaller file that needs internet access).
     tiles_url
         A tile URL template (``http://tiles.local/{z}/{x}/{y}.png``) of a local tile server,
         added as a base map (the default one when given).
@@ -411,75 +428,77 @@ def audit_map(
     )
 
     # ---- base maps: the first one is shown ----------------------------------------------------
-    bases: list[tuple[str, Any]] = []
+    # Tile layers are made by our own script, not folium.TileLayer: folium's template output is
+    # compiled again as a template, and a user's URL or attribution must never be.
+    tiles: list[tuple[str, str, dict[str, Any]]] = []  # label, URL template, Leaflet options
     if tiles_url:
-        local = folium.TileLayer(
-            tiles=tiles_url,
-            attr=f"{html.escape(t['base_local'])} · © OpenStreetMap contributors",
-            name=t["base_local"],
-            max_zoom=19,
-        )
-        bases.append((t["base_local"], local))
+        attr = f"{html.escape(t['base_local'])} · © OpenStreetMap contributors"
+        tiles.append((t["base_local"], tiles_url, {"attribution": attr, "maxZoom": 19}))
     if not offline:
         # tile.openstreetmap.org refuses requests without a Referer (2026 policy): send the
         # origin when the map is served over http(s); a file:// page has none to send.
-        policy = "strict-origin-when-cross-origin"
-        light = folium.TileLayer(
-            "OpenStreetMap",
-            name=t["base_light"],
-            class_name="sc-tiles-light",
-            referrer_policy=policy,
-        )
-        bases.append((t["base_light"], light))
+        osm_options = {
+            "attribution": _OSM_ATTRIBUTION_HTML,
+            "maxZoom": 19,
+            "maxNativeZoom": 19,
+            "referrerPolicy": "strict-origin-when-cross-origin",
+        }
+        tiles.append((t["base_light"], _OSM_TILES, {**osm_options, "className": "sc-tiles-light"}))
         if carto_api_key:
-            carto = folium.TileLayer(
-                tiles="https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png?key="
-                + quote(carto_api_key, safe=""),
-                attr='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
-                ' contributors &copy; <a href="https://carto.com/attributions">CARTO</a>',
-                name=t["base_carto"],
-                subdomains="abcd",
-                max_zoom=20,
-                referrer_policy=policy,
-            )
-            bases.append((t["base_carto"], carto))
-        osm = folium.TileLayer("OpenStreetMap", name=t["base_osm"], referrer_policy=policy)
-        bases.append((t["base_osm"], osm))
-    bases.append((t["base_none"], folium.FeatureGroup(name=t["base_none"])))
-    for i, (_, layer) in enumerate(bases):
-        layer.control = False
-        layer.show = i == 0
-        fmap.add_child(layer)
+            carto = {
+                "attribution": _OSM_ATTRIBUTION_HTML
+                + ' &copy; <a href="https://carto.com/attributions">CARTO</a>',
+                "subdomains": "abcd",
+                "maxZoom": 20,
+                "maxNativeZoom": 20,
+                "referrerPolicy": "strict-origin-when-cross-origin",
+            }
+            url = _CARTO_TILES + quote(carto_api_key, safe="")
+            tiles.append((t["base_carto"], url, carto))
+        tiles.append((t["base_osm"], _OSM_TILES, osm_options))
+    bases: list[tuple[str, str]] = []  # label, JavaScript variable
+    code = []
+    for i, (label, url, options) in enumerate(tiles):
+        var = f"{fmap.get_name()}_base_{i}"
+        code.append(f"var {var} = L.tileLayer({_js_json(url)}, {_js_json(options)});")
+        bases.append((label, var))
+    if tiles:
+        code.append(f"{bases[0][1]}.addTo({fmap.get_name()});")
+        fmap.add_child(_Script("\n".join(code)))
+    none = folium.FeatureGroup(name="sc_base_none", control=False, show=not tiles)
+    fmap.add_child(none)
+    bases.append((t["base_none"], none.get_name()))
 
     # ---- one layer per rule view (radio) ------------------------------------------------------
+    # folium objects get code-made names only; the labels people read go through sc_controls
     for i, view in enumerate(views):
-        fg = folium.FeatureGroup(name=view["label"], control=False, show=i == default_view)
+        fg = folium.FeatureGroup(name=f"sc_view_{i}", control=False, show=i == default_view)
         fg.add_child(_Script(f"sc_view_layer({fg.get_name()}, {i});"))
         fmap.add_child(fg)
         view["fg"] = fg
 
     # ---- overlays -----------------------------------------------------------------------------
-    overlays: list[tuple[str, Any]] = []
-    outline = folium.FeatureGroup(name=t["streets_outline"], control=False, show=True)
+    overlays: list[tuple[str, str]] = []  # label (HTML), JavaScript variable
+    outline = folium.FeatureGroup(name="sc_streets_outline", control=False, show=True)
     outline.add_child(_Script(f"sc_outline_layer({outline.get_name()});"))
     fmap.add_child(outline)
-    overlays.append((t["streets_outline"], outline))
+    overlays.append((html.escape(t["streets_outline"]), outline.get_name()))
 
     shown_cats = set(pack.rule(default_rule).all_categories)
-    for cat, rows in _service_rows(ctx, geo).items():
+    for i, (cat, rows) in enumerate(_service_rows(ctx, geo).items()):
         label = t["services"].format(cat=_cat_label(cat, lang), n=len(rows))
-        fg = folium.FeatureGroup(name=label, control=False, show=cat in shown_cats)
+        fg = folium.FeatureGroup(name=f"sc_services_{i}", control=False, show=cat in shown_cats)
         fg.add_child(
             _Script(f"sc_service_layer({fg.get_name()}, {_js_json(cat)}, {_js_json(rows)});")
         )
         fmap.add_child(fg)
-        overlays.append((_swatch(cat, lang) + html.escape(label), fg))
+        overlays.append((_swatch(cat, lang) + html.escape(label), fg.get_name()))
 
     bands_used: set[float] = set()
     if isochrones is not None and len(isochrones):
-        for cat, features, minutes in _isochrone_features(ctx, isochrones, geo):
+        for i, (cat, features, minutes) in enumerate(_isochrone_features(ctx, isochrones, geo)):
             label = t["isochrones"].format(cat=_cat_label(cat, lang))
-            fg = folium.FeatureGroup(name=label, control=False, show=False)
+            fg = folium.FeatureGroup(name=f"sc_isochrones_{i}", control=False, show=False)
             fg.add_child(
                 _Script(
                     f"sc_band_layer({fg.get_name()}, {_js_json(cat)}, {_js_json(features)}, "
@@ -487,14 +506,14 @@ def audit_map(
                 )
             )
             fmap.add_child(fg)
-            overlays.append((html.escape(label), fg))
+            overlays.append((html.escape(label), fg.get_name()))
             bands_used.update(minutes)
-    for cat, gdf in (service_areas or {}).items():
+    for i, (cat, gdf) in enumerate((service_areas or {}).items()):
         features, minutes = _area_features(ctx, gdf, geo)
         if not features:
             continue
         label = t["service_area"].format(cat=_cat_label(cat, lang))
-        fg = folium.FeatureGroup(name=label, control=False, show=False)
+        fg = folium.FeatureGroup(name=f"sc_service_area_{i}", control=False, show=False)
         fg.add_child(
             _Script(
                 f"sc_band_layer({fg.get_name()}, {_js_json(cat)}, {_js_json(features)}, "
@@ -502,7 +521,7 @@ def audit_map(
             )
         )
         fmap.add_child(fg)
-        overlays.append((html.escape(label), fg))
+        overlays.append((html.escape(label), fg.get_name()))
         bands_used.update(minutes)
 
     # ---- controls, legend, information panel -------------------------------------------------
@@ -518,8 +537,8 @@ def audit_map(
         _Script(
             "sc_controls({map}, {bases}, {views}, {overlays}, {panels}, {default});".format(
                 map=fmap.get_name(),
-                bases=_js_layers((html.escape(name), layer) for name, layer in bases),
-                views=_js_layers((html.escape(v["label"]), v["fg"]) for v in views),
+                bases=_js_layers((html.escape(name), var) for name, var in bases),
+                views=_js_layers((html.escape(v["label"]), v["fg"].get_name()) for v in views),
                 overlays=_js_layers(overlays),
                 panels=_js_json(panels),
                 default=default_view,
@@ -1441,34 +1460,73 @@ def _js_json(value: Any) -> str:
     )
 
 
-def _js_layers(pairs: Iterable[tuple[str, Any]]) -> str:
-    return "[" + ",".join(f"[{_js_json(name)}, {layer.get_name()}]" for name, layer in pairs) + "]"
+def _js_layers(pairs: Iterable[tuple[str, str]]) -> str:
+    """A JavaScript array of [label, layer variable] pairs; labels as JSON strings."""
+    return "[" + ",".join(f"[{_js_json(name)}, {_js_name(var)}]" for name, var in pairs) + "]"
+
+
+def _js_name(name: str) -> str:
+    """``name`` if it is a plain JavaScript identifier made by this module, else an error."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        msg = f"not a JavaScript variable name: {name!r}"
+        raise ValueError(msg)
+    return name
 
 
 def _figure(title: str) -> Any:
-    from branca.element import Figure
-
+    # the title is a value of Figure's own template, inserted without being compiled again
     return Figure(title=html.escape(title))
 
 
-def _Raw(text: str) -> Any:  # noqa: N802 - reads like the branca class it builds
-    """A branca Element holding ``text`` verbatim."""
-    from branca.element import Element
+class _Verbatim(Element):
+    """A branca element that renders its text exactly as given.
 
-    return Element(text)
+    branca's ``Element(text)`` compiles ``text`` as a Jinja2 template: ``{{ 7*7 }}`` in it
+    becomes ``49`` and ``{% ... %}`` runs. Nothing this module writes into the page goes
+    through a template engine; this element is how text reaches the page.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "Verbatim"
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:  # noqa: ARG002 - branca's signature
+        return str(self.text)
+
+
+class _ScriptCode(Element):
+    """JavaScript code added verbatim to the page's ``<script>`` when the map renders.
+
+    Unlike a folium ``MacroElement``, whose rendered output branca compiles once more as a
+    template, the code is added as a :class:`_Verbatim` element. Data reaches the code only
+    as JSON made by :func:`_js_json`.
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "ScScript"
+        self.code = code
+
+    def render(self, **kwargs: Any) -> str:
+        figure = self.get_root()
+        if not isinstance(figure, Figure):
+            msg = "a map script renders only inside a Figure (add the map to one first)"
+            raise TypeError(msg)
+        figure.script.add_child(_Verbatim(self.code), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+        return ""
+
+
+def _Raw(text: str) -> Any:  # noqa: N802 - reads like the branca class it builds
+    """A branca Element holding ``text`` verbatim (never compiled as a template)."""
+    return _Verbatim(text)
 
 
 def _Script(code: str) -> Any:  # noqa: N802
-    """A branca MacroElement whose script is ``code`` (rendered in the map's script)."""
-    from branca.element import MacroElement
-    from jinja2 import Template
-
-    element = MacroElement()
-    element._template = Template(
-        "{% macro script(this, kwargs) %}\n{{ this.code }}\n{% endmacro %}"
-    )
-    element.code = code  # type: ignore[attr-defined]
-    return element
+    """An element whose JavaScript ``code`` goes verbatim into the map's script."""
+    return _ScriptCode(code)
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,9 @@
     search limit (twice the largest budget) or not on the walking network".
 ``communities.csv``, ``streets.csv``
     One row per unit, every column but the geometry; UTF-8 with a byte-order mark so that Excel
-    on Chinese Windows shows the Chinese text. Infinite values are empty cells.
+    on Chinese Windows shows the Chinese text. Infinite values are empty cells. A text cell
+    that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return) gets a leading ``'`` (:func:`neutralise_formulas`).
 ``summary.json``
     Per rule: units passing, failing and not evaluable, population in passing units; the
     parameters; the findings; the provenance; the timings (:func:`summary_dict`).
@@ -47,10 +49,12 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_FILES",
     "any_failing",
+    "neutralise_formulas",
     "render_report_html",
     "summary_dict",
     "to_jsonable",
     "write_outputs",
+    "write_spreadsheet_csv",
 ]
 
 logger = logging.getLogger(__name__)
@@ -228,8 +232,74 @@ def _table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return pd.DataFrame(_gis_ready(gdf)).drop(columns=[gdf.geometry.name])
 
 
+#: A spreadsheet (Excel, LibreOffice, WPS) reads a cell that starts with one of these as a
+#: formula, which can run commands or send data away ("CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy in which no text cell or column name reads as a spreadsheet formula.
+
+    Every text that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'``, which spreadsheets show as text. Numbers stay numbers (``-3.5`` in a number
+    column is unchanged); only text cells change, including text ids such as ``-12``.
+
+    Parameters
+    ----------
+    frame
+        The table to be written for people.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The neutralised copy; ``frame`` is not changed.
+    """
+    out = frame.copy()
+    for i in range(out.shape[1]):
+        series = out.iloc[:, i]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+            continue
+        values = series.astype(object).tolist()
+        if any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values):
+            neutral = [_neutral_cell(v) for v in values]
+            out.isetitem(i, np.array(neutral, dtype=object))
+    out.columns = [_neutral_cell(c) for c in out.columns]
+    return out
+
+
+def write_spreadsheet_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table for people: UTF-8 with BOM and CRLF (Excel), no formula can run.
+
+    Every CSV this package writes for people goes through here (see
+    :func:`neutralise_formulas`).
+
+    Parameters
+    ----------
+    frame
+        The table (its index is not written).
+    path
+        The CSV file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    out = Path(path)
+    # CRLF line ends (RFC 4180) make the writer quote a cell holding a lone CR too, which
+    # spreadsheets would otherwise read as the end of the row
+    neutralise_formulas(frame).to_csv(out, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return out
+
+
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    _table(gdf).to_csv(path, index=False, encoding="utf-8-sig")
+    write_spreadsheet_csv(_table(gdf), path)
 
 
 def _service_areas_layer(
@@ -748,7 +818,7 @@ def write_outputs(
     *,
     lang: str = "zh",
     map: bool = True,
-    offline: bool = False,
+    offline: bool = True,
     service_areas: bool = True,
     on_step: Step | None = None,
 ) -> dict[str, Path]:
@@ -765,7 +835,8 @@ def write_outputs(
     map
         Write ``map.html`` with :func:`coverage.maps.save_map`.
     offline
-        Make the map work without internet access (passed to ``save_map``).
+        ``True`` (default): a self-contained map that works without internet access;
+        ``False``: Leaflet from a CDN and OpenStreetMap base maps (passed to ``save_map``).
     service_areas
         Compute walking service areas (the ``service_areas`` layer and the map overlay).
     on_step

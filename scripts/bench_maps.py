@@ -33,7 +33,7 @@ def _maps_of(result: AuditResult, folder: Path, name: str) -> dict[str, Any]:
     areas = default_service_areas(result)
     out["service_areas_s"] = time.perf_counter() - t0
     for label, options in (
-        ("online", {}),
+        ("online", {"offline": False}),
         ("offline", {"offline": True}),
         ("offline_with_service_areas", {"offline": True, "service_areas": areas}),
     ):

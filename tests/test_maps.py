@@ -77,29 +77,60 @@ class _Refs(HTMLParser):
 # ---- layers and labels ------------------------------------------------------------------------
 
 
+def controls(text: str) -> dict:
+    """The arguments of ``sc_controls(...)`` in a rendered map: layer labels and variables."""
+    start = re.search(r"sc_controls\(map_[0-9a-f]+, ", text)
+    assert start is not None
+    end = text.index(");", text.index('{"info"', start.end()))
+    call = text[start.end() : end]
+    # bare JavaScript variables (feature_group_..., map_..._base_0) become strings
+    call = re.sub(r", ((?:map|feature_group)_[0-9a-f]+(?:_base_\d+)?)\]", r', "\1"]', call)
+    bases, views, overlays, panels, default = json.loads(f"[{call}]")
+    return {
+        "bases": bases,
+        "views": views,
+        "overlays": overlays,
+        "panels": panels,
+        "default": default,
+    }
+
+
 def test_one_layer_per_rule_and_category(demo: AuditResult) -> None:
     fmap = audit_map(demo)
-    groups = [c for c in fmap._children.values() if isinstance(c, folium.FeatureGroup)]
-    names = [g.layer_name for g in groups]
+    groups = {
+        c.get_name(): c for c in fmap._children.values() if isinstance(c, folium.FeatureGroup)
+    }
+    ctl = controls(fmap.get_root().render())
+    views = [label for label, _ in ctl["views"]]
+    overlays = [label for label, _ in ctl["overlays"]]
     for rule in demo.pack.rules:
-        assert f"{rule.id} {rule.label('zh')}：结果" in names
-    assert "W1 覆盖居民比例（最弱类别）" in names
-    assert "W1 覆盖居民比例：购物" in names
-    assert "服务设施：购物（144）" in names
-    assert "服务设施：晨晚练点（79）" in names
-    assert "街道边界" in names
+        assert f"{rule.id} {rule.label('zh')}：结果" in views
+    assert "W1 覆盖居民比例（最弱类别）" in views
+    assert "W1 覆盖居民比例：购物" in views
+    assert any(label.endswith("服务设施：购物（144）") for label in overlays)
+    assert any(label.endswith("服务设施：晨晚练点（79）") for label in overlays)
+    assert "街道边界" in overlays
+    # every layer is a folium group of its own
+    assert {var for _, var in ctl["views"] + ctl["overlays"]} <= set(groups)
     # exactly one rule view is shown when the map opens: W1, the first rule
-    shown = [g.layer_name for g in groups if g.show and "：结果" in g.layer_name]
+    shown = [label for label, var in ctl["views"] if groups[var].show and "：结果" in label]
     assert shown == ["W1 社区“15分钟服务圈”：结果"]
+
+
+def test_folium_objects_get_only_code_made_names(demo: AuditResult) -> None:
+    """Labels (from rule packs and data) never become folium names, which templates handle."""
+    fmap = audit_map(demo)
+    names = [c.layer_name for c in fmap._children.values() if isinstance(c, folium.FeatureGroup)]
+    assert names and all(re.fullmatch(r"sc_[a-z_]+(_\d+)?", n) for n in names), names
 
 
 def test_rule_option_picks_the_view_shown(demo: AuditResult) -> None:
     fmap = audit_map(demo, rule="W5")
-    shown = [
-        c.layer_name
-        for c in fmap._children.values()
-        if isinstance(c, folium.FeatureGroup) and c.show and "：结果" in c.layer_name
-    ]
+    groups = {
+        c.get_name(): c for c in fmap._children.values() if isinstance(c, folium.FeatureGroup)
+    }
+    ctl = controls(fmap.get_root().render())
+    shown = [label for label, var in ctl["views"] if groups[var].show and "：结果" in label]
     assert shown == ["W5 每个街道拥有晨晚练体育活动点5个以上：结果"]
     with pytest.raises(ValueError, match="W1, W2"):
         audit_map(demo, rule="W9")
@@ -192,6 +223,17 @@ def test_offline_html_has_no_external_reference(offline_html: str) -> None:
     )
 
 
+def test_the_default_map_is_self_contained(demo: AuditResult, tmp_path: Path) -> None:
+    """Without options the map works on an intranet: Leaflet inlined, no CDN, no web tiles."""
+    text = save_map(demo, tmp_path / "default.html").read_text("utf-8")
+    parser = _Refs()
+    parser.feed(text)
+    assert [r for r in parser.refs if re.match(r"^(https?:)?//", r[2].strip(), re.I)] == []
+    assert "L.markerClusterGroup=" in text
+    assert "tile.openstreetmap.org" not in text
+    assert "L.tileLayer(" not in text
+
+
 def test_offline_with_local_tiles(demo: AuditResult, tmp_path: Path) -> None:
     url = "http://127.0.0.1:8080/tiles/{z}/{x}/{y}.png"
     text = save_map(demo, tmp_path / "local.html", offline=True, tiles_url=url).read_text("utf-8")
@@ -203,7 +245,7 @@ def test_offline_with_local_tiles(demo: AuditResult, tmp_path: Path) -> None:
 def test_online_html_loads_only_leaflet_and_markercluster(
     demo: AuditResult, tmp_path: Path
 ) -> None:
-    text = save_map(demo, tmp_path / "online.html").read_text("utf-8")
+    text = save_map(demo, tmp_path / "online.html", offline=False).read_text("utf-8")
     parser = _Refs()
     parser.feed(text)
     urls = sorted(v for _, _, v in parser.refs)
@@ -256,10 +298,10 @@ def test_isochrone_and_service_area_layers(demo: AuditResult, tmp_path: Path) ->
         {"minutes": [5, 10, 15]}, geometry=_squares(p.x, p.y, (0.003, 0.006, 0.009)), crs=4326
     )
     fmap = audit_map(demo, isochrones=iso, service_areas={"shopping": area})
-    names = [c.layer_name for c in fmap._children.values() if isinstance(c, folium.FeatureGroup)]
+    text = save_map(fmap, tmp_path / "iso.html").read_text("utf-8")
+    names = [label for label, _ in controls(text)["overlays"]]
     assert "等时圈：购物" in names
     assert "服务范围：购物" in names
-    text = save_map(fmap, tmp_path / "iso.html").read_text("utf-8")
     assert "步行时间" in text and "≤ 5 分钟" in text and "≤ 15 分钟" in text
     assert "5–10 分钟" in text  # a band's tooltip
 

@@ -295,3 +295,134 @@ def test_screenshot(page: Page) -> None:
     # the Chinese glyphs come from a CJK font, not the fallback boxes
     fonts = page.page.evaluate("() => document.fonts.check('16px \"Noto Sans CJK SC\"', '社区')")
     assert fonts
+
+
+#: Names that ran code or vanished before: each must show as exactly this text.
+HOSTILE = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=1</script>",
+    "{{7*7}}",
+    "{{ 7*191 }}{% raw %}</script><b>x",
+    '"><svg onload="window.__pwned=1">',
+    "Joe's {{ snack }} bar",
+    "</script><script>window.__pwned=1</script>",
+    "<!--<script>",
+    "\u202e社区{#3",
+]
+
+_OPEN_UNITS = """(name) => {
+    const map = window[name];
+    const units = [];
+    map.eachLayer(l => { if (l.sc_unit && l.getPopup && l.getPopup()) { units.push(l); } });
+    const out = [];
+    for (const l of units) {
+        const at = l.getBounds().getCenter();
+        l.fire('click', {latlng: at});
+        // this layer's own elements: a closed popup stays in the page while it fades out
+        const pop = l.getPopup().getElement().querySelector('.leaflet-popup-content');
+        l.openTooltip(at);
+        const tip = l.getTooltip().getElement().querySelector('b');
+        out.push({
+            id: l.sc_unit.id,
+            title: pop.querySelector('.sc-pop-title').textContent,
+            muted: pop.querySelector('.sc-muted').textContent,
+            tip: tip ? tip.textContent : null,
+            scripts: pop.querySelectorAll('script, img, svg:not(.sc-sw)').length,
+        });
+        l.closeTooltip();
+    }
+    map.closePopup();
+    return out;
+}"""
+
+_OPEN_SERVICES = """(name) => {
+    const map = window[name];
+    const out = [];
+    map.eachLayer(g => {
+        if (!(g instanceof L.MarkerClusterGroup)) { return; }
+        for (const m of g.getLayers()) {
+            // a clustered marker is not on the map: open its own content at its place
+            const popup = L.popup().setLatLng(m.getLatLng())
+                .setContent(m.getPopup().getContent()).openOn(map);
+            const pop = popup.getElement().querySelector('.leaflet-popup-content');
+            const tip = L.tooltip().setLatLng(m.getLatLng())
+                .setContent(m.getTooltip().getContent()).addTo(map);
+            out.push({
+                title: pop.querySelector('.sc-pop-title').textContent,
+                id: pop.querySelectorAll('.sc-muted')[0].textContent,
+                tip: tip.getElement().querySelector('b').textContent,
+                scripts: pop.querySelectorAll('script, img, svg').length,
+            });
+            tip.remove();
+        }
+    });
+    map.closePopup();
+    return out;
+}"""
+
+
+def test_hostile_names_everywhere_run_nothing(
+    browser: Any, demo: AuditResult, tmp_path: Path
+) -> None:
+    """Hostile names on every community, street and service and on the case: every popup and
+    tooltip shows them as text, and no injected script runs."""
+
+    def cycle(n: int, offset: int) -> list[str]:
+        return [HOSTILE[(i + offset) % len(HOSTILE)] + f" #{i}" for i in range(n)]
+
+    communities = demo.communities.copy()
+    communities["name"] = cycle(len(communities), 0)
+    streets = demo.streets.copy()
+    streets["name"] = cycle(len(streets), 3)
+    services = demo.services.copy()
+    services["name"] = cycle(len(services), 5)
+    case_name = "<script>window.__pwned=1</script>{{7*7}} 案例"
+    evil = dataclasses.replace(
+        demo, case_name=case_name, communities=communities, streets=streets, services=services
+    )
+    p = Page(browser, save_map(evil, tmp_path / "evil.html"))
+    try:
+        page = p.page
+        name = p.map_name()
+        assert page.title() == f"{case_name} — {demo.pack.label('zh')}"
+        assert page.inner_text(".sc-info-title") == case_name
+
+        expected = dict(zip(communities["community_id"], communities["name"], strict=True))
+        street_names = dict(zip(streets["street_id"], streets["name"], strict=True))
+        opened = page.evaluate(_OPEN_UNITS, name)
+        assert len(opened) == len(communities)
+        for unit in opened:
+            assert unit["title"] == expected[unit["id"]]
+            assert unit["tip"] == expected[unit["id"]]
+            assert unit["scripts"] == 0
+        row = communities.iloc[0]
+        first = next(u for u in opened if u["id"] == row["community_id"])
+        assert f"街道 {street_names[row['street_id']]}" in first["muted"]
+
+        street_rule = next(r for r in demo.pack.rules if r.unit == "street")
+        page.get_by_text(f"{street_rule.id} {street_rule.label('zh')}：结果").click()
+        page.wait_for_timeout(200)
+        opened = page.evaluate(_OPEN_UNITS, name)
+        assert len(opened) == len(streets)
+        for unit in opened:
+            assert unit["title"] == street_names[unit["id"]]
+            assert unit["tip"] == street_names[unit["id"]]
+            assert unit["scripts"] == 0
+
+        service_names = dict(zip(services["service_id"], services["name"], strict=True))
+        shown = page.evaluate(_OPEN_SERVICES, name)
+        assert len(shown) >= 100
+        for poi in shown:
+            sid = poi["id"].split(" ", 1)[1]
+            assert poi["title"] == service_names[sid]
+            assert poi["tip"] == service_names[sid]
+            assert poi["scripts"] == 0
+
+        page.wait_for_timeout(500)  # an injected onerror would have fired by now
+        assert page.evaluate("() => window.__pwned") is None
+        assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
+        assert p.dialogs == []
+        assert p.errors == []
+        assert p.blocked == []  # the default map is self-contained
+    finally:
+        p.page.close()
