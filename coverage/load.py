@@ -109,12 +109,15 @@ class Finding:
         A sentence naming the file, the rows and what to do.
     ids
         The ids (or row numbers) concerned, all of them.
+    message_zh
+        The message in Chinese, where one was written (empty otherwise).
     """
 
     severity: Severity
     layer: str
     message: str
     ids: tuple[str, ...] = ()
+    message_zh: str = ""
 
     def __str__(self) -> str:
         return f"{self.severity}: [{self.layer}] {self.message}"
