@@ -874,7 +874,7 @@ def _save_cache(net: WalkNetwork, path: Path, *, osm_sha256: str | None = None) 
             np.savez(stream, **(arrays | _search_arrays(net)))  # type: ignore[arg-type]
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp, path)
+        tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -990,7 +990,7 @@ def build_walk_network(
     if cache_file.is_file():
         try:
             net = _load_cache(cache_file, source=str(src), started=started)
-        except Exception as exc:  # noqa: BLE001 - any unreadable cache is rebuilt, never fatal
+        except Exception as exc:  # any unreadable cache is rebuilt, never fatal
             logger.warning(
                 "the network cache %s is unreadable (%s: %s); rebuilding it from %s",
                 cache_file,
@@ -1067,7 +1067,7 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(data["meta"].tobytes().decode())
-        except Exception as exc:  # noqa: BLE001 - described, not raised
+        except Exception as exc:  # described, not raised
             entries.append(CacheEntry(path, size, error=f"unreadable ({type(exc).__name__})"))
             continue
         report = meta.get("report", {})
