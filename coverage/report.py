@@ -84,6 +84,8 @@ OUTPUT_FILES: dict[str, str] = {
 #: The most ids a finding lists in ``summary.json``; the full lists are in ``findings.csv``.
 FINDING_IDS_LIMIT = 50
 _STAGING_PREFIX = ".partial-"
+#: A staging folder untouched for this long is a leftover of a killed run, removed by the next.
+_STALE_STAGING_SECONDS = 24 * 3600
 GPKG_LAYERS = ("communities", "streets", "origins", "services", "service_areas")
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 #: Bars shown in each chart of the report.
@@ -860,6 +862,7 @@ def write_outputs(
         raise ValueError(msg)
     out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
     try:
         staged = _write_all(
@@ -875,6 +878,18 @@ def write_outputs(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {k: out / p.name for k, p in staged.items()}
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Remove the staging folders that killed runs left (untouched for a day)."""
+    now = time.time()
+    for folder in out.glob(f"{_STAGING_PREFIX}*"):
+        try:
+            if folder.is_dir() and now - folder.stat().st_mtime > _STALE_STAGING_SECONDS:
+                shutil.rmtree(folder)
+                logger.info("removed %s, left by an interrupted run", folder)
+        except OSError as exc:
+            logger.warning("could not remove %s, left by an interrupted run: %s", folder, exc)
 
 
 def _install(staged: dict[str, Path], out: Path) -> None:

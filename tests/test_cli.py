@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 import pytest
 from typer.testing import CliRunner, Result
@@ -404,6 +405,13 @@ def test_validate_names_the_rules_the_data_cannot_decide(tmp_path: Path) -> None
     ) in text
     assert "W3 (" in text and "no community_service_centre in the data" in text
     assert "W1 (" in text and "no housekeeping in the data; this category is not" in text
+    assert "no window counts" not in text
+    # a community service centre without a window count: W3 cannot be decided either
+    centre = services.iloc[[0]].assign(service_id="csc1", category="community_service_centre")
+    pd.concat([services, centre]).to_file(path, driver="GeoJSON")
+    text = " ".join(invoke("validate", case).stdout.split())
+    assert "no community_service_centre" not in text
+    assert "W3 (" in text and "no window counts in the data ([services] windows)" in text
 
 
 def test_cache_command_shows_and_clears_the_cache(tmp_path: Path) -> None:

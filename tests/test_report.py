@@ -209,3 +209,49 @@ def test_check_output_folder_refuses_a_read_only_folder(tmp_path: Path) -> None:
             check_output_folder(locked / "out")
     finally:
         locked.chmod(0o755)
+
+
+def test_a_run_killed_while_writing_leaves_the_earlier_run_whole(tmp_path: Path) -> None:
+    """kill -9 in the middle of write_outputs, in a real process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    script = f"""
+import dataclasses, os, signal
+from pathlib import Path
+import coverage.report as report
+from coverage.audit import audit_case
+
+result = audit_case({str(DEMO)!r})
+out = Path({str(out)!r})
+report.write_outputs(result, out, lang="en", map=False, service_areas=False)
+Path({str(tmp_path / "first.done")!r}).write_text("ok")
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+report.render_report_html = killed  # the tables of the second run are written by now
+second = dataclasses.replace(
+    result, case_name="second run", communities=result.communities.assign(name="renamed")
+)
+report.write_outputs(second, out, lang="en", map=False, service_areas=False)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, check=False, timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    assert (tmp_path / "first.done").is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["case"] != "second run"
+    assert b"renamed" not in (out / "communities.csv").read_bytes()  # not the killed run's
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert visible == sorted(summary["outputs"].values())
+    (leftover,) = [p for p in out.iterdir() if p.name.startswith(".partial-")]
+    assert (leftover / "communities.csv").is_file()  # the killed run's half, out of sight
+    os.utime(leftover, (0, 0))  # a day old: the next run removes it
+    from coverage.report import _remove_stale_staging
+
+    _remove_stale_staging(out)
+    assert not leftover.exists()
