@@ -422,12 +422,19 @@ def batch_audit(
     Returns
     -------
     BatchResult
+
+    Raises
+    ------
+    ConfigError
+        Before any case runs, if ``out_dir`` is a file or cannot be written.
     """
     if not configs:
         msg = "batch_audit needs at least one case configuration file"
         raise ValueError(msg)
+    from coverage.report import check_output_folder
+
     started = time.perf_counter()
-    out = Path(out_dir).resolve()
+    out = check_output_folder(Path(out_dir).resolve())  # before any work
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = cache.resolve()

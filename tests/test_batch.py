@@ -271,3 +271,16 @@ def test_batch_output_has_no_dask_info_lines(cases: dict[str, Path], tmp_path: P
     )
     assert verbose.returncode == 0, verbose.stderr
     assert "INFO distributed.scheduler" in verbose.stderr  # asked for, shown
+
+
+def test_a_batch_folder_that_is_a_file_is_refused_before_the_work(
+    cases: dict[str, Path], tmp_path: Path
+) -> None:
+    from coverage.errors import ConfigError
+
+    blocker = tmp_path / "batch"
+    blocker.write_text("a file", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the output folder is a file"):
+        batch_audit([cases["north"]], blocker, workers=1, cache_dir=tmp_path / "cache")
+    result = CliRunner().invoke(app, ["batch", str(cases["north"]), "--out", str(blocker)])
+    assert result.exit_code == 1 and "is a file" in " ".join(result.output.split())
