@@ -193,10 +193,11 @@ def _run_audit(
     quiet: bool,
     cache_dir: Path | None,
 ) -> None:
-    from coverage.audit import audit_case
+    from coverage.audit import audit_case, check_origin_grid
     from coverage.case import Case
     from coverage.network import build_walk_network
     from coverage.report import any_failing, check_output_folder, write_outputs
+    from coverage.rules import load_pack
 
     log = logging.getLogger("coverage.cli")
     try:
@@ -206,6 +207,8 @@ def _run_audit(
             started = time.perf_counter()
             case = Case.from_config(config)
             load_seconds = time.perf_counter() - started
+            load_pack(pack or case.pack)  # a pack that audit_case would refuse, refused now
+            check_origin_grid(case)  # before the network is built
             network = None
             if case.osm_path is not None:
                 step(f"walking network of {case.osm_path.name}")

@@ -427,3 +427,50 @@ def test_cache_command_shows_and_clears_the_cache(tmp_path: Path) -> None:
     cleared = invoke("cache", "--cache-dir", cache, "--clear")
     assert cleared.exit_code == 0 and "deleted 1 file(s)" in cleared.stdout
     assert list((cache / "networks").iterdir()) == []
+
+
+def test_an_origin_grid_too_large_is_refused_before_the_network_is_built(tmp_path: Path) -> None:
+    from shapely.geometry import Point, box
+
+    area = box(110.0, 25.0, 115.0, 30.0)  # one 5 x 5 degree community
+    gpd.GeoDataFrame({"street_id": ["S1"]}, geometry=[area], crs=4326).to_file(
+        tmp_path / "streets.geojson"
+    )
+    gpd.GeoDataFrame(
+        {"community_id": ["C1"], "street_id": ["S1"], "population": [1000.0]},
+        geometry=[area],
+        crs=4326,
+    ).to_file(tmp_path / "communities.geojson")
+    gpd.GeoDataFrame(
+        {"service_id": ["1"], "category": ["clinic"]}, geometry=[Point(112.0, 27.0)], crs=4326
+    ).to_file(tmp_path / "services.geojson")
+    case = tmp_path / "case.toml"
+    case.write_text(
+        f"""[case]
+name = "big"
+[network]
+osm = '{(DEMO_DIR / "chengdu-center.osm.bz2").as_posix()}'
+[streets]
+path = "streets.geojson"
+id = "street_id"
+[communities]
+path = "communities.geojson"
+id = "community_id"
+street = "street_id"
+population = "population"
+[services]
+path = "services.geojson"
+id = "service_id"
+category = "category"
+""",
+        encoding="utf-8",
+    )
+    for args in (("validate", case), ("audit", case, "--out", tmp_path / "out")):
+        cache = tmp_path / f"cache-{args[0]}"
+        result = invoke(*args, "--cache-dir", cache)
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert "origin grid of 50 m would need" in text and "limit of 2,000,000" in text
+        assert "C1" in text and "grid_m = " in text
+    assert not (tmp_path / "out" / "summary.json").exists()
+    assert not (tmp_path / "cache-audit").exists()  # refused before the network was built
