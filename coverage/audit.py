@@ -47,6 +47,7 @@ from coverage.rules import (
     load_pack,
     minutes_to_m,
 )
+from coverage.settings import check_population_share, check_walk_speed
 from coverage.snapping import snap_points
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "AuditResult",
     "audit_case",
     "check_case_overlap",
+    "check_origin_grid",
     "service_categories",
     "service_counts",
 ]
@@ -269,6 +271,24 @@ def _osm_residential(
 
     del mtime_ns, size  # part of the cache key only
     return read_osm_buildings(path), read_osm_landuse(path)
+
+
+def check_origin_grid(case: Case) -> None:
+    """Refuse, before any work, a case whose origin grid would be too large to build.
+
+    Only when the population is spread over a grid everywhere (no population points and no
+    buildings): with buildings or points, each community's grid is checked when it is made.
+
+    Raises
+    ------
+    DataError
+        With the cells needed, the limit and the fix.
+    """
+    if case.origins is not None or case.residents.get("buildings"):
+        return
+    from coverage.population import check_grid_size
+
+    check_grid_size(case.communities, grid_m=float(case.residents.get("grid_m", 50.0)))
 
 
 def _origins(case: Case) -> gpd.GeoDataFrame:
@@ -530,19 +550,26 @@ def audit_case(
         with _timed(timings, "load"):
             case = Case.from_config(case)
     rule_pack = pack if isinstance(pack, RulePack) else load_pack(pack or case.pack)
-    given = [v for v in (walk_speed_kmh, case.walk_speed_kmh) if v is not None]
-    speed = float(given[0] if given else rule_pack.walk_speed_kmh)
-    if not 0.5 <= speed <= 10.0:
-        msg = f"walk_speed_kmh={speed:g}: a walking speed is in km/h, typically 3-5"
-        raise ValueError(msg)
-    share = float(
-        rule_pack.min_population_share if min_population_share is None else min_population_share
-    )
-    if not 0.0 < share <= 1.0:
-        msg = (
-            f"min_population_share={share:g}: give a share of residents in (0, 1], e.g. 0.9 for 90%"
+    # the settings and the origin grid are checked before any work (coverage.settings)
+    if walk_speed_kmh is not None:
+        speed = check_walk_speed(walk_speed_kmh, where="walk_speed_kmh")
+    elif case.walk_speed_kmh is not None:
+        speed = check_walk_speed(case.walk_speed_kmh, where=f"case {case.name!r}: walk_speed_kmh")
+    else:
+        speed = check_walk_speed(
+            rule_pack.walk_speed_kmh, where=f"rule pack {rule_pack.id!r}: walk_speed_kmh"
         )
-        raise ValueError(msg)
+    share = check_population_share(
+        rule_pack.min_population_share if min_population_share is None else min_population_share,
+        where="min_population_share",
+    )
+    if network is None and case.osm_path is None:
+        msg = (
+            f'case {case.name!r} names no OSM file: add [network] osm = "..." to the '
+            "case file, or pass network= to audit_case"
+        )
+        raise DataError(msg)
+    check_origin_grid(case)
     findings: list[Finding] = list(case.findings)
 
     with _timed(timings, "network"):
@@ -574,6 +601,8 @@ def audit_case(
                     f"{len(without)} communities have no residents (population 0 or missing);"
                     " their reach rules are not evaluable",
                     tuple(str(i) for i in without),
+                    message_zh=f"{len(without)} 个社区没有居民（人口为 0 或缺失），其可达性规则"
+                    "无法评估",
                 )
             )
 
@@ -794,6 +823,9 @@ def _report_snapping(
                 "percentile distances), and a community with none on the network is not "
                 "evaluable. Check that the OSM file covers the communities, or raise max_snap_m",
                 tuple(str(i) for i in ids),
+                message_zh=f"{int(lost.sum())} 个居民点（{pop:,.0f} 人）距最近的步行道路超过 "
+                f"{case.max_snap_m:g} 米，计为不可达。请检查 OSM 文件是否覆盖这些社区，"
+                "或调大 max_snap_m",
             )
         )
     lost_s = ~snapped_services.ok
@@ -807,6 +839,8 @@ def _report_snapping(
                 "walkable street and cannot be walked to; they still count where a rule counts "
                 "facilities inside a unit",
                 tuple(str(i) for i in ids),
+                message_zh=f"{int(lost_s.sum())} 个服务设施距最近的步行道路超过 "
+                f"{case.max_snap_m:g} 米，无法步行到达；在按单元内设施计数的规则中仍计入",
             )
         )
 
@@ -831,5 +865,8 @@ def _report_islands(
                 "network islands disconnected from the main network; they reach only what is on "
                 "their island. Check the OSM data around them (missing crossings, footbridges)",
                 tuple(str(i) for i in origins["origin_id"].to_numpy()[island]),
+                message_zh=f"{int(island.sum())} 个居民点（{pop:,.0f} 人）位于与主路网不连通的"
+                "步行路网孤岛上，只能到达孤岛内的设施。请检查其周边的 OSM 数据（缺失的过街、"
+                "人行天桥等）",
             )
         )

@@ -22,6 +22,16 @@ Re-runs skip unchanged cases
     ``<case folder>/.audit-key`` only after a successful audit; when it matches on the next
     run the case is skipped (status ``skipped``). ``force=True`` (``--force``) re-runs all.
 
+Failed cases never look current
+    A case that fails keeps no outputs that look like its result: the files of an earlier,
+    successful run are moved into ``<case folder>/stale-outputs/`` (replacing an older such
+    folder), its audit key is removed, and its record says so (``stale_outputs`` and the
+    error text). Within one case folder, :func:`coverage.report.write_outputs` never mixes
+    the files of two runs.
+Quiet
+    Dask's own INFO lines (scheduler, nanny, connections) are not shown unless the root logger
+    is at DEBUG (``service-coverage batch --verbose``).
+
 Outputs in ``out_dir``: one folder per case (named after the configuration's folder and stem,
 made unique) with the files of :func:`coverage.report.write_outputs`, plus
 ``batch_summary.csv`` (UTF-8 with BOM, for Excel) and ``batch_summary.json``.
@@ -49,11 +59,13 @@ from coverage._io import file_sha256
 from coverage.errors import CoverageError
 from coverage.network import build_walk_network, default_cache_dir
 
-__all__ = ["AUDIT_KEY_FILE", "BatchResult", "audit_key", "batch_audit"]
+__all__ = ["AUDIT_KEY_FILE", "STALE_FOLDER", "BatchResult", "audit_key", "batch_audit"]
 
 logger = logging.getLogger(__name__)
 
 AUDIT_KEY_FILE = ".audit-key"
+#: Where a failed case's earlier outputs are moved, inside its folder.
+STALE_FOLDER = "stale-outputs"
 DEFAULT_WORKERS = 2
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 _SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
@@ -159,11 +171,13 @@ def _osm_path(config: dict[str, Any] | None, base: Path) -> Path | None:
     return (base / value).resolve() if isinstance(value, str) else None
 
 
-def _pack_digest(pack: str | Path | None, config: dict[str, Any] | None) -> str:
+def _pack_digest(pack: str | Path | None, config: dict[str, Any] | None, base: Path) -> str:
     from coverage.case import DEFAULT_PACK
 
     name = pack if pack is not None else (config or {}).get("case", {}).get("pack", DEFAULT_PACK)
     candidate = Path(str(name))
+    if pack is None and (base / candidate).is_file():  # a case's pack path: relative to it
+        candidate = base / candidate
     try:
         if candidate.is_file():
             return f"file:{file_sha256(candidate)}"
@@ -213,7 +227,7 @@ def audit_key(
     payload = {
         "config_sha256": hashlib.sha256(raw).hexdigest(),
         "inputs": inputs,
-        "pack": _pack_digest(pack, config),
+        "pack": _pack_digest(pack, config, path.parent),
         "speed_kmh": speed_kmh,
         "lang": lang,
         "map": map,
@@ -357,6 +371,7 @@ def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
             f"(pip install 'dask[distributed]'); import failed: {exc}"
         )
         raise CoverageError(msg) from exc
+    _quiet_distributed()
     if scheduler:
         if workers is not None:
             logger.info("--workers is ignored with a scheduler address (%s)", scheduler)
@@ -417,12 +432,19 @@ def batch_audit(
     Returns
     -------
     BatchResult
+
+    Raises
+    ------
+    ConfigError
+        Before any case runs, if ``out_dir`` is a file or cannot be written.
     """
     if not configs:
         msg = "batch_audit needs at least one case configuration file"
         raise ValueError(msg)
+    from coverage.report import check_output_folder
+
     started = time.perf_counter()
-    out = Path(out_dir).resolve()
+    out = check_output_folder(Path(out_dir).resolve())  # before any work
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = cache.resolve()
@@ -494,6 +516,8 @@ def batch_audit(
         )
     for record in records:
         record.pop("key", None)
+        if record["status"] == FAILED:
+            _set_aside_outputs(record)
 
     result = BatchResult(out_dir=out, cases=records, networks=networks)
     result.seconds = time.perf_counter() - started
@@ -533,6 +557,43 @@ def batch_audit(
         f"failed, {len(result.skipped)} skipped"
     )
     return result
+
+
+def _set_aside_outputs(record: dict[str, Any]) -> None:
+    """Move a failed case's earlier outputs out of sight, and say so in its record."""
+    import shutil
+
+    from coverage.report import OUTPUT_FILES
+
+    folder = Path(record["folder"])
+    (folder / AUDIT_KEY_FILE).unlink(missing_ok=True)
+    earlier = [folder / name for name in OUTPUT_FILES.values() if (folder / name).is_file()]
+    if not earlier:
+        return
+    stale = folder / STALE_FOLDER
+    try:
+        if stale.exists():
+            shutil.rmtree(stale)
+        stale.mkdir()
+        for path in earlier:
+            path.replace(stale / path.name)
+    except OSError as exc:
+        note = f"the outputs of an earlier run in {folder} could not be moved aside ({exc})"
+        logger.warning("case %s: %s", record["case"], note)
+    else:
+        record["stale_outputs"] = str(stale)
+        note = f"the outputs of an earlier run were moved to {stale}"
+    record["error"] = f"{record.get('error') or 'failed'} ({note})"
+
+
+def _quiet_distributed() -> None:
+    """Keep Dask's INFO lines (scheduler, nanny, connections) for debug logging only.
+
+    Importing ``distributed`` sets its loggers from the Dask configuration (INFO), after the
+    command line has set the levels, so they are set again here.
+    """
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _prebuild_networks(

@@ -11,8 +11,8 @@ typo never passes silently. A complete example::
 
     [case]
     name = "Chengdu centre"
-    pack = "wuhan-1plus10"        # rule pack name (default "wuhan-1plus10")
-    walk_speed_kmh = 4.0          # optional, default from the pack
+    pack = "wuhan-1plus10"        # rule pack name (default "wuhan-1plus10") or a YAML file
+    walk_speed_kmh = 4.0          # optional, default from the pack; 1-8 km/h
     max_snap_m = 250              # optional, default 250
 
     [network]
@@ -114,6 +114,7 @@ from coverage.load import (
     validate_case_layers,
     validate_service_categories,
 )
+from coverage.settings import check_walk_speed
 
 __all__ = ["DEFAULT_MAX_SNAP_M", "DEFAULT_PACK", "Case"]
 
@@ -236,6 +237,8 @@ class Case:
         ConfigError
             If ``columns`` has unknown layers or keys.
         """
+        if walk_speed_kmh is not None:
+            walk_speed_kmh = check_walk_speed(walk_speed_kmh, where="walk_speed_kmh")
         columns = dict(columns or {})
         allowed = {
             "streets": ("id", "name"),
@@ -278,6 +281,7 @@ class Case:
             coordinate_system=coordinate_system,
         )
         findings: list[Finding] = [*s_findings, *c_findings, *v_findings]
+        _raise_case_errors(_population_findings(c_frame, _frame_name(communities, "communities")))
         o_frame = None
         if origins is not None:
             o_frame, o_findings = read_origins(
@@ -355,6 +359,11 @@ class Case:
             return resolved
 
         case = config["case"]
+        walk_speed = case.get("walk_speed_kmh")
+        if walk_speed is not None:  # before the layers are read: a wrong speed fails at once
+            _number(case, "walk_speed_kmh", "case", config_path)  # a number at all
+            walk_speed = check_walk_speed(walk_speed, where=f"{config_path}: [case] walk_speed_kmh")
+        pack = _pack(case, base, config_path, sources)
         extra = None
         if "extra" in config.get("categories", {}):
             extra = resolve("categories", "extra", config["categories"]["extra"])
@@ -367,8 +376,9 @@ class Case:
             **_read_options(s_conf, "streets", config_path),
         )
         c_conf = config["communities"]
+        c_path = resolve("communities", "path", c_conf["path"])
         communities, c_findings = read_communities(
-            resolve("communities", "path", c_conf["path"]),
+            c_path,
             id_column=_str(c_conf, "id", "communities", config_path),
             population_column=_str(c_conf, "population", "communities", config_path),
             name_column=_opt_str(c_conf, "name", "communities", config_path),
@@ -376,6 +386,7 @@ class Case:
             streets=streets,
             **_read_options(c_conf, "communities", config_path),
         )
+        _raise_case_errors(_population_findings(communities, str(c_path)))
         v_conf = config["services"]
         services, v_findings = _read_services_config(
             resolve("services", "path", v_conf["path"]), v_conf, config_path, extra
@@ -411,7 +422,6 @@ class Case:
         osm_path = None
         if "osm" in config.get("network", {}):
             osm_path = resolve("network", "osm", config["network"]["osm"])
-        walk_speed = case.get("walk_speed_kmh")
         findings += _raise_case_errors(validate_case_layers(streets, communities, services))
         return cls(
             name=_str(case, "name", "case", config_path),
@@ -421,10 +431,8 @@ class Case:
             osm_path=osm_path,
             origins=origins,
             residents=residents,
-            pack=_opt_str(case, "pack", "case", config_path) or DEFAULT_PACK,
-            walk_speed_kmh=None
-            if walk_speed is None
-            else _number(case, "walk_speed_kmh", "case", config_path),
+            pack=pack,
+            walk_speed_kmh=walk_speed,
             max_snap_m=_number(case, "max_snap_m", "case", config_path)
             if "max_snap_m" in case
             else DEFAULT_MAX_SNAP_M,
@@ -526,6 +534,25 @@ def _raise_case_errors(findings: list[Finding]) -> list[Finding]:
     return findings
 
 
+def _population_findings(communities: gpd.GeoDataFrame, source: str) -> list[Finding]:
+    """An error for infinite populations, which the origins cannot be spread from."""
+    population = pd.to_numeric(communities["population"], errors="coerce").to_numpy(dtype=float)
+    infinite = np.isinf(population)
+    if not infinite.any():
+        return []
+    ids = communities["community_id"].astype(str).to_numpy()[infinite]
+    shown = ", ".join(ids[:10]) + (f", … ({len(ids)} in all)" if len(ids) > 10 else "")
+    return [
+        Finding(
+            "error",
+            "communities",
+            f"{source}: {len(ids)} communities have an infinite population (ids {shown}); "
+            "fill the population column with the number of residents",
+            tuple(ids),
+        )
+    ]
+
+
 def _record(sources: dict[str, str], path: Path) -> None:
     files = [path] if path.is_file() else []
     if path.suffix.lower() == ".shp":
@@ -613,6 +640,27 @@ def _number(table: Mapping[str, Any], key: str, section: str, config_path: Path)
         msg = f"{config_path}: [{section}] {key} must be a positive number, got {value!r}"
         raise ConfigError(msg)
     return float(value)
+
+
+def _pack(case: Mapping[str, Any], base: Path, config_path: Path, sources: dict[str, str]) -> str:
+    """The case's rule pack: a shipped pack's name, or a YAML file relative to the case file."""
+    name = _opt_str(case, "pack", "case", config_path)
+    if name is None:
+        return DEFAULT_PACK
+    looks_like_file = Path(name).suffix.lower() in (".yaml", ".yml") or any(
+        sep in name for sep in ("/", "\\")
+    )
+    if not looks_like_file and not (base / name).is_file():
+        return name  # a shipped pack's name; load_pack says if it does not exist
+    resolved = (base / name).resolve()
+    if not resolved.is_file():
+        msg = (
+            f"{config_path}: [case] pack = {name!r}: rule pack file not found (looked for "
+            f"{resolved}; a pack path is relative to the case file)"
+        )
+        raise ConfigError(msg)
+    _record(sources, resolved)
+    return str(resolved)
 
 
 def _read_options(table: Mapping[str, Any], section: str, config_path: Path) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Commands: ``audit`` (one case -> a folder of outputs), ``demo`` (the embedded demo case),
 ``batch`` (many cases on Dask), ``rules`` (the rule packs), ``validate`` (check a case without
-running it) and ``network`` (build and describe a walking network).
+running it), ``network`` (build and describe a walking network) and ``cache`` (show or clear
+the network cache).
 
 Exit codes
 ----------
@@ -35,6 +36,7 @@ from rich.text import Text
 from coverage.errors import ConfigError, CoverageError
 
 if TYPE_CHECKING:
+    from coverage.audit import AuditResult
     from coverage.batch import BatchResult
     from coverage.case import Case
     from coverage.load import Finding
@@ -119,19 +121,40 @@ PackOption = Annotated[
     str | None,
     typer.Option("--pack", help="Rule pack name (see `rules`) or YAML file; default the case's."),
 ]
+
+
+def _check_speed(value: float | None) -> float | None:
+    from coverage.settings import check_walk_speed
+
+    try:
+        return None if value is None else check_walk_speed(value, where="--speed-kmh")
+    except CoverageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _check_share(value: float | None) -> float | None:
+    from coverage.settings import check_population_share
+
+    try:
+        return None if value is None else check_population_share(value, where="--share")
+    except CoverageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 SpeedOption = Annotated[
     float | None,
     typer.Option(
-        "--speed-kmh", min=0.5, max=20.0, help="Walking speed; default the case's or the pack's."
+        "--speed-kmh",
+        callback=_check_speed,
+        help="Walking speed, 1-8 km/h; default the case's or the pack's.",
     ),
 ]
 ShareOption = Annotated[
     float | None,
     typer.Option(
         "--share",
-        min=0.0,
-        max=1.0,
-        help="Share of residents a reach rule requires (0-1); default the pack's.",
+        callback=_check_share,
+        help="Share of residents a reach rule requires, in (0, 1]; default the pack's.",
     ),
 ]
 LangOption = Annotated[Lang, typer.Option("--lang", help="Language of the report and map.")]
@@ -176,18 +199,22 @@ def _run_audit(
     quiet: bool,
     cache_dir: Path | None,
 ) -> None:
-    from coverage.audit import audit_case
+    from coverage.audit import audit_case, check_origin_grid
     from coverage.case import Case
     from coverage.network import build_walk_network
-    from coverage.report import any_failing, write_outputs
+    from coverage.report import any_failing, check_output_folder, write_outputs
+    from coverage.rules import load_pack
 
     log = logging.getLogger("coverage.cli")
     try:
+        check_output_folder(out)  # before the work, not after it
         with _progress(enabled=_show_progress(quiet=quiet)) as step:
             step(f"reading case {config}")
             started = time.perf_counter()
             case = Case.from_config(config)
             load_seconds = time.perf_counter() - started
+            load_pack(pack or case.pack)  # a pack that audit_case would refuse, refused now
+            check_origin_grid(case)  # before the network is built
             network = None
             if case.osm_path is not None:
                 step(f"walking network of {case.osm_path.name}")
@@ -213,6 +240,10 @@ def _run_audit(
     log.debug("timings: %s", result.timings)
     if not quiet:
         typer.echo(result.describe(lang.value))
+        findings = _findings_text(result, lang.value)
+        if findings:
+            typer.echo("")
+            typer.echo(findings)
         typer.echo("")
         for key, path in written.items():
             typer.echo(f"{key:<16} {path}")
@@ -224,6 +255,52 @@ def _run_audit(
         )
         console.print(f"rules with failing units: {failing}", highlight=False, markup=False)
         raise typer.Exit(code=EXIT_VIOLATION)
+
+
+#: Ids shown per finding on the terminal (all are in findings.csv).
+_TERMINAL_IDS = 10
+_FINDING_WORDS = {
+    "en": {
+        "head": "findings (all ids in findings.csv):",
+        "warning": "warning",
+        "error": "error",
+        "ids": "ids",
+        "more": "{n} in all",
+        "uncategorised": "{n} of {total} services have no category and feed no rule",
+    },
+    "zh": {
+        "head": "发现（全部编号见 findings.csv）：",
+        "warning": "警告",
+        "error": "错误",
+        "ids": "编号",
+        "more": "共 {n} 个",
+        "uncategorised": "{total} 个服务设施中有 {n} 个未归类，不参与任何规则",
+    },
+}
+
+
+def _findings_text(result: AuditResult, lang: str) -> str:
+    """The audit's findings (off the network, islands, categories without facilities,
+    uncategorised services, ...) as terminal lines in ``lang``; empty if there are none."""
+    words = _FINDING_WORDS.get(lang, _FINDING_WORDS["en"])
+    lines: list[str] = []
+    for f in result.findings:
+        message = f.message_zh if lang == "zh" and f.message_zh else f.message
+        line = f"  {words.get(f.severity, f.severity)} [{f.layer}] {message}"
+        if f.ids and f.ids[0] not in message:  # load findings name their ids already
+            shown = ", ".join(f.ids[:_TERMINAL_IDS])
+            more = (
+                f", … ({words['more'].format(n=len(f.ids))})" if len(f.ids) > _TERMINAL_IDS else ""
+            )
+            line += f" ({words['ids']}: {shown}{more})"
+        lines.append(line)
+    categories = result.services.get("category")
+    if categories is not None and int(categories.isna().sum()):
+        text = words["uncategorised"].format(
+            n=int(categories.isna().sum()), total=len(result.services)
+        )
+        lines.append(f"  {words['warning']} [services] {text}")
+    return "\n".join([words["head"], *lines]) if lines else ""
 
 
 @app.command(
@@ -392,21 +469,80 @@ def rules(
         out.print(table)
 
 
-def _overlap_findings(case: Case, *, cache_dir: Path | None) -> list[Finding]:
-    """The refusal `audit` would give for inputs that do not cover the same place, if any."""
-    from coverage.audit import check_case_overlap
+def _undecidable_rules(case: Case, pack: RulePack) -> list[Finding]:
+    """One warning per rule the data cannot decide: categories with no service at all, or a
+    windows rule without any window count."""
+    from coverage.audit import service_categories
+    from coverage.load import Finding
+
+    present = set(service_categories(case.services)["category"])
+    findings: list[Finding] = []
+    for rule in pack.rules:
+        needed = rule.categories if rule.kind == "reach" else rule.all_categories
+        missing = [c for c in needed if c not in present]
+        if missing and len(missing) == len(needed):
+            findings.append(
+                Finding(
+                    "warning",
+                    "services",
+                    f"{rule.id} ({rule.label('en')}): no {', '.join(missing)} in the data; this "
+                    "rule is not evaluable. Add these services, or check their categories",
+                    tuple(missing),
+                )
+            )
+        elif missing:
+            findings.append(
+                Finding(
+                    "warning",
+                    "services",
+                    f"{rule.id} ({rule.label('en')}): no {', '.join(missing)} in the data; "
+                    f"{'this category is' if len(missing) == 1 else 'these categories are'} "
+                    "not evaluable (the rule decides on the others)",
+                    tuple(missing),
+                )
+            )
+        if rule.kind == "windows" and not missing:
+            windows = case.services.get("windows")
+            if windows is None or windows.notna().sum() == 0:
+                findings.append(
+                    Finding(
+                        "warning",
+                        "services",
+                        f"{rule.id} ({rule.label('en')}): no window counts in the data "
+                        "([services] windows); this rule cannot be decided from presence alone",
+                    )
+                )
+    return findings
+
+
+def _predicted_errors(case: Case, *, cache_dir: Path | None) -> list[Finding]:
+    """What `audit` would refuse beyond the load: the OSM file, the origin grid, and inputs
+    that do not cover the same place (:func:`coverage.audit.check_case_overlap`)."""
+    from coverage.audit import check_case_overlap, check_origin_grid
     from coverage.load import Finding
     from coverage.network import build_walk_network
     from coverage.overlap import InputMismatchError
 
-    assert case.osm_path is not None
+    findings: list[Finding] = []
     try:
-        check_case_overlap(case, network=build_walk_network(case.osm_path, cache_dir=cache_dir))
-    except InputMismatchError as exc:
-        return [Finding("error", "network", str(exc))]
+        check_origin_grid(case)
     except CoverageError as exc:
-        raise _fail(exc) from exc
-    return []
+        findings.append(Finding("error", "communities", str(exc)))
+    if case.osm_path is not None:
+        try:  # the network is cached: `audit` reuses it
+            net = build_walk_network(case.osm_path, cache_dir=cache_dir)
+        except CoverageError as exc:
+            findings.append(Finding("error", "network", str(exc)))
+        else:
+            assert net.report is not None
+            logging.getLogger("coverage.cli").info("%s", net.report)
+            try:
+                check_case_overlap(case, network=net)
+            except InputMismatchError as exc:
+                findings.append(Finding("error", "network", str(exc)))
+            except CoverageError as exc:
+                findings.append(Finding("error", "communities", str(exc)))
+    return findings
 
 
 @app.command()
@@ -417,30 +553,84 @@ def validate(
     verbose: VerboseOption = False,
     cache_dir: CacheOption = None,
 ) -> None:
-    """Check a case (files, columns, ids, geometries, rule pack) without running the audit.
+    """Check a case (files, columns, ids, geometries, settings, rule pack, OSM file, origin
+    grid, rules the data cannot decide) without running the audit.
 
     With an OSM file, also builds (or loads from the cache) the walking network and checks
     that it, the boundaries and the services cover the same place, as `audit` does.
-    Prints what was found; exit code 1 if the case cannot be audited.
+    Prints what was found; exit code 1 if `audit` would refuse the case.
     """
     from coverage.case import Case
+    from coverage.load import ValidationReport
     from coverage.rules import load_pack
 
     _setup_logging(quiet=quiet, verbose=verbose)
     try:
         case = Case.from_config(case_config)
-        load_pack(case.pack)
+        pack = load_pack(case.pack)
     except CoverageError as exc:
         raise _fail(exc) from exc
-    report = case.validate()
-    if case.osm_path is not None:
-        report.extend(_overlap_findings(case, cache_dir=cache_dir))
+    report = ValidationReport(
+        [
+            *case.validate(),
+            *_predicted_errors(case, cache_dir=cache_dir),
+            *_undecidable_rules(case, pack),
+        ]
+    )
     typer.echo(case.describe())
     typer.echo(str(report))
     if case.osm_path is None:
         typer.echo('note: no [network] osm file: `audit` needs one (add osm = "city.osm.pbf")')
     if not report.ok:
         raise typer.Exit(code=EXIT_INVALID)
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "B" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:,.1f} GB"
+
+
+@app.command()
+def cache(
+    *,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Delete every file of the network cache.")
+    ] = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Show where the network cache is and what it holds (or empty it with --clear).
+
+    Each file is one OSM file's walking network, keyed by the file's contents; a file that
+    cannot be read is rebuilt on its next use.
+    """
+    from coverage.network import cache_entries, clear_cache, default_cache_dir
+
+    folder = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
+    entries = cache_entries(folder)
+    if clear:
+        deleted = clear_cache(folder)
+        freed = sum(e.size_bytes for e in entries if e.path in set(deleted))
+        typer.echo(
+            f"network cache {folder / 'networks'}: deleted {len(deleted)} file(s), {_size(freed)}"
+        )
+        return
+    typer.echo(f"network cache: {folder / 'networks'}")
+    if not entries:
+        typer.echo("  empty")
+        return
+    for entry in entries:
+        what = (
+            entry.error
+            if entry.error
+            else f"{entry.osm_file or 'unknown OSM file'}; {entry.nodes:,} nodes, "
+            f"{entry.edges:,} edges" + (f"; built {entry.created_utc}" if entry.created_utc else "")
+        )
+        typer.echo(f"  {entry.path.name}  {_size(entry.size_bytes):>10}  {what}")
+    total = sum(e.size_bytes for e in entries)
+    typer.echo(f"  total: {len(entries)} file(s), {_size(total)}")
 
 
 @app.command(

@@ -133,12 +133,15 @@ class Finding:
         A sentence naming the file, the rows and what to do.
     ids
         The ids (or row numbers) concerned, all of them.
+    message_zh
+        The message in Chinese, where one was written (empty otherwise).
     """
 
     severity: Severity
     layer: str
     message: str
     ids: tuple[str, ...] = ()
+    message_zh: str = ""
 
     def __str__(self) -> str:
         return f"{self.severity}: [{self.layer}] {self.message}"
@@ -192,8 +195,15 @@ def _fmt_ids(ids: Sequence[Any]) -> str:
     return f"ids {shown}" if len(ids) != 1 else f"id {shown}"
 
 
-def _finding(severity: Severity, layer: str, message: str, ids: Iterable[Any] = ()) -> Finding:
-    return Finding(severity, layer, message, tuple(str(i) for i in ids))
+def _finding(
+    severity: Severity,
+    layer: str,
+    message: str,
+    ids: Iterable[Any] = (),
+    *,
+    message_zh: str = "",
+) -> Finding:
+    return Finding(severity, layer, message, tuple(str(i) for i in ids), message_zh=message_zh)
 
 
 def _raise_errors(findings: Sequence[Finding]) -> list[Finding]:
@@ -1781,6 +1791,11 @@ def validate_service_categories(
                 f"({100 * none.sum() / total:.0f}%) have no category, so no rule counts them "
                 f"and the audit measures little; {fix}",
                 ids,
+                message_zh=(
+                    f"{source}：{total:,} 个设施中有 {int(none.sum()):,} 个"
+                    f"（{100 * none.sum() / total:.0f}%）没有类别，任何规则都不计入它们；"
+                    "请检查 [services] 的 classify 设置和类别列"
+                ),
             )
         )
     if rule_categories:
@@ -1800,6 +1815,13 @@ def validate_service_categories(
                     "evaluable (a unit still fails on the categories that were measured). If "
                     f"the area has such facilities, {fix}",
                     list(missing),
+                    message_zh=(
+                        "数据中完全没有以下类别的设施："
+                        + "、".join(
+                            f"{cat}（{'、'.join(rules)}）" for cat, rules in missing.items()
+                        )
+                        + "；这些类别无法评估（单元仍可能因已测类别而不达标）"
+                    ),
                 )
             )
     return findings

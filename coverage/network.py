@@ -26,9 +26,11 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
@@ -50,9 +52,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NETWORK_FORMAT_VERSION",
+    "CacheEntry",
     "NetworkReport",
     "WalkNetwork",
     "build_walk_network",
+    "cache_entries",
+    "clear_cache",
     "default_cache_dir",
     "download_walk_network",
     "great_circle_m",
@@ -836,14 +841,21 @@ def _cache_path(cache_dir: Path, content_hash: str) -> Path:
     return cache_dir / "networks" / f"{key}.npz"
 
 
-def _save_cache(net: WalkNetwork, path: Path) -> None:
+def _save_cache(net: WalkNetwork, path: Path, *, osm_sha256: str | None = None) -> None:
+    """Write the cache file atomically: a unique temporary file in the same folder, renamed.
+
+    Processes building the same network at the same time each write their own temporary file;
+    the last rename wins, and a reader sees either no file or a complete one.
+    """
     assert net.report is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "report": net.report.as_dict(),
         "way_tags": {str(k): v for k, v in net.way_tags.items()},
+        "osm_file": net.report.source,
+        "osm_sha256": osm_sha256,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    tmp = path.with_suffix(".tmp.npz")
     index_type = np.int32 if net.n_nodes < 2**31 else np.int64
     arrays: dict[str, npt.NDArray[Any]] = {
         "node_id": net.node_id,
@@ -855,8 +867,17 @@ def _save_cache(net: WalkNetwork, path: Path) -> None:
         "edge_way": net.edge_way,
         "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
     }
-    np.savez(tmp, **(arrays | _search_arrays(net)))  # type: ignore[arg-type]
-    tmp.replace(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            np.savez(stream, **(arrays | _search_arrays(net)))  # type: ignore[arg-type]
+            stream.flush()
+            os.fsync(stream.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 _CSR = ("indptr", "indices", "data")
@@ -964,23 +985,124 @@ def build_walk_network(
         raise NetworkError(msg)
     if not cache:
         return _parse_osm_file(src)
-    cache_file = _cache_path(
-        Path(cache_dir) if cache_dir else default_cache_dir(), file_sha256(src)
-    )
+    content_hash = file_sha256(src)
+    cache_file = _cache_path(Path(cache_dir) if cache_dir else default_cache_dir(), content_hash)
     if cache_file.is_file():
         try:
             net = _load_cache(cache_file, source=str(src), started=started)
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("ignoring unreadable network cache %s: %s", cache_file, exc)
+        except Exception as exc:  # any unreadable cache is rebuilt, never fatal
+            logger.warning(
+                "the network cache %s is unreadable (%s: %s); rebuilding it from %s",
+                cache_file,
+                type(exc).__name__,
+                exc,
+                src,
+            )
         else:
             logger.info("walking network of %s loaded from cache %s", src, cache_file)
             return net
     net = _parse_osm_file(src)
     try:
-        _save_cache(net, cache_file)
+        _save_cache(net, cache_file, osm_sha256=content_hash)
     except OSError as exc:
         logger.warning("could not write the network cache %s: %s", cache_file, exc)
     return net
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One file of the network cache, as :func:`cache_entries` lists it.
+
+    Attributes
+    ----------
+    path
+        The cache file.
+    size_bytes
+        Its size.
+    osm_file
+        The OSM file it was built from (its path at the time), if recorded and readable.
+    osm_sha256
+        That file's SHA-256, if recorded.
+    created_utc
+        When it was written, if recorded.
+    nodes, edges
+        The network's size, if readable.
+    error
+        Why the file cannot be read (it is then rebuilt on next use), else None.
+    """
+
+    path: Path
+    size_bytes: int
+    osm_file: str | None = None
+    osm_sha256: str | None = None
+    created_utc: str | None = None
+    nodes: int | None = None
+    edges: int | None = None
+    error: str | None = None
+
+
+def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """The files of the network cache, with what each holds.
+
+    Parameters
+    ----------
+    cache_dir
+        The cache folder; default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    list[CacheEntry]
+        Sorted by path; leftover temporary files of interrupted writes are listed too, with an
+        ``error``.
+    """
+    folder = (Path(cache_dir) if cache_dir else default_cache_dir()) / "networks"
+    if not folder.is_dir():
+        return []
+    entries: list[CacheEntry] = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        size = path.stat().st_size
+        if path.suffix != ".npz":
+            entries.append(CacheEntry(path, size, error="temporary file of an interrupted write"))
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(data["meta"].tobytes().decode())
+        except Exception as exc:  # described, not raised
+            entries.append(CacheEntry(path, size, error=f"unreadable ({type(exc).__name__})"))
+            continue
+        report = meta.get("report", {})
+        entries.append(
+            CacheEntry(
+                path,
+                size,
+                osm_file=meta.get("osm_file") or report.get("source"),
+                osm_sha256=meta.get("osm_sha256"),
+                created_utc=meta.get("created_utc"),
+                nodes=report.get("nodes"),
+                edges=report.get("edges"),
+            )
+        )
+    return entries
+
+
+def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Delete every file of the network cache.
+
+    Parameters
+    ----------
+    cache_dir
+        The cache folder; default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    list[Path]
+        The files deleted.
+    """
+    deleted: list[Path] = []
+    for entry in cache_entries(cache_dir):
+        entry.path.unlink(missing_ok=True)
+        deleted.append(entry.path)
+    return deleted
 
 
 def download_walk_network(

@@ -42,8 +42,10 @@ from coverage.crs import local_metric_crs
 from coverage.errors import DataError
 
 __all__ = [
+    "MAX_GRID_CELLS",
     "POINTS_POPULATION_TOLERANCE",
     "RESIDENTIAL_BUILDING_VALUES",
+    "check_grid_size",
     "compare_points_population",
     "population_sources",
     "spread_population",
@@ -74,6 +76,63 @@ _ORIGIN_COLUMNS = ["origin_id", "community_id", "street_id", "population", "sour
 #: of the residents (one compound of several), or a population column in other units
 #: (households, thousands), show up this way.
 POINTS_POPULATION_TOLERANCE = 0.2
+
+
+#: The most grid cells the origin grids of one case may need (bounding boxes, ``grid_m``
+#: spacing). 2 million cells take about 20 s and 2 GB to build; a community of 5° x 5° at 50 m
+#: needs about 120 million, which ends in an out-of-memory error after minutes.
+MAX_GRID_CELLS = 2_000_000
+
+
+def check_grid_size(communities: gpd.GeoDataFrame, *, grid_m: float = 50.0) -> None:
+    """Refuse origin grids too large to build, before any is built.
+
+    Counts the cells of a ``grid_m`` grid over each populated community's bounding box (in
+    the local metric CRS), as :func:`spread_population` would make when nothing better than
+    the grid is known, and compares their total with :data:`MAX_GRID_CELLS`.
+
+    Parameters
+    ----------
+    communities
+        Canonical communities with a CRS.
+    grid_m
+        Grid spacing in metres.
+
+    Raises
+    ------
+    DataError
+        With the cells needed, the limit, the largest communities and the fix.
+    """
+    _validate(communities, grid_m=grid_m)
+    pop = pd.to_numeric(communities["population"], errors="coerce").fillna(0.0)
+    populated = communities[(pop > 0).to_numpy() & communities.geometry.notna().to_numpy()]
+    if populated.empty:
+        return
+    bounds = populated.geometry.to_crs(local_metric_crs(communities)).bounds
+    cells = _cells(bounds, grid_m)
+    total = float(cells.sum())
+    if total <= MAX_GRID_CELLS:
+        return
+    area = float(((bounds["maxx"] - bounds["minx"]) * (bounds["maxy"] - bounds["miny"])).sum())
+    need_m = math.ceil(math.sqrt(area / MAX_GRID_CELLS) / 10.0) * 10
+    order = np.argsort(-cells.to_numpy())[:5]
+    ids = populated["community_id"].astype(str).to_numpy()
+    biggest = ", ".join(f"{ids[i]} ({cells.iloc[i]:,.0f} cells)" for i in order)
+    msg = (
+        f"communities: the origin grid of {grid_m:g} m would need {total:,.0f} cells, more than "
+        f"the limit of {MAX_GRID_CELLS:,} (largest: {biggest}). Give population points "
+        "([residents] points) or buildings ([residents] buildings), or a coarser grid "
+        f"([residents] grid_m = {need_m} or more); also check that the communities are in the "
+        "declared CRS (degrees read as metres make huge polygons)"
+    )
+    raise DataError(msg)
+
+
+def _cells(bounds: pd.DataFrame, grid_m: float) -> pd.Series:
+    """Cells of a ``grid_m`` grid aligned on multiples of ``grid_m`` over each bounding box."""
+    nx = np.floor(bounds["maxx"] / grid_m) - np.floor(bounds["minx"] / grid_m) + 1
+    ny = np.floor(bounds["maxy"] / grid_m) - np.floor(bounds["miny"] / grid_m) + 1
+    return (nx * ny).astype(float)
 
 
 def spread_population(
@@ -134,6 +193,8 @@ def spread_population(
         ``grid_m`` is not positive, or a layer has no CRS.
     """
     _validate(communities, grid_m=grid_m)
+    if buildings is None and residential is None and points is None:
+        check_grid_size(communities, grid_m=grid_m)  # every community gets a grid
     metric = local_metric_crs(communities)
     comm = communities.to_crs(metric)
     bld = _prepare_buildings(buildings, residential, metric=metric, default_levels=default_levels)
@@ -176,14 +237,18 @@ def spread_population(
             if keep_point_ids:
                 labels = mine["origin_id"].astype(str).tolist()
         else:
-            locs, weights, source = _origins_for(
-                geom,
-                bld=bld,
-                bld_index=bld_index,
-                res=res,
-                res_index=res_index,
-                grid_m=grid_m,
-            )
+            try:
+                locs, weights, source = _origins_for(
+                    geom,
+                    bld=bld,
+                    bld_index=bld_index,
+                    res=res,
+                    res_index=res_index,
+                    grid_m=grid_m,
+                )
+            except DataError as exc:
+                msg = f"community {cid}: {exc}"
+                raise DataError(msg) from exc
         shares = _allocate(float(pop), weights)
         for i, (pt, share) in enumerate(zip(locs, shares, strict=True), start=1):
             records.append(
@@ -466,6 +531,16 @@ def _grid(area: shapely.Geometry, grid_m: float) -> tuple[list[shapely.Geometry]
     if area.area < grid_m * grid_m:
         return [shapely.point_on_surface(area)], np.array([1.0])
     minx, miny, maxx, maxy = area.bounds
+    box = pd.DataFrame({"minx": [minx], "miny": [miny], "maxx": [maxx], "maxy": [maxy]})
+    cells = float(_cells(box, grid_m).iloc[0])
+    if cells > MAX_GRID_CELLS:
+        need_m = math.ceil(math.sqrt((maxx - minx) * (maxy - miny) / MAX_GRID_CELLS) / 10.0) * 10
+        msg = (
+            f"the origin grid of {grid_m:g} m would need {cells:,.0f} cells, more than the "
+            f"limit of {MAX_GRID_CELLS:,}; give population points or buildings there, or a "
+            f"coarser grid ([residents] grid_m = {need_m} or more)"
+        )
+        raise DataError(msg)
     xs = np.arange(math.floor(minx / grid_m) * grid_m, maxx, grid_m)
     ys = np.arange(math.floor(miny / grid_m) * grid_m, maxy, grid_m)
     gx, gy = np.meshgrid(xs, ys)

@@ -17,12 +17,23 @@
     tab or a carriage return) gets a leading ``'`` (:func:`neutralise_formulas`).
 ``summary.json``
     Per rule: units passing, failing and not evaluable, population in passing units; the
-    parameters; the findings; the provenance; the timings (:func:`summary_dict`).
+    parameters; the findings; the provenance; the timings (:func:`summary_dict`). Each
+    finding lists at most :data:`FINDING_IDS_LIMIT` ids, with their full count; the full
+    lists are in ``findings.csv``.
+``findings.csv``
+    One row per (finding, id): every id each finding concerns.
 ``report.html``
     A self-contained report (no external scripts, styles or fonts) in Chinese or English
     (:func:`render_report_html`).
 ``map.html``
     The interactive map, from :func:`coverage.maps.save_map`.
+
+A folder never mixes two runs: the files are written into a hidden staging folder inside the
+output folder, then the earlier run's files are removed (``summary.json`` first) and the new
+ones moved in (``summary.json`` last). An audit that fails, or is killed, while its outputs
+are written leaves the earlier outputs untouched; ``summary.json`` is present only beside a
+complete set. :func:`check_output_folder` refuses, before an audit runs, a folder that cannot
+be written.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ import html
 import json
 import logging
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from coverage.errors import ConfigError
 from coverage.rules import FAIL, NOT_EVALUABLE, PASS, Rule, minutes_to_m
 
 if TYPE_CHECKING:
@@ -47,8 +61,10 @@ if TYPE_CHECKING:
     from coverage.audit import AuditResult
 
 __all__ = [
+    "FINDING_IDS_LIMIT",
     "OUTPUT_FILES",
     "any_failing",
+    "check_output_folder",
     "neutralise_formulas",
     "render_report_html",
     "summary_dict",
@@ -65,9 +81,15 @@ OUTPUT_FILES: dict[str, str] = {
     "communities_csv": "communities.csv",
     "streets_csv": "streets.csv",
     "summary_json": "summary.json",
+    "findings_csv": "findings.csv",
     "report_html": "report.html",
     "map_html": "map.html",
 }
+#: The most ids a finding lists in ``summary.json``; the full lists are in ``findings.csv``.
+FINDING_IDS_LIMIT = 50
+_STAGING_PREFIX = ".partial-"
+#: A staging folder untouched for this long is a leftover of a killed run, removed by the next.
+_STALE_STAGING_SECONDS = 24 * 3600
 GPKG_LAYERS = ("communities", "streets", "origins", "services", "service_areas")
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 #: Bars shown in each chart of the report.
@@ -125,7 +147,9 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
         ``case``, ``pack``, ``parameters`` (walking speed, 15 minutes in metres, the share
         threshold, snapping limit), ``totals``, ``rules`` (per rule: units passing, failing and
         not evaluable, population and population in passing units, threshold and source),
-        ``any_failing``, ``findings``, ``provenance`` and ``timings``.
+        ``any_failing``, ``findings`` (each with at most :data:`FINDING_IDS_LIMIT` ``ids``,
+        ``ids_count`` and ``ids_truncated``; the full lists are in ``findings.csv``),
+        ``provenance`` and ``timings``.
     """
     rules = []
     by_id = {r.id: r for r in result.pack.rules}
@@ -169,7 +193,14 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
             "rules": rules,
             "any_failing": any_failing(result),
             "findings": [
-                {"severity": f.severity, "layer": f.layer, "message": f.message, "ids": f.ids}
+                {
+                    "severity": f.severity,
+                    "layer": f.layer,
+                    "message": f.message,
+                    "ids": f.ids[:FINDING_IDS_LIMIT],
+                    "ids_count": len(f.ids),
+                    "ids_truncated": len(f.ids) > FINDING_IDS_LIMIT,
+                }
                 for f in result.findings
             ],
             "provenance": prov,
@@ -300,6 +331,19 @@ def write_spreadsheet_csv(frame: pd.DataFrame, path: str | Path) -> Path:
 
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> None:
     write_spreadsheet_csv(_table(gdf), path)
+
+
+def _write_findings_csv(result: AuditResult, path: Path) -> None:
+    """Every id of every finding, one row each (``summary.json`` lists only the first ones)."""
+    import geopandas as gpd
+
+    rows = [
+        {"finding": n, "severity": f.severity, "layer": f.layer, "id": i, "message": f.message}
+        for n, f in enumerate(result.findings, start=1)
+        for i in (f.ids or ("",))
+    ]
+    frame = pd.DataFrame(rows, columns=["finding", "severity", "layer", "id", "message"])
+    _write_csv(gpd.GeoDataFrame(frame, geometry=[None] * len(frame)), path)
 
 
 def _service_areas_layer(
@@ -812,6 +856,48 @@ def _service_areas(result: AuditResult) -> dict[str, gpd.GeoDataFrame] | None:
     return areas
 
 
+def check_output_folder(out_dir: str | Path) -> Path:
+    """Check, before an audit runs, that its outputs can be written into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder; it need not exist yet.
+
+    Returns
+    -------
+    Path
+        The folder, absolute.
+
+    Raises
+    ------
+    ConfigError
+        If the path, or a folder above it, is a file, or if the folder (or the nearest existing
+        folder above it) cannot be written.
+    """
+    out = Path(out_dir).absolute()
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "the output folder" if existing == out else f"{existing}, a folder above it,"
+        msg = (
+            f"output folder {out}: {what} is a file, not a folder; give another --out, or move "
+            "the file away"
+        )
+        raise ConfigError(msg)
+    try:
+        probe = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=existing)
+    except OSError as exc:
+        msg = (
+            f"output folder {out}: cannot write in {existing} ({exc.strerror or exc}); give "
+            "a folder you can write to with --out, or fix its permissions"
+        )
+        raise ConfigError(msg) from exc
+    Path(probe).rmdir()
+    return out
+
+
 def write_outputs(
     result: AuditResult,
     out_dir: str | Path,
@@ -824,12 +910,16 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write every output of an audit into a folder (see the module docstring).
 
+    The files are written into a staging folder inside ``out_dir`` and moved into place only
+    when all are complete, so the folder never holds files of two runs.
+
     Parameters
     ----------
     result
         The audit.
     out_dir
-        The folder; created if missing. Existing output files are replaced.
+        The folder; created if missing. The earlier run's output files are replaced (and its
+        ``map.html`` removed when no map is written); other files are left alone.
     lang
         Language of the report and the map: ``"zh"`` or ``"en"``.
     map
@@ -847,12 +937,73 @@ def write_outputs(
     dict[str, Path]
         Output key (see :data:`OUTPUT_FILES`) -> file written. ``map_html`` is missing when no
         map was written.
+
+    Raises
+    ------
+    ConfigError
+        If the folder cannot be written (see :func:`check_output_folder`); nothing is changed.
     """
     if lang not in _TEXT:
         msg = f"lang must be one of {', '.join(_TEXT)}, got {lang!r}"
         raise ValueError(msg)
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
+    try:
+        staged = _write_all(
+            result,
+            staging,
+            lang=lang,
+            map=map,
+            offline=offline,
+            service_areas=service_areas,
+            on_step=on_step,
+        )
+        _install(staged, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {k: out / p.name for k, p in staged.items()}
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Remove the staging folders that killed runs left (untouched for a day)."""
+    now = time.time()
+    for folder in out.glob(f"{_STAGING_PREFIX}*"):
+        try:
+            if folder.is_dir() and now - folder.stat().st_mtime > _STALE_STAGING_SECONDS:
+                shutil.rmtree(folder)
+                logger.info("removed %s, left by an interrupted run", folder)
+        except OSError as exc:
+            logger.warning("could not remove %s, left by an interrupted run: %s", folder, exc)
+
+
+def _install(staged: dict[str, Path], out: Path) -> None:
+    """Replace the earlier run's outputs in ``out`` by the staged files.
+
+    ``summary.json`` marks a complete set: it goes first and comes back last, so a process
+    killed in between leaves part of the new run without ``summary.json``, never a mix.
+    """
+    old = [out / OUTPUT_FILES["summary_json"]] + [
+        out / name for key, name in OUTPUT_FILES.items() if key != "summary_json"
+    ]
+    for path in old:
+        path.unlink(missing_ok=True)
+    for key in sorted(staged, key=lambda k: k == "summary_json"):
+        staged[key].replace(out / staged[key].name)
+
+
+def _write_all(
+    result: AuditResult,
+    out: Path,
+    *,
+    lang: str,
+    map: bool,
+    offline: bool,
+    service_areas: bool,
+    on_step: Step | None,
+) -> dict[str, Path]:
+    """Write every output into the (empty, staging) folder ``out``."""
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
     written: dict[str, Path] = {}
 
@@ -873,6 +1024,8 @@ def write_outputs(
     _write_csv(result.streets, paths["streets_csv"])
     written["communities_csv"] = paths["communities_csv"]
     written["streets_csv"] = paths["streets_csv"]
+    _write_findings_csv(result, paths["findings_csv"])
+    written["findings_csv"] = paths["findings_csv"]
 
     map_written = False
     if map:
@@ -885,8 +1038,6 @@ def write_outputs(
             save_map(result, paths["map_html"], lang=lang, offline=offline, service_areas=areas)
             written["map_html"] = paths["map_html"]
             map_written = True
-    if not map_written and paths["map_html"].exists():
-        paths["map_html"].unlink()  # never link a stale map from an earlier audit
 
     step("report")
     paths["report_html"].write_text(

@@ -49,7 +49,8 @@ from typing import Any, Literal
 
 import yaml
 
-from coverage.errors import RulePackError
+from coverage.errors import ConfigError, RulePackError
+from coverage.settings import check_population_share, check_walk_speed
 
 __all__ = [
     "FAIL",
@@ -382,13 +383,13 @@ def _parse_pack(raw: Any, *, where: str, path: Path | None) -> RulePack:
         msg = f"{where}: unknown keys {unknown}; allowed: {sorted(_PACK_KEYS)}"
         raise RulePackError(msg)
     speed = float(_need(raw, "walk_speed_kmh", where, (int, float)))
-    if not 1.0 <= speed <= 8.0:
-        msg = f"{where}: key 'walk_speed_kmh' is {speed}; a walking speed is 1-8 km/h"
-        raise RulePackError(msg)
-    share = float(raw.get("min_population_share", 0.9))
-    if not 0 < share <= 1:
-        msg = f"{where}: key 'min_population_share' must be in (0, 1], got {share}"
-        raise RulePackError(msg)
+    try:  # the ranges are coverage.settings', the same as the case file's and the CLI's
+        speed = check_walk_speed(speed, where=f"{where}: key 'walk_speed_kmh'")
+        share = check_population_share(
+            raw.get("min_population_share", 0.9), where=f"{where}: key 'min_population_share'"
+        )
+    except ConfigError as exc:
+        raise RulePackError(str(exc)) from exc
     rules_raw = _need(raw, "rules", where, list)
     if not rules_raw:
         msg = f"{where}: key 'rules' is empty"

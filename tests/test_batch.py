@@ -197,3 +197,90 @@ def test_batch_on_dask(cases: dict[str, Path], tmp_path: Path) -> None:
         app, ["batch", str(configs[4]), "--out", str(out), "--cache-dir", str(cache), "-q"]
     )
     assert result.exit_code == 1
+
+
+# ---- failed cases never look current; Dask stays quiet (issue 12, sections 6 and 7) ---------
+
+
+@pytest.mark.slow
+def test_a_case_that_fails_after_a_success_keeps_no_current_looking_outputs(
+    cases: dict[str, Path], tmp_path: Path
+) -> None:
+    from coverage.batch import STALE_FOLDER
+
+    folder = tmp_path / "case"
+    streets = gpd.read_file(cases["north"].parent / "streets.geojson")
+    communities = gpd.read_file(cases["north"].parent / "communities.geojson")
+    config = write_case(folder, communities, streets)
+    out = tmp_path / "batch"
+    first = batch_audit([config], out, workers=1, cache_dir=tmp_path / "cache", lang="en")
+    (record,) = first.cases
+    assert record["status"] == "ok", record
+    case_folder = Path(record["folder"])
+    assert (case_folder / "summary.json").is_file()
+
+    # the same case, now broken: its OSM file is gone
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            f"osm = '{OSM.as_posix()}'", f"osm = '{(tmp_path / 'gone.osm.pbf').as_posix()}'"
+        ),
+        encoding="utf-8",
+    )
+    second = batch_audit([config], out, workers=1, cache_dir=tmp_path / "cache", lang="en")
+    (record,) = second.cases
+    assert record["status"] == "failed"
+    for name in ("summary.json", "report.html", "communities.csv", "audit.gpkg"):
+        assert not (case_folder / name).exists(), name
+        assert (case_folder / STALE_FOLDER / name).is_file(), name
+    assert not (case_folder / AUDIT_KEY_FILE).exists()
+    assert record["stale_outputs"] == str(case_folder / STALE_FOLDER)
+    assert "gone.osm.pbf" in record["error"] and "moved to" in record["error"]
+    summary = json.loads((out / "batch_summary.json").read_text(encoding="utf-8"))
+    assert "moved to" in summary["cases"][0]["error"]
+    with (out / "batch_summary.csv").open(encoding="utf-8-sig", newline="") as fh:
+        assert "moved to" in next(csv.DictReader(fh))["error"]
+
+
+@pytest.mark.slow
+def test_batch_output_has_no_dask_info_lines(cases: dict[str, Path], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from coverage.cli import main; main()",
+        "batch",
+        str(cases["south"]),
+        "--out",
+        str(tmp_path / "batch"),
+        "--workers",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "coverage.batch" in quiet.stderr  # the batch's own progress is still there
+    assert "distributed." not in quiet.stderr + quiet.stdout
+    verbose = subprocess.run(
+        [*command, "--force", "--verbose"], capture_output=True, text=True, env=env, check=False
+    )
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO distributed.scheduler" in verbose.stderr  # asked for, shown
+
+
+def test_a_batch_folder_that_is_a_file_is_refused_before_the_work(
+    cases: dict[str, Path], tmp_path: Path
+) -> None:
+    from coverage.errors import ConfigError
+
+    blocker = tmp_path / "batch"
+    blocker.write_text("a file", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the output folder is a file"):
+        batch_audit([cases["north"]], blocker, workers=1, cache_dir=tmp_path / "cache")
+    result = CliRunner().invoke(app, ["batch", str(cases["north"]), "--out", str(blocker)])
+    assert result.exit_code == 1 and "is a file" in " ".join(result.output.split())

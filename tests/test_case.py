@@ -477,3 +477,115 @@ def test_classify_osm_reads_key_value_tag_columns(tmp_path: Path) -> None:
     assert category["p3"] == "catering"  # 类型 = amenity=restaurant
     assert category["p4"] == "pharmacy"  # two pairs separated by ";"
     assert category["p5"] is None  # building=yes serves nothing
+
+
+# ---- settings, pack paths and sizes checked before the work (issue 12, section 6) -----------
+
+
+def test_a_pack_path_is_relative_to_the_case_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coverage.rules import load_pack
+
+    folder = tmp_path / "case"
+    folder.mkdir()
+    shipped = Path(__file__).parents[1] / "coverage" / "packs" / "wuhan-1plus10.yaml"
+    (folder / "packs").mkdir()
+    (folder / "packs" / "mine.yaml").write_text(
+        shipped.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    config = write_case(
+        folder, CONFIG.replace('pack = "wuhan-1plus10"', 'pack = "packs/mine.yaml"')
+    )
+    monkeypatch.chdir(tmp_path)  # another working directory than the case's
+    case = Case.from_config(config)
+    assert Path(case.pack) == folder / "packs" / "mine.yaml"
+    assert str(folder / "packs" / "mine.yaml") in case.sources
+    assert load_pack(case.pack).id == "wuhan-1plus10"
+    missing = write_case(folder, CONFIG.replace('pack = "wuhan-1plus10"', 'pack = "nope.yaml"'))
+    with pytest.raises(ConfigError, match=r"pack = 'nope\.yaml': rule pack file not found"):
+        Case.from_config(missing)
+
+
+@pytest.mark.parametrize("speed", ["50", "0.5", "12"])
+def test_walking_speed_range_is_checked_at_load(tmp_path: Path, speed: str) -> None:
+    config = write_case(
+        tmp_path, CONFIG.replace("walk_speed_kmh = 4.5", f"walk_speed_kmh = {speed}")
+    )
+    with pytest.raises(ConfigError, match=r"\[case\] walk_speed_kmh = .*: a walking speed is 1-8"):
+        Case.from_config(config)
+    with pytest.raises(ConfigError, match="a walking speed is 1-8 km/h"):
+        Case.from_frames(
+            streets=STREETS,
+            communities=COMMUNITIES,
+            services=STREETS.iloc[:0].assign(category=[]),
+            columns={"streets": {"id": "code"}, "communities": {"id": "cid", "population": "pop"}},
+            walk_speed_kmh=float(speed),
+        )
+
+
+def test_audit_case_checks_speed_and_share_with_the_same_ranges() -> None:
+    from coverage.audit import audit_case
+
+    case = Case.from_frames(
+        streets=STREETS,
+        communities=COMMUNITIES,
+        services=gpd.GeoDataFrame(
+            {"category": ["clinic"]}, geometry=[Point(114.302, 30.502)], crs=4326
+        ),
+        columns={"streets": {"id": "code"}, "communities": {"id": "cid", "population": "pop"}},
+        osm_path="never-read.osm",
+    )
+    with pytest.raises(ConfigError, match=r"walk_speed_kmh = 9\.5: a walking speed is 1-8 km/h"):
+        audit_case(case, walk_speed_kmh=9.5)
+    with pytest.raises(ConfigError, match=r"min_population_share = 90: give a share .* \(0, 1\]"):
+        audit_case(case, min_population_share=90)
+
+
+def test_an_infinite_population_is_refused_at_load() -> None:
+    communities = COMMUNITIES.assign(pop=[3200.0, float("inf"), 0.0])
+    with pytest.raises(DataError, match=r"1 communities have an infinite population \(ids 002\)"):
+        Case.from_frames(
+            streets=STREETS,
+            communities=communities,
+            services=gpd.GeoDataFrame(
+                {"category": ["clinic"]}, geometry=[Point(114.302, 30.502)], crs=4326
+            ),
+            columns={"streets": {"id": "code"}, "communities": {"id": "cid", "population": "pop"}},
+        )
+
+
+def test_an_origin_grid_too_large_is_refused_before_the_work() -> None:
+    import time
+
+    from coverage.audit import audit_case
+    from coverage.population import MAX_GRID_CELLS, spread_population
+
+    huge = gpd.GeoDataFrame(
+        {"code": ["S1"], "name": ["大"]}, geometry=[box(110.0, 25.0, 115.0, 30.0)], crs=4326
+    )
+    communities = gpd.GeoDataFrame(
+        {"cid": ["C1"], "pop": [1000.0]}, geometry=[box(110.0, 25.0, 115.0, 30.0)], crs=4326
+    )
+    case = Case.from_frames(
+        streets=huge,
+        communities=communities,
+        services=gpd.GeoDataFrame(
+            {"category": ["clinic"]}, geometry=[Point(112.0, 27.0)], crs=4326
+        ),
+        columns={"streets": {"id": "code"}, "communities": {"id": "cid", "population": "pop"}},
+        osm_path="never-read.osm",  # refused before the network is built
+    )
+    started = time.perf_counter()
+    pattern = (
+        rf"origin grid of 50 m would need [\d,]+ cells, more than the limit of {MAX_GRID_CELLS:,}"
+    )
+    with pytest.raises(DataError, match=pattern) as info:
+        audit_case(case)
+    assert "C1" in str(info.value) and "grid_m = " in str(info.value)
+    with pytest.raises(DataError, match=pattern):
+        spread_population(case.communities, grid_m=50.0)
+    assert time.perf_counter() - started < 5.0
+    # with a coarse enough grid, the same community is fine
+    origins = spread_population(case.communities, grid_m=5_000.0)
+    assert origins["population"].sum() == pytest.approx(1000.0)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 import pytest
 from typer.testing import CliRunner, Result
@@ -261,3 +262,218 @@ def test_demo_missing_data_is_a_clear_error(
     assert result.exit_code == 1
     assert "demo case" in result.output
     assert cli.demo_config.__doc__
+
+
+# ---- no tracebacks, no stale files; what the terminal shows (issue 12, sections 6 and 7) ----
+
+
+def test_audit_prints_its_findings_in_the_chosen_language(audited: tuple[Result, Path]) -> None:
+    result, _ = audited  # the demo case, --lang zh
+    assert result.exit_code == 0, result.output
+    assert "发现（全部编号见 findings.csv）" in result.stdout
+    assert "位于与主路网不连通的步行路网孤岛上" in result.stdout  # islands
+    assert (
+        "数据中完全没有以下类别的设施：housekeeping（W1）、power（W1）、water（W1）"
+        in result.stdout
+    )
+    assert "距最近的步行道路超过 250 米" in result.stdout  # off the network
+
+
+def test_audit_prints_findings_in_english_and_uncategorised_services(tmp_path: Path) -> None:
+    services = gpd.read_file(DEMO_DIR / "services.geojson")
+    services.loc[services.index[:3], "category"] = None
+    path = tmp_path / "services.geojson"
+    services.to_file(path, driver="GeoJSON")
+    case = write_case(tmp_path / "case")
+    case.write_text(
+        case.read_text(encoding="utf-8").replace(
+            f"'{(DEMO_DIR / 'services.geojson').as_posix()}'", f"'{path.as_posix()}'"
+        ),
+        encoding="utf-8",
+    )
+    result = invoke("audit", case, "--out", tmp_path / "out", "--no-map", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "findings (all ids in findings.csv):" in result.stdout
+    assert "walking network islands" in result.stdout
+    assert f"3 of {len(services)} services have no category and feed no rule" in result.stdout
+
+
+def test_a_walking_speed_out_of_range_is_refused_alike_by_validate_and_audit(
+    tmp_path: Path,
+) -> None:
+    case = write_case(tmp_path / "fast")
+    case.write_text(
+        case.read_text(encoding="utf-8").replace("[case]\n", "[case]\nwalk_speed_kmh = 50\n"),
+        encoding="utf-8",
+    )
+    checked = invoke("validate", case)
+    audited = invoke("audit", case, "--out", tmp_path / "out", "--no-map")
+    for result in (checked, audited):
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert "walk_speed_kmh = 50: a walking speed is 1-8 km/h" in text
+        assert str(case) in "".join(result.output.split())
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--speed-kmh", "12", "--speed-kmh = 12.0: a walking speed is 1-8 km/h"),
+        ("--share", "0", "--share = 0.0: give a share of residents in (0, 1]"),
+    ],
+)
+def test_cli_settings_use_the_same_ranges(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    result = invoke("audit", DEMO, "--out", tmp_path / "out", "--no-map", option, value)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coverage.audit
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the audit ran although its outputs cannot be written")
+
+    monkeypatch.setattr(coverage.audit, "audit_case", never)
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("not a folder", encoding="utf-8")
+    for out in (blocker, blocker / "sub"):
+        result = invoke("audit", DEMO, "--out", out, "--no-map")
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        text = " ".join(result.output.split())
+        assert f"output folder {out}" in text and "is a file" in text
+
+
+def test_validate_predicts_an_infinite_population(tmp_path: Path) -> None:
+    communities = gpd.read_file(DEMO_DIR / "communities.geojson")
+    table = communities.drop(columns="geometry").assign(wkt=communities.geometry.to_wkt())
+    table["population"] = table["population"].astype(float)
+    table.loc[0, "population"] = float("inf")
+    path = tmp_path / "communities.csv"
+    table.to_csv(path, index=False)
+    case = write_case(tmp_path / "inf", communities=path)
+    case.write_text(
+        case.read_text(encoding="utf-8").replace(
+            'population = "population"\n', 'population = "population"\nwkt = "wkt"\n'
+        ),
+        encoding="utf-8",
+    )
+    first = str(table.loc[0, "community_id"])
+    for result in (invoke("validate", case), invoke("audit", case, "--out", tmp_path / "o")):
+        assert result.exit_code == 1, result.output
+        assert "infinite population" in result.output and first in result.output
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not_osm"])
+def test_validate_predicts_an_unreadable_osm_file(tmp_path: Path, damage: str) -> None:
+    data = (DEMO_DIR / "chengdu-center.osm.bz2").read_bytes()
+    osm = tmp_path / "city.osm.bz2"
+    osm.write_bytes(
+        {"empty": b"", "truncated": data[: len(data) // 3], "not_osm": b"BZh9 garbage"}[damage]
+    )
+    case = write_case(tmp_path / "case", osm=osm)
+    checked = invoke("validate", case, "--cache-dir", tmp_path / "cache")
+    audited = invoke("audit", case, "--out", tmp_path / "o", "--cache-dir", tmp_path / "cache")
+    assert audited.exit_code == 1, audited.output
+    assert checked.exit_code == 1, checked.output
+    assert "city.osm.bz2" in checked.output and "error: [network]" in checked.output
+
+
+def test_validate_names_the_rules_the_data_cannot_decide(tmp_path: Path) -> None:
+    services = gpd.read_file(DEMO_DIR / "services.geojson")
+    services = services[services["category"] != "government_service_centre"]
+    path = tmp_path / "services.geojson"
+    services.to_file(path, driver="GeoJSON")
+    case = write_case(tmp_path / "case")
+    case.write_text(
+        case.read_text(encoding="utf-8").replace(
+            f"'{(DEMO_DIR / 'services.geojson').as_posix()}'", f"'{path.as_posix()}'"
+        ),
+        encoding="utf-8",
+    )
+    result = invoke("validate", case)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert (
+        "W2 (1-2 government service centres per street): no government_service_centre in the "
+        "data; this rule is not evaluable"
+    ) in text
+    assert "W3 (" in text and "no community_service_centre in the data" in text
+    assert "W1 (" in text and "no housekeeping in the data; this category is not" in text
+    assert "no window counts" not in text
+    # a community service centre without a window count: W3 cannot be decided either
+    centre = services.iloc[[0]].assign(service_id="csc1", category="community_service_centre")
+    pd.concat([services, centre]).to_file(path, driver="GeoJSON")
+    text = " ".join(invoke("validate", case).stdout.split())
+    assert "no community_service_centre" not in text
+    assert "W3 (" in text and "no window counts in the data ([services] windows)" in text
+
+
+def test_cache_command_shows_and_clears_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    empty = invoke("cache", "--cache-dir", cache)
+    assert empty.exit_code == 0 and "empty" in empty.stdout
+    osm = DEMO_DIR / "chengdu-center.osm.bz2"
+    assert invoke("network", osm, "--cache-dir", cache, "-q").exit_code == 0
+    shown = invoke("cache", "--cache-dir", cache)
+    assert shown.exit_code == 0, shown.output
+    assert str(cache.absolute() / "networks") in shown.stdout
+    assert str(osm) in shown.stdout and "total: 1 file(s)" in shown.stdout
+    cleared = invoke("cache", "--cache-dir", cache, "--clear")
+    assert cleared.exit_code == 0 and "deleted 1 file(s)" in cleared.stdout
+    assert list((cache / "networks").iterdir()) == []
+
+
+def test_an_origin_grid_too_large_is_refused_before_the_network_is_built(tmp_path: Path) -> None:
+    from shapely.geometry import Point, box
+
+    area = box(110.0, 25.0, 115.0, 30.0)  # one 5 x 5 degree community
+    gpd.GeoDataFrame({"street_id": ["S1"]}, geometry=[area], crs=4326).to_file(
+        tmp_path / "streets.geojson"
+    )
+    gpd.GeoDataFrame(
+        {"community_id": ["C1"], "street_id": ["S1"], "population": [1000.0]},
+        geometry=[area],
+        crs=4326,
+    ).to_file(tmp_path / "communities.geojson")
+    gpd.GeoDataFrame(
+        {"service_id": ["1"], "category": ["clinic"]}, geometry=[Point(112.0, 27.0)], crs=4326
+    ).to_file(tmp_path / "services.geojson")
+    case = tmp_path / "case.toml"
+    case.write_text(
+        f"""[case]
+name = "big"
+[network]
+osm = '{(DEMO_DIR / "chengdu-center.osm.bz2").as_posix()}'
+[streets]
+path = "streets.geojson"
+id = "street_id"
+[communities]
+path = "communities.geojson"
+id = "community_id"
+street = "street_id"
+population = "population"
+[services]
+path = "services.geojson"
+id = "service_id"
+category = "category"
+""",
+        encoding="utf-8",
+    )
+    for args in (("validate", case), ("audit", case, "--out", tmp_path / "out")):
+        cache = tmp_path / f"cache-{args[0]}"
+        result = invoke(*args, "--cache-dir", cache)
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert "origin grid of 50 m would need" in text and "limit of 2,000,000" in text
+        assert "C1" in text and "grid_m = " in text
+    assert not (tmp_path / "out" / "summary.json").exists()
+    assert not (tmp_path / "cache-audit").exists()  # refused before the network was built

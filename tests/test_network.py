@@ -202,3 +202,101 @@ def test_networkx_interop_roundtrip(beijing_net) -> None:  # type: ignore[no-unt
             pos = int(np.searchsorted(back.node_id, nid))
             assert back.node_id[pos] == nid
             assert abs(d[pos] - length) < 1e-6
+
+
+# ---- a cache that is damaged or written concurrently ----------------------------------------
+
+
+def _cache_file(cache_dir: Path) -> Path:
+    files = list((cache_dir / "networks").glob("*.npz"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_an_unreadable_cache_is_rebuilt_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    src = grid_osm(tmp_path / "grid.osm")
+    built = build_walk_network(src, cache_dir=tmp_path / "c")
+    cached = _cache_file(tmp_path / "c")
+    data = cached.read_bytes()
+    cached.write_bytes(
+        {"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"\x00PK\x03 not a zip"}[
+            damage
+        ]
+    )
+    with caplog.at_level("WARNING", logger="coverage.network"):
+        again = build_walk_network(src, cache_dir=tmp_path / "c")
+    assert again.report is not None and not again.report.from_cache
+    np.testing.assert_array_equal(again.edge_length_m, built.edge_length_m)
+    assert str(cached) in caplog.text and "rebuilding" in caplog.text
+    # the rebuilt cache is whole again
+    third = build_walk_network(src, cache_dir=tmp_path / "c")
+    assert third.report is not None and third.report.from_cache
+
+
+def _build_in_process(args: tuple[str, str]) -> int:
+    src, cache_dir = args
+    return build_walk_network(src, cache_dir=cache_dir).n_edges
+
+
+def test_concurrent_cold_builds_leave_a_loadable_cache(tmp_path: Path) -> None:
+    import multiprocessing
+
+    expected = build_walk_network(BEIJING, cache=False).n_edges
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        for round_ in range(4):
+            cache_dir = tmp_path / f"round{round_}"
+            sizes = pool.map(_build_in_process, [(str(BEIJING), str(cache_dir))] * 4)
+            assert sizes == [expected] * 4
+            folder = cache_dir / "networks"
+            assert [p.suffix for p in folder.iterdir()] == [".npz"]  # no temporary file left
+            net = build_walk_network(BEIJING, cache_dir=cache_dir)
+            assert net.report is not None and net.report.from_cache
+            assert net.n_edges == expected
+
+
+def test_cache_entries_and_clear(tmp_path: Path) -> None:
+    from coverage.network import cache_entries, clear_cache
+
+    cache_dir = tmp_path / "c"
+    assert cache_entries(cache_dir) == []
+    src = grid_osm(tmp_path / "grid.osm")
+    net = build_walk_network(src, cache_dir=cache_dir)
+    (entry,) = cache_entries(cache_dir)
+    assert entry.osm_file == str(src) and entry.error is None
+    assert entry.nodes == net.n_nodes and entry.size_bytes == entry.path.stat().st_size
+    assert entry.osm_sha256 is not None and len(entry.osm_sha256) == 64
+    (cache_dir / "networks" / "broken.npz").write_bytes(b"")
+    entries = cache_entries(cache_dir)
+    assert [e.error for e in entries if e.path.name == "broken.npz"] == ["unreadable (EOFError)"]
+    assert sorted(p.name for p in clear_cache(cache_dir)) == sorted(e.path.name for e in entries)
+    assert cache_entries(cache_dir) == []
+
+
+def test_concurrent_writers_never_share_a_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers of the same cache entry, the second starting while the first writes."""
+    import coverage.network as network_module
+
+    net = build_walk_network(grid_osm(tmp_path / "grid.osm"), cache=False)
+    target = tmp_path / "c" / "networks" / "entry.npz"
+    real_savez = np.savez
+    temporary: list[str] = []
+
+    def savez(file: object, **arrays: object) -> None:
+        temporary.append(str(getattr(file, "name", file)))
+        if len(temporary) == 1:  # the second writer runs while the first is writing
+            network_module._save_cache(net, target)
+        real_savez(file, **arrays)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(network_module.np, "savez", savez)
+    network_module._save_cache(net, target)
+    assert len(temporary) == 2 and temporary[0] != temporary[1]
+    monkeypatch.undo()
+    loaded = network_module._load_cache(target, source="grid", started=0.0)
+    np.testing.assert_array_equal(loaded.edge_length_m, net.edge_length_m)
+    assert [p.name for p in target.parent.iterdir()] == ["entry.npz"]

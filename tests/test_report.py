@@ -107,7 +107,14 @@ def test_report_rejects_unknown_language(demo_result: AuditResult) -> None:
 
 def test_write_outputs_files_layers_and_nulls(demo_result: AuditResult, tmp_path: Path) -> None:
     written = write_outputs(demo_result, tmp_path / "out", lang="en", map=False)
-    assert set(written) == {"gpkg", "communities_csv", "streets_csv", "summary_json", "report_html"}
+    assert set(written) == {
+        "gpkg",
+        "communities_csv",
+        "streets_csv",
+        "summary_json",
+        "findings_csv",
+        "report_html",
+    }
     layers = dict(pyogrio.list_layers(written["gpkg"]))
     assert tuple(layers) == GPKG_LAYERS
     origins = pyogrio.read_dataframe(written["gpkg"], layer="origins")
@@ -119,3 +126,132 @@ def test_write_outputs_files_layers_and_nulls(demo_result: AuditResult, tmp_path
     assert services["osm_tags"].dropna().str.startswith("{").all()
     assert not (tmp_path / "out" / "map.html").exists()
     assert json.loads(written["summary_json"].read_text(encoding="utf-8"))["timings"]["outputs"] > 0
+
+
+# ---- bounded summary.json, a folder that never mixes runs ------------------------------------
+
+
+def test_summary_json_caps_the_ids_of_a_finding_and_findings_csv_has_them_all(
+    demo_result: AuditResult, tmp_path: Path
+) -> None:
+    import csv
+
+    from coverage.load import Finding
+    from coverage.report import FINDING_IDS_LIMIT
+
+    ids = tuple(f"O{i:05d}" for i in range(10_000))
+    big = Finding("warning", "origins", "10,000 origins off the network", ids)
+    result = dataclasses.replace(demo_result, findings=[*demo_result.findings, big])
+    entry = summary_dict(result)["findings"][-1]
+    assert entry["ids"] == list(ids[:FINDING_IDS_LIMIT])
+    assert entry["ids_count"] == 10_000 and entry["ids_truncated"] is True
+    written = write_outputs(result, tmp_path / "out", lang="en", map=False, service_areas=False)
+    assert written["summary_json"].stat().st_size < 200_000
+    with written["findings_csv"].open(encoding="utf-8-sig", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["message"] == big.message]
+    assert [r["id"] for r in rows] == list(ids)
+
+
+def test_a_failure_while_writing_leaves_the_earlier_run_whole(
+    demo_result: AuditResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coverage.report as report
+
+    out = tmp_path / "out"
+    write_outputs(demo_result, out, lang="en", map=False, service_areas=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    communities = demo_result.communities.copy()
+    communities["name"] = "renamed"
+    second = dataclasses.replace(demo_result, case_name="second run", communities=communities)
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "render_report_html", broken)  # after the tables are written
+    with pytest.raises(OSError, match="disk full"):
+        write_outputs(second, out, lang="en", map=False, service_areas=False)
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # the complete earlier run, no new CSV beside the old report
+    monkeypatch.undo()
+    write_outputs(second, out, lang="en", map=False, service_areas=False)
+    assert b"renamed" in (out / "communities.csv").read_bytes()
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["case"] == "second run"
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # no staging folder left
+
+
+def test_check_output_folder_refuses_files(tmp_path: Path) -> None:
+    from coverage.errors import ConfigError
+    from coverage.report import check_output_folder
+
+    assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"file\.txt: the output folder is a file"):
+        check_output_folder(blocker)
+    with pytest.raises(ConfigError, match=r"file\.txt, a folder above it, is a file"):
+        check_output_folder(blocker / "out")
+
+
+def test_check_output_folder_refuses_a_read_only_folder(tmp_path: Path) -> None:
+    import os
+
+    from coverage.errors import ConfigError
+    from coverage.report import check_output_folder
+
+    if os.geteuid() == 0:
+        pytest.skip("root can write into read-only folders")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="cannot write in"):
+            check_output_folder(locked / "out")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_run_killed_while_writing_leaves_the_earlier_run_whole(tmp_path: Path) -> None:
+    """kill -9 in the middle of write_outputs, in a real process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    script = f"""
+import dataclasses, os, signal
+from pathlib import Path
+import coverage.report as report
+from coverage.audit import audit_case
+
+result = audit_case({str(DEMO)!r})
+out = Path({str(out)!r})
+report.write_outputs(result, out, lang="en", map=False, service_areas=False)
+Path({str(tmp_path / "first.done")!r}).write_text("ok")
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+report.render_report_html = killed  # the tables of the second run are written by now
+second = dataclasses.replace(
+    result, case_name="second run", communities=result.communities.assign(name="renamed")
+)
+report.write_outputs(second, out, lang="en", map=False, service_areas=False)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, check=False, timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    assert (tmp_path / "first.done").is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["case"] != "second run"
+    assert b"renamed" not in (out / "communities.csv").read_bytes()  # not the killed run's
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert visible == sorted(summary["outputs"].values())
+    (leftover,) = [p for p in out.iterdir() if p.name.startswith(".partial-")]
+    assert (leftover / "communities.csv").is_file()  # the killed run's half, out of sight
+    os.utime(leftover, (0, 0))  # a day old: the next run removes it
+    from coverage.report import _remove_stale_staging
+
+    _remove_stale_staging(out)
+    assert not leftover.exists()
