@@ -470,8 +470,9 @@ def rules(
 
 
 def _undecidable_rules(case: Case, pack: RulePack) -> list[Finding]:
-    """One warning per rule the data cannot decide: categories with no service at all, or a
-    windows rule without any window count."""
+    """One warning per rule the data cannot decide: none of its categories has a service, or a
+    windows rule has no window count. (Single categories without any facility are reported by
+    :meth:`coverage.case.Case.validate`, with the rules they feed.)"""
     from coverage.audit import service_categories
     from coverage.load import Finding
 
@@ -487,17 +488,6 @@ def _undecidable_rules(case: Case, pack: RulePack) -> list[Finding]:
                     "services",
                     f"{rule.id} ({rule.label('en')}): no {', '.join(missing)} in the data; this "
                     "rule is not evaluable. Add these services, or check their categories",
-                    tuple(missing),
-                )
-            )
-        elif missing:
-            findings.append(
-                Finding(
-                    "warning",
-                    "services",
-                    f"{rule.id} ({rule.label('en')}): no {', '.join(missing)} in the data; "
-                    f"{'this category is' if len(missing) == 1 else 'these categories are'} "
-                    "not evaluable (the rule decides on the others)",
                     tuple(missing),
                 )
             )

@@ -200,7 +200,12 @@ def test_check_output_folder_refuses_a_read_only_folder(tmp_path: Path) -> None:
     from coverage.report import check_output_folder
 
     if os.geteuid() == 0:
-        pytest.skip("root can write into read-only folders")
+        # root writes through permission bits (CI runs as root); sysfs refuses even root
+        if not Path("/sys/kernel").is_dir():
+            pytest.skip("running as root without /sys: no folder here is read-only for root")
+        with pytest.raises(ConfigError, match="cannot write in /sys"):
+            check_output_folder("/sys/service-coverage-out")
+        return
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
