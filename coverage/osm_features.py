@@ -233,6 +233,7 @@ def read_osm_services(
     path: str | Path,
     *,
     category_map: CategoryMap | None = None,
+    keep_areas: bool = True,
 ) -> gpd.GeoDataFrame:
     """Read service POIs of every category from an OSM file.
 
@@ -243,6 +244,11 @@ def read_osm_services(
     category_map
         The category mapping; the shipped one (:func:`coverage.categories.load_category_map`)
         by default.
+    keep_areas
+        Keep the polygon of an object mapped as an area (a sports ground, a park, a school
+        compound), so that area rules measure the union of overlapping grounds (a pitch inside
+        a sports centre counts once); reach rules and maps use a point on its surface. False
+        replaces every polygon by such a point (area still in ``area_m2``).
 
     Returns
     -------
@@ -252,8 +258,8 @@ def read_osm_services(
         (``name:zh``, else ``name``; empty if unnamed), ``category`` (the primary category),
         ``categories`` (every category served, ``;``-joined, primary first), ``area_m2``
         (polygon area in the local UTM zone; NaN for nodes), ``windows`` (NaN), ``osm_tags``
-        (the tags of :data:`SERVICE_TAG_KEYS` as a JSON object) and ``geometry`` (a point; a
-        polygon is replaced by a point on its surface and keeps its area in ``area_m2``).
+        (the tags of :data:`SERVICE_TAG_KEYS` as a JSON object) and ``geometry`` (a point for a
+        node; the polygon of an area, or with ``keep_areas=False`` a point on its surface).
 
     Raises
     ------
@@ -284,7 +290,10 @@ def read_osm_services(
         [g if f.is_area else shapely.Point() for f, g in zip(features, geoms, strict=True)]
     )
     cats = [cmap.classify_osm_tags_all(f.tags) for f in features]
-    points = [g if g.geom_type == "Point" else shapely.point_on_surface(g) for g in geoms]
+    points = [
+        g if g.geom_type == "Point" or (keep_areas and f.is_area) else shapely.point_on_surface(g)
+        for f, g in zip(features, geoms, strict=True)
+    ]
     frame = gpd.GeoDataFrame(
         {
             "service_id": [f.osm_id for f in features],

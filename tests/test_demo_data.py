@@ -148,7 +148,13 @@ def test_services(readme) -> None:
     s = gpd.read_file(DEMO / "services.geojson")
     assert s.service_id.is_unique
     assert set(s.category) <= set(CATEGORIES)
-    assert (s.geometry.geom_type == "Point").all()
+    # nodes are points; objects mapped as areas keep their polygon (W4 measures the union of
+    # overlapping grounds) and carry its area
+    kinds = s.geometry.geom_type
+    assert kinds.isin(["Point", "Polygon", "MultiPolygon"]).all()
+    assert (kinds != "Point").any()
+    assert s.loc[kinds != "Point", "area_m2"].gt(0).all()
+    assert s.loc[s.service_id.str.startswith("n"), "geometry"].geom_type.eq("Point").all()
     for cat in CATEGORIES:
         m = re.search(rf"^\| `{cat}` \|[^|]*\| (\d+) \| (\d+) \|", readme, flags=re.M)
         assert m is not None, cat

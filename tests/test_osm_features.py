@@ -74,7 +74,11 @@ def test_services_schema(services: gpd.GeoDataFrame) -> None:
     assert services.crs.to_epsg() == 4326
     assert services.service_id.is_unique
     assert set(services.category) <= set(CATEGORIES)
-    assert (services.geometry.geom_type == "Point").all()
+    kinds = services.geometry.geom_type
+    assert kinds.isin(["Point", "Polygon", "MultiPolygon"]).all()
+    # an object mapped as an area keeps its polygon; nodes and open ways become points
+    assert (kinds[services.area_m2.notna()] != "Point").all()
+    assert (kinds[services.area_m2.isna()] == "Point").all()
     minx, miny, maxx, maxy = services.total_bounds
     assert 116.3 < minx < maxx < 116.4 and 39.9 < miny < maxy < 40.1
     nodes = services[services.service_id.str.startswith("n")]
@@ -91,6 +95,18 @@ def test_polygon_areas_are_metric(services: gpd.GeoDataFrame) -> None:
     assert 8_000 < stadium.area_m2 < 40_000
     pitches = services[services.osm_tags.str.contains('"leisure": "pitch"')]
     assert (pitches.area_m2 > 100).all()
+
+
+def test_areas_as_points_on_request() -> None:
+    kept = read_osm_services(BEIJING).set_index("service_id")
+    points = read_osm_services(BEIJING, keep_areas=False).set_index("service_id")
+    assert (points.geometry.geom_type == "Point").all()
+    assert points.index.equals(kept.index)
+    # the point lies on its polygon's surface, and the area is kept
+    areas = kept.area_m2.notna()
+    assert areas.sum() > 10
+    assert points.geometry[areas].within(kept.geometry[areas]).all()
+    assert points.area_m2.equals(kept.area_m2)
 
 
 def test_custom_category_map(tmp_path: Path) -> None:
