@@ -1,4 +1,4 @@
-"""Benchmarks of service-coverage, against osmnx, networkx and pandana where they have a peer.
+"""Benchmarks of service-coverage, against osmnx, pyrosm, networkx and pandana (its peers).
 
 Usage::
 
@@ -10,14 +10,18 @@ Every timing is run ``--repeat`` times (fewer where a section says so) and repor
 (min-max). Sections (``--only``), one function each, registered in :data:`SECTIONS`:
 
 ``build``
-    our network build (``build_walk_network(pbf, cache=False)``) vs ``osmnx.graph_from_xml`` on
-    the same data converted once to OSM XML; our cached load; peak memory of both builds.
+    our network build (``build_walk_network(pbf, cache=False)``) against, alternately in every
+    round: the bare pyosmium read with the same filter (the floor), pyrosm on the same PBF
+    (default, and ``nodes=True``: the same graph), ``osmnx.graph_from_xml`` on the same data
+    converted once to OSM XML (simplified and not), and ours turned into the simplified osmnx
+    graph; our cached load; peak memory of every build.
 ``query``
     "distance from every network node to its nearest facility within 1,000 m" for 50, 500 and
     5,000 facilities placed exactly on random network nodes: ours (snapping + one multi-source
     search), networkx multi-source Dijkstra, pandana (contraction hierarchies) and one networkx
     search per facility (the osmnx isochrone example's approach); largest differences in metres
-    against ours; peak memory of ours and pandana for 5,000 facilities.
+    against ours; then pandana on the osmnx-simplified graph (its users' input), 5,000
+    facilities in 1 and in 12 categories; peak memory of ours and pandana.
 ``audit``
     the whole audit of the demo case (``Case.from_config`` + ``audit_case``, every rule and
     category of the Wuhan pack) with a warm network cache: wall time, time per stage, peak
@@ -32,6 +36,15 @@ Every timing is run ``--repeat`` times (fewer where a section says so) and repor
     cached network: wall time, stages, peak memory of a fresh process.
 ``maps`` (``scripts/bench_maps.py``)
     the planner's HTML map: file size and time, demo and a Heidelberg-size case.
+
+``peers`` (``scripts/bench_peers.py``)
+    the osmnx isochrone example on the osmnx-simplified graph vs ours.
+``growth`` (``scripts/bench_growth.py``)
+    each stage (graph from arrays, cached load, snapping, search, rules, audit) and the audit's
+    peak memory on networks of 10 k to 2 M nodes made from Heidelberg.
+
+Headline keys name the peer's input (``build_speedup_vs_pyrosm_pbf_nodes``,
+``query12_speedup_vs_pandana_simplified_graph``, ...); see ``docs/benchmarks.md``.
 
 ``--quick`` is a smoke run of every section (2 repeats, smaller samples and cases, no osmnx
 build unless ``--osmnx``).
