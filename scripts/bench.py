@@ -59,6 +59,7 @@ import datetime as dt
 import gc
 import importlib
 import importlib.metadata
+import io
 import json
 import math
 import os
@@ -369,7 +370,7 @@ def pyrosm_walk_read(path: str | os.PathLike[str], *, nodes: bool = False) -> An
     """
     import pyrosm
 
-    with quiet_stdout():  # pyrosm prints how long the read took
+    with contextlib.redirect_stdout(io.StringIO()):  # pyrosm prints how long the read took
         return pyrosm.OSM(str(path)).get_network(network_type="walking", nodes=nodes)
 
 
