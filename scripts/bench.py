@@ -1,4 +1,4 @@
-"""Benchmarks of service-coverage, against osmnx, networkx and pandana where they have a peer.
+"""Benchmarks of service-coverage, against osmnx, pyrosm, networkx and pandana (its peers).
 
 Usage::
 
@@ -10,14 +10,18 @@ Every timing is run ``--repeat`` times (fewer where a section says so) and repor
 (min-max). Sections (``--only``), one function each, registered in :data:`SECTIONS`:
 
 ``build``
-    our network build (``build_walk_network(pbf, cache=False)``) vs ``osmnx.graph_from_xml`` on
-    the same data converted once to OSM XML; our cached load; peak memory of both builds.
+    our network build (``build_walk_network(pbf, cache=False)``) against, alternately in every
+    round: the bare pyosmium read with the same filter (the floor), pyrosm on the same PBF
+    (default, and ``nodes=True``: the same graph), ``osmnx.graph_from_xml`` on the same data
+    converted once to OSM XML (simplified and not), and ours turned into the simplified osmnx
+    graph; our cached load; peak memory of every build.
 ``query``
     "distance from every network node to its nearest facility within 1,000 m" for 50, 500 and
     5,000 facilities placed exactly on random network nodes: ours (snapping + one multi-source
     search), networkx multi-source Dijkstra, pandana (contraction hierarchies) and one networkx
     search per facility (the osmnx isochrone example's approach); largest differences in metres
-    against ours; peak memory of ours and pandana for 5,000 facilities.
+    against ours; then pandana on the osmnx-simplified graph (its users' input), 5,000
+    facilities in 1 and in 12 categories; peak memory of ours and pandana.
 ``audit``
     the whole audit of the demo case (``Case.from_config`` + ``audit_case``, every rule and
     category of the Wuhan pack) with a warm network cache: wall time, time per stage, peak
@@ -33,6 +37,15 @@ Every timing is run ``--repeat`` times (fewer where a section says so) and repor
 ``maps`` (``scripts/bench_maps.py``)
     the planner's HTML map: file size and time, demo and a Heidelberg-size case.
 
+``peers`` (``scripts/bench_peers.py``)
+    the osmnx isochrone example on the osmnx-simplified graph vs ours.
+``growth`` (``scripts/bench_growth.py``)
+    each stage (graph from arrays, cached load, snapping, search, rules, audit) and the audit's
+    peak memory on networks of 10 k to 2 M nodes made from Heidelberg.
+
+Headline keys name the peer's input (``build_speedup_vs_pyrosm_pbf_nodes``,
+``query12_speedup_vs_pandana_simplified_graph``, ...); see ``docs/benchmarks.md``.
+
 ``--quick`` is a smoke run of every section (2 repeats, smaller samples and cases, no osmnx
 build unless ``--osmnx``).
 """
@@ -46,6 +59,7 @@ import datetime as dt
 import gc
 import importlib
 import importlib.metadata
+import io
 import json
 import math
 import os
@@ -81,7 +95,11 @@ OSMNX_MAX_REPEAT = 3
 #: When a method reaches nodes that ours does not, ours is rerun (untimed) with this much more
 #: cutoff to show how far beyond the cutoff those nodes really are.
 EXPLAIN_MARGIN_M = 5.0
-GOALS = {"build_speedup_vs_osmnx": 20.0, "cache_speedup_vs_build": 10.0}
+GOALS = {
+    "build_speedup_vs_osmnx": 20.0,
+    "cache_speedup_vs_build": 10.0,
+    "build_ratio_to_bare_pyosmium_pbf": 3.0,
+}
 DEMO_CASE = REPO / "data" / "demo" / "case.toml"
 #: Stages of an audit, in order: ``load`` is Case.from_config, the rest ``AuditResult.timings``.
 AUDIT_STAGES = ("load", "network", "origins", "snapping", "search", "rules")
@@ -124,22 +142,28 @@ def summarize(wall: list[float], cpu: list[float] | None = None) -> dict[str, An
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], repeat: int, *, catch: bool = True
+    fns: dict[str, Callable[[], Any]],
+    repeat: int,
+    *,
+    catch: bool = True,
+    max_repeat: dict[str, int] | None = None,
 ) -> dict[str, tuple[dict[str, Any], Any]]:
     """Run every method ``repeat`` times, alternating them in every round.
 
     Returns, per method, its wall and CPU (process, all threads) time summary and its last
     result. On a shared machine, background load then hits every method alike instead of
     whichever happened to run at that moment. With ``catch``, a method that raises is dropped
-    and its error (verbatim) is returned in place of its timings.
+    and its error (verbatim) is returned in place of its timings. ``max_repeat`` caps the runs
+    of slow methods: they run in the first rounds only, still alternating with the others.
     """
+    caps = max_repeat or {}
     wall: dict[str, list[float]] = {name: [] for name in fns}
     cpu: dict[str, list[float]] = {name: [] for name in fns}
     last: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for _ in range(repeat):
+    for round_ in range(repeat):
         for name, fn in fns.items():
-            if name in errors:
+            if name in errors or round_ >= caps.get(name, repeat):
                 continue
             gc.collect()
             c0 = time.process_time()
@@ -283,9 +307,71 @@ report(after, nodes=net.n_nodes)
 _CHILD_OSMNX_BUILD = """
 import osmnx as ox
 after = rss_mb()
-G = ox.graph_from_xml(sys.argv[1], bidirectional=True)
+G = ox.graph_from_xml(sys.argv[1], bidirectional=True, simplify=sys.argv[2] == "1")
 report(after, nodes=len(G))
 """
+
+_CHILD_OURS_SIMPLIFIED = """
+from coverage.network import build_walk_network
+after = rss_mb()
+G = build_walk_network(sys.argv[1], cache=False).to_networkx(simplify=True)
+report(after, nodes=len(G))
+"""
+
+_CHILD_PYROSM_BUILD = """
+import pyrosm
+after = rss_mb()
+got = pyrosm.OSM(sys.argv[1]).get_network(network_type="walking", nodes=sys.argv[2] == "1")
+report(after, rows=[len(frame) for frame in (got if isinstance(got, tuple) else (got,))])
+"""
+
+_CHILD_BARE_PYOSMIUM = """
+sys.path.insert(0, "scripts")
+from bench import bare_pyosmium_walk_read
+after = rss_mb()
+refs = bare_pyosmium_walk_read(sys.argv[1])
+report(after, node_refs=len(refs))
+"""
+
+
+def bare_pyosmium_walk_read(path: str | os.PathLike[str]) -> list[tuple[int, int, int]]:
+    """One pyosmium pass reading the walkable ways with their node locations: the floor.
+
+    The same reader, the same tag filter (:func:`coverage.network.is_walkable` on the same
+    keys) and the same per-node copy as :func:`coverage.network.build_walk_network`, and
+    nothing else: no segments, node table, lengths, adjacency or components. Returns the
+    ``(node id, x, y)`` of every node reference of every walkable way (1e-7 degrees).
+    """
+    import osmium
+
+    from coverage.network import _READ_KEYS, is_walkable
+
+    processor = (
+        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("highway"))
+    )
+    entries: list[tuple[int, int, int]] = []
+    for way in processor:
+        tag_list = way.tags
+        tags = {k: tag_list[k] for k in _READ_KEYS if k in tag_list}
+        if is_walkable(tags):
+            entries.extend((nd.ref, nd.x, nd.y) for nd in way.nodes)
+    return entries
+
+
+def pyrosm_walk_read(path: str | os.PathLike[str], *, nodes: bool = False) -> Any:
+    """pyrosm's walking network of the same PBF.
+
+    By default (``nodes=False``, pyrosm's default) one row per way, no nodes: not yet a graph
+    to route on. With ``nodes=True`` the ways are split at every node into segments and the
+    nodes returned too: the same graph as ours (one edge per way segment).
+    """
+    import pyrosm
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pyrosm prints how long the read took
+        return pyrosm.OSM(str(path)).get_network(network_type="walking", nodes=nodes)
 
 
 def pbf_to_xml(pbf: Path, xml: Path) -> None:
@@ -297,17 +383,90 @@ def pbf_to_xml(pbf: Path, xml: Path) -> None:
             writer.add(obj)
 
 
-def bench_build(ctx: Context) -> dict[str, Any]:
-    """Network build: ours vs osmnx.graph_from_xml; our cached load."""
-    out: dict[str, Any] = {"input": str(ctx.pbf)}
+#: Build-section methods: key -> label (the peer's input is part of the label).
+BUILD_METHODS = {
+    "ours": "ours: build_walk_network(pbf, cache=False)",
+    "bare_pyosmium": "floor: bare pyosmium read of the PBF, same filter",
+    "pyrosm": "pyrosm: OSM(pbf).get_network('walking')",
+    "pyrosm_nodes": "pyrosm: same, nodes=True (the same graph)",
+    "ours_simplified": "ours: build + to_networkx(simplify=True)",
+    "osmnx_xml_simplified": "osmnx: graph_from_xml(xml) (simplifies)",
+    "osmnx_xml_unsimplified": "osmnx: graph_from_xml(xml, simplify=False)",
+}
 
-    ours, net = time_runs(lambda: build_walk_network(ctx.pbf, cache=False), ctx.repeat)
+
+def bench_build(ctx: Context) -> dict[str, Any]:
+    """Network build: ours vs the bare pyosmium read, pyrosm and osmnx; our cached load.
+
+    Every method runs alternately in every round (osmnx in the first ``OSMNX_MAX_REPEAT``
+    rounds only, the others in all of them).
+    """
+    out: dict[str, Any] = {"input": str(ctx.pbf)}
+    methods: dict[str, Callable[[], Any]] = {
+        "ours": lambda: build_walk_network(ctx.pbf, cache=False),
+        "bare_pyosmium": lambda: bare_pyosmium_walk_read(ctx.pbf),
+    }
+    try:
+        import pyrosm  # noqa: F401
+
+        methods["pyrosm"] = lambda: pyrosm_walk_read(ctx.pbf)
+        methods["pyrosm_nodes"] = lambda: pyrosm_walk_read(ctx.pbf, nodes=True)
+    except ImportError as exc:
+        out["pyrosm_skipped"] = f"pyrosm not installed ({exc}); pip install -e '.[bench]'"
+    caps: dict[str, int] = {}
+    xml = ctx.tmp / "heidelberg.osm"
+    if ctx.run_osmnx:
+        import osmnx as ox
+
+        t0 = time.perf_counter()
+        pbf_to_xml(ctx.pbf, xml)
+        out["xml_conversion_s"] = time.perf_counter() - t0
+        out["xml_mb"] = xml.stat().st_size / 1e6
+        osmnx_repeat = min(ctx.repeat, 1 if ctx.quick else OSMNX_MAX_REPEAT)
+        # what an osmnx user gets: the simplified graph. Ours: build + convert + simplify.
+        methods["ours_simplified"] = lambda: build_walk_network(ctx.pbf, cache=False).to_networkx(
+            simplify=True
+        )
+        methods["osmnx_xml_simplified"] = lambda: ox.graph_from_xml(xml, bidirectional=True)
+        methods["osmnx_xml_unsimplified"] = lambda: ox.graph_from_xml(
+            xml, bidirectional=True, simplify=False
+        )
+        caps = {
+            "ours_simplified": osmnx_repeat,
+            "osmnx_xml_simplified": osmnx_repeat,
+            "osmnx_xml_unsimplified": osmnx_repeat,
+        }
+    timed = time_interleaved(methods, ctx.repeat, max_repeat=caps)
+    runs: dict[str, Any] = {name: stats for name, (stats, _) in timed.items()}
+    net = timed["ours"][1]
+    ours = runs["ours"]
     out["ours_build"] = ours
+    out["runs"] = runs
     out["network"] = {
         "nodes": net.n_nodes,
         "edges": net.n_edges,
         "core_nodes": int(net.chains.core_nodes.size),
     }
+    if timed["bare_pyosmium"][1] is not None:
+        out["bare_pyosmium_node_refs"] = len(timed["bare_pyosmium"][1])
+    if "pyrosm" in timed and timed["pyrosm"][1] is not None:
+        out["pyrosm_edges"] = len(timed["pyrosm"][1])
+    if "pyrosm_nodes" in timed and timed["pyrosm_nodes"][1] is not None:
+        pyrosm_nodes, pyrosm_edges = timed["pyrosm_nodes"][1]
+        out["pyrosm_graph"] = {"nodes": len(pyrosm_nodes), "edges": len(pyrosm_edges)}
+    graphs = {}
+    for key in ("ours_simplified", "osmnx_xml_simplified", "osmnx_xml_unsimplified"):
+        graph = timed.get(key, ({}, None))[1]
+        if graph is not None:
+            graphs[key] = {"nodes": len(graph), "edges": graph.number_of_edges()}
+    out["graphs"] = graphs
+    del timed
+    gc.collect()
+    if not ctx.run_osmnx:
+        skipped = {"skipped": "osmnx build skipped (--quick; pass --osmnx to run it)"}
+        for key in ("ours_simplified", "osmnx_xml_simplified", "osmnx_xml_unsimplified"):
+            runs[key] = skipped
+    out["osmnx_build"] = runs["osmnx_xml_simplified"]  # the key earlier runs used
 
     def build_ready() -> WalkNetwork:
         # a fresh build has the adjacency and components (its report needs them) but computes
@@ -331,38 +490,69 @@ def bench_build(ctx: Context) -> dict[str, Any]:
     cache_files = list(cache_dir.rglob("*.npz"))
     out["cache_file_mb"] = cache_files[0].stat().st_size / 1e6 if cache_files else None
 
+    pbf = str(ctx.pbf)
+    mem: dict[str, Any] = {
+        "ours_build": child_peak_memory(_CHILD_OURS_BUILD, pbf),
+        "bare_pyosmium": child_peak_memory(_CHILD_BARE_PYOSMIUM, pbf),
+    }
+    if "pyrosm" in runs:
+        mem["pyrosm"] = child_peak_memory(_CHILD_PYROSM_BUILD, pbf, "0")
+        mem["pyrosm_nodes"] = child_peak_memory(_CHILD_PYROSM_BUILD, pbf, "1")
     if ctx.run_osmnx:
-        import osmnx as ox
+        mem["ours_simplified"] = child_peak_memory(_CHILD_OURS_SIMPLIFIED, pbf)
+        mem["osmnx_xml_simplified"] = child_peak_memory(_CHILD_OSMNX_BUILD, str(xml), "1")
+        mem["osmnx_xml_unsimplified"] = child_peak_memory(_CHILD_OSMNX_BUILD, str(xml), "0")
+    out["peak_memory_mb"] = mem
 
-        xml = ctx.tmp / "heidelberg.osm"
-        t0 = time.perf_counter()
-        pbf_to_xml(ctx.pbf, xml)
-        out["xml_conversion_s"] = time.perf_counter() - t0
-        out["xml_mb"] = xml.stat().st_size / 1e6
-        repeat = min(ctx.repeat, 1 if ctx.quick else OSMNX_MAX_REPEAT)
-        osmnx_stats, graph = time_runs(lambda: ox.graph_from_xml(xml, bidirectional=True), repeat)
-        out["osmnx_build"] = osmnx_stats
-        out["osmnx_graph"] = {"nodes": len(graph), "edges": graph.number_of_edges()}
-        del graph
-        gc.collect()
-        out["peak_memory_mb"] = {"osmnx_build": child_peak_memory(_CHILD_OSMNX_BUILD, str(xml))}
-    else:
-        out["osmnx_build"] = {"skipped": "osmnx build skipped (--quick; pass --osmnx to run it)"}
-        out["peak_memory_mb"] = {}
-    out["peak_memory_mb"]["ours_build"] = child_peak_memory(_CHILD_OURS_BUILD, str(ctx.pbf))
+    def vs(key: str, mine: str = "ours") -> float | None:
+        return ratio(runs.get(key, {}).get("median_s"), runs[mine].get("median_s"))
 
-    out["build_speedup_vs_osmnx"] = ratio(out["osmnx_build"].get("median_s"), ours["median_s"])
+    out["build_speedup_vs_osmnx_xml_simplified"] = vs("osmnx_xml_simplified")
+    out["build_speedup_vs_osmnx_xml_unsimplified"] = vs("osmnx_xml_unsimplified")
+    out["build_speedup_vs_pyrosm_pbf"] = vs("pyrosm")
+    out["build_speedup_vs_pyrosm_pbf_nodes"] = vs("pyrosm_nodes")
+    # ours / floor: how many times the bare read ours costs (goal <= 3)
+    out["build_ratio_to_bare_pyosmium_pbf"] = ratio(
+        ours["median_s"], runs["bare_pyosmium"].get("median_s")
+    )
+    out["simplified_graph_speedup_vs_osmnx_xml_simplified"] = vs(
+        "osmnx_xml_simplified", "ours_simplified"
+    )
+    out["build_speedup_vs_osmnx"] = out["build_speedup_vs_osmnx_xml_simplified"]  # old name
+    # the same ratios in CPU time (a loaded machine stretches wall times unevenly)
+    out["cpu_ratios"] = {
+        key: ratio(runs.get(key, {}).get("cpu_median_s"), ours.get("cpu_median_s"))
+        for key in BUILD_METHODS
+        if key not in ("ours", "ours_simplified")
+    }
+    out["cpu_ratios"]["osmnx_xml_simplified_vs_ours_simplified"] = ratio(
+        runs.get("osmnx_xml_simplified", {}).get("cpu_median_s"),
+        runs.get("ours_simplified", {}).get("cpu_median_s"),
+    )
     out["cache_speedup_vs_build"] = ratio(ours["median_s"], cached["median_s"])
     out["cache_speedup_vs_build_ready_to_query"] = ratio(ready["median_s"], cached["median_s"])
     out["goals"] = GOALS
 
     nodes = f"{net.n_nodes:,} nodes, {net.n_edges:,} edges, unsimplified, all components"
-    osmnx_note = "bidirectional=True, defaults otherwise (simplify, largest component)"
-    if "osmnx_graph" in out:
-        g = out["osmnx_graph"]
-        osmnx_note += f"; {g['nodes']:,} nodes, {g['edges']:,} edges"
+    notes = {
+        "ours": nodes,
+        "bare_pyosmium": f"{out.get('bare_pyosmium_node_refs', 0):,} way-node refs; no graph",
+        "pyrosm": f"{out.get('pyrosm_edges', 0):,} ways (GeoDataFrame); no nodes, no segments",
+        "pyrosm_nodes": "nodes + way segments (GeoDataFrames)",
+        "ours_simplified": "MultiDiGraph via ox.simplify_graph; all components",
+        "osmnx_xml_simplified": "no walk filter; simplify, largest component",
+        "osmnx_xml_unsimplified": "no walk filter; largest component",
+    }
+    if "pyrosm_graph" in out:
+        graphs["pyrosm_nodes"] = out["pyrosm_graph"]
+    for key, g in graphs.items():
+        notes[key] += f"; {g['nodes']:,} nodes, {g['edges']:,} edges"
     out["table"] = [
-        row("ours: build_walk_network(pbf, cache=False)", ours, nodes),
+        row(label, runs.get(key), notes[key] + ("; interleaved" if key in caps else ""))
+        for key, label in BUILD_METHODS.items()
+        if key in runs
+    ]
+    out["table"] += [
         row(
             "ours: build + net.chains (ready to query)",
             ready,
@@ -373,14 +563,13 @@ def bench_build(ctx: Context) -> dict[str, Any]:
             cached,
             "warm cache; holds adjacency, components, chains",
         ),
-        row("osmnx: graph_from_xml(xml)", out["osmnx_build"], osmnx_note),
     ]
     if "xml_conversion_s" in out:
         out["table"].append(
             row(
                 "(one-off) PBF -> OSM XML with pyosmium",
                 summarize([out["xml_conversion_s"]]),
-                f"{out['xml_mb']:.1f} MB XML; not part of either build time",
+                f"{out['xml_mb']:.1f} MB XML; not part of any build time",
             )
         )
     return out
@@ -388,18 +577,34 @@ def bench_build(ctx: Context) -> dict[str, Any]:
 
 def render_build(fig: dict[str, Any]) -> list[str]:
     lines = [
-        f"  build_speedup_vs_osmnx  {fmt_x(fig['build_speedup_vs_osmnx'])}"
-        f"   (goal >= {GOALS['build_speedup_vs_osmnx']:.0f}×; osmnx median / ours median)",
+        "  ratios (the other method's median / ours; methods alternated in every round):",
+        f"  build_speedup_vs_osmnx_xml_simplified     "
+        f"{fmt_x(fig['build_speedup_vs_osmnx_xml_simplified'])}"
+        "   (osmnx parses all the XML, no walk filter, then simplifies)",
+        f"  build_speedup_vs_osmnx_xml_unsimplified   "
+        f"{fmt_x(fig['build_speedup_vs_osmnx_xml_unsimplified'])}",
+        f"  build_speedup_vs_pyrosm_pbf               {fmt_x(fig['build_speedup_vs_pyrosm_pbf'])}"
+        "   (pyrosm's default: one row per way, no graph yet)",
+        f"  build_speedup_vs_pyrosm_pbf_nodes         "
+        f"{fmt_x(fig['build_speedup_vs_pyrosm_pbf_nodes'])}"
+        "   (the fair one: same PBF, same graph of way segments)",
+        f"  build_ratio_to_bare_pyosmium_pbf          "
+        f"{fmt_x(fig['build_ratio_to_bare_pyosmium_pbf'])}"
+        "   (ours / the bare read; goal <= 3×)",
+        f"  simplified_graph_speedup_vs_osmnx_xml_simplified "
+        f"{fmt_x(fig['simplified_graph_speedup_vs_osmnx_xml_simplified'])}"
+        "   (osmnx build / ours build + to_networkx(simplify=True))",
         f"  cache_speedup_vs_build  {fmt_x(fig['cache_speedup_vs_build'])}"
         f"   (goal >= {GOALS['cache_speedup_vs_build']:.0f}×; ours build / cached load)",
         f"  ... ready to query      {fmt_x(fig['cache_speedup_vs_build_ready_to_query'])}"
         "   ((ours build + chains) / cached load)",
+        "  in CPU time (the other's / ours): "
+        + ", ".join(f"{k} {fmt_x(v)}" for k, v in fig["cpu_ratios"].items()),
         "  peak memory (fresh process each, ru_maxrss):",
     ]
-    labels = {"ours_build": "ours build (PBF)", "osmnx_build": "osmnx graph_from_xml"}
-    for key, label in labels.items():
-        if key in fig["peak_memory_mb"]:
-            lines.append("  " + memory_row(label, fig["peak_memory_mb"][key]))
+    for key, mem in fig["peak_memory_mb"].items():
+        label = BUILD_METHODS.get(key, key).split(":", 1)[-1].strip()
+        lines.append("  " + memory_row(f"{key}: {label}"[:44], mem))
     return lines
 
 
@@ -538,6 +743,201 @@ def pandana_to_array(net: WalkNetwork, frame: Any, cutoff_m: float) -> np.ndarra
     """pandana's column 1 over our node positions; its "none within" value (= cutoff) -> inf."""
     values = frame[1].reindex(net.node_id).to_numpy(dtype=np.float64)
     return np.where(values >= cutoff_m, np.inf, values)
+
+
+# ---- query on the simplified graph (what pandana users load) -------------------------------
+
+#: Categories of the audit-like query: facilities split evenly among them, as the Wuhan pack's.
+N_CATEGORIES = 12
+
+_CHILD_OURS_QUERY12 = """
+import numpy as np
+from coverage.access import node_distances
+from coverage.network import build_walk_network
+from coverage.snapping import snap_points
+after = rss_mb()
+net = build_walk_network(sys.argv[1], cache=False)
+a = np.load(sys.argv[2])
+cutoff = float(sys.argv[3])
+snapped = snap_points(net, np.column_stack([a["fac_lon"], a["fac_lat"]]))
+reached = 0
+for c in np.unique(a["fac_cat"]):
+    nd = node_distances(net, snapped.subset(a["fac_cat"] == c), cutoff_m=cutoff)
+    reached += int(np.isfinite(nd.distance_m).sum())
+report(after, reached=reached)
+"""
+
+_CHILD_PANDANA_QUERY12 = """
+import numpy as np
+import pandas as pd
+import pandana
+after = rss_mb()
+a = np.load(sys.argv[1])
+net = pandana.Network(
+    pd.Series(a["lon"], index=a["node_id"]),
+    pd.Series(a["lat"], index=a["node_id"]),
+    pd.Series(a["edge_from"]),
+    pd.Series(a["edge_to"]),
+    pd.DataFrame({"length": a["length"]}),
+    twoway=False,
+)
+cutoff = float(sys.argv[2])
+reached = 0
+for c in np.unique(a["fac_cat"]):
+    m = a["fac_cat"] == c
+    net.set_pois(f"c{c}", maxdist=cutoff, maxitems=1, x_col=pd.Series(a["fac_lon"][m]),
+                 y_col=pd.Series(a["fac_lat"][m]))
+    d = net.nearest_pois(cutoff, f"c{c}", num_pois=1)[1].to_numpy()
+    reached += int((d < cutoff).sum())
+report(after, reached=reached)
+"""
+
+
+def simplified_graph_arrays(graph: Any) -> dict[str, np.ndarray]:
+    """Nodes and directed edges (with ``length``) of an osmnx graph, as a pandana user loads it."""
+    node_id = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+    x = np.array([graph.nodes[n]["x"] for n in node_id.tolist()], dtype=np.float64)
+    y = np.array([graph.nodes[n]["y"] for n in node_id.tolist()], dtype=np.float64)
+    edges = list(graph.edges(data="length"))
+    return {
+        "node_id": node_id,
+        "lon": x,
+        "lat": y,
+        "edge_from": np.array([e[0] for e in edges], dtype=np.int64),
+        "edge_to": np.array([e[1] for e in edges], dtype=np.int64),
+        "length": np.array([e[2] for e in edges], dtype=np.float64),
+    }
+
+
+def build_pandana_arrays(arrays: dict[str, np.ndarray]) -> Any:
+    """A pandana Network of directed edges (an osmnx graph holds both directions already)."""
+    import pandana
+    import pandas as pd
+
+    return pandana.Network(
+        pd.Series(arrays["lon"], index=arrays["node_id"]),
+        pd.Series(arrays["lat"], index=arrays["node_id"]),
+        pd.Series(arrays["edge_from"]),
+        pd.Series(arrays["edge_to"]),
+        pd.DataFrame({"length": arrays["length"]}),
+        twoway=False,
+    )
+
+
+def pandana_query_categories(
+    pnet: Any, lonlat: np.ndarray, category: np.ndarray, cutoff_m: float
+) -> dict[int, Any]:
+    """What a pandana user does per category: ``set_pois`` + ``nearest_pois`` for each."""
+    import pandas as pd
+
+    out = {}
+    for c in np.unique(category).tolist():
+        m = category == c
+        pnet.set_pois(
+            f"c{c}",
+            maxdist=cutoff_m,
+            maxitems=1,
+            x_col=pd.Series(lonlat[m, 0]),
+            y_col=pd.Series(lonlat[m, 1]),
+        )
+        out[c] = pnet.nearest_pois(cutoff_m, f"c{c}", num_pois=1)
+    return out
+
+
+def ours_query_categories(
+    net: WalkNetwork, lonlat: np.ndarray, category: np.ndarray, cutoff_m: float
+) -> dict[int, np.ndarray]:
+    """The audit's way: every facility snapped once, one search per category."""
+    snapped = snap_points(net, lonlat)
+    return {
+        c: node_distances(net, snapped.subset(category == c), cutoff_m=cutoff_m).distance_m
+        for c in np.unique(category).tolist()
+    }
+
+
+def bench_query_simplified(
+    ctx: Context, graph: Any, pool: np.ndarray, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Ours (on our unsimplified network) vs pandana on the osmnx-simplified graph.
+
+    ``graph`` is ``net.to_networkx()``; pandana gets ``ox.simplify_graph`` of it (the graph
+    pandana users normally load: junctions and dead ends only, edge lengths summed along the
+    chains). Facilities are ``HEADLINE_SIZE`` nodes kept by the simplification (and not sharing
+    their coordinates), so both snap them exactly; one category (all of them) and
+    ``N_CATEGORIES`` categories (split evenly at random), each method alternated in every round.
+    Distances are compared at the simplified graph's nodes.
+    """
+    import osmnx as ox
+
+    net = ctx.net
+    out: dict[str, Any] = {"facilities": HEADLINE_SIZE, "categories": N_CATEGORIES}
+    t0 = time.perf_counter()
+    simple = ox.simplify_graph(graph)
+    out["simplify_s"] = time.perf_counter() - t0
+    arrays = simplified_graph_arrays(simple)
+    del simple
+    out["graph"] = {"nodes": int(arrays["node_id"].size), "edges": int(arrays["edge_from"].size)}
+    pos_of_simple = np.searchsorted(net.node_id, arrays["node_id"])
+    candidates = np.intersect1d(pool, pos_of_simple)
+    fac = rng.choice(candidates, size=min(HEADLINE_SIZE, candidates.size), replace=False)
+    lonlat = np.column_stack([net.lon[fac], net.lat[fac]])
+    category = rng.permutation(np.arange(fac.size) % N_CATEGORIES)
+    one = np.zeros(fac.size, dtype=np.int64)
+    try:
+        with quiet_stdout():
+            setup, pnet = time_runs(lambda: build_pandana_arrays(arrays), ctx.repeat)
+    except Exception as exc:  # report, verbatim, whatever pandana raises
+        out["error"] = f"pandana: {type(exc).__name__}: {exc}"
+        return out
+    out["pandana_setup"] = setup
+    methods: dict[str, Callable[[], Any]] = {
+        "ours_1": lambda: ours_query_categories(net, lonlat, one, CUTOFF_M),
+        "pandana_1": lambda: pandana_query_categories(pnet, lonlat, one, CUTOFF_M),
+        "ours_12": lambda: ours_query_categories(net, lonlat, category, CUTOFF_M),
+        "pandana_12": lambda: pandana_query_categories(pnet, lonlat, category, CUTOFF_M),
+    }
+    timed = time_interleaved(methods, ctx.repeat)
+    out["runs"] = {name: stats for name, (stats, _) in timed.items()}
+
+    # agreement at the simplified graph's nodes (largest difference over all categories)
+    accuracy: dict[str, Any] = {}
+    for n in ("1", "12"):
+        ours_d, theirs = timed[f"ours_{n}"][1], timed[f"pandana_{n}"][1]
+        if theirs is None:
+            continue
+        worst: dict[str, Any] = {"max_abs_diff_m": 0.0, "reached_only_by_one": 0}
+        for c, frame in theirs.items():
+            values = frame[1].reindex(arrays["node_id"]).to_numpy(dtype=np.float64)
+            other = np.where(values >= CUTOFF_M, np.inf, values)
+            cmp = compare(ours_d[c][pos_of_simple], other)
+            worst["max_abs_diff_m"] = max(worst["max_abs_diff_m"], cmp["max_abs_diff_m"] or 0.0)
+            worst["reached_only_by_one"] += (
+                cmp["reached_only_by_ours"] + cmp["reached_only_by_other"]
+            )
+        accuracy[n] = worst
+    out["accuracy"] = accuracy
+    r = out["runs"]
+    out["query1_speedup_vs_pandana_simplified_graph"] = ratio(
+        r["pandana_1"].get("median_s"), r["ours_1"].get("median_s")
+    )
+    out["query12_speedup_vs_pandana_simplified_graph"] = ratio(
+        r["pandana_12"].get("median_s"), r["ours_12"].get("median_s")
+    )
+    out["query12_speedup_vs_pandana_simplified_graph_cpu"] = ratio(
+        r["pandana_12"].get("cpu_median_s"), r["ours_12"].get("cpu_median_s")
+    )
+
+    npz = ctx.tmp / "pandana_simplified.npz"
+    np.savez(npz, **arrays, fac_lon=lonlat[:, 0], fac_lat=lonlat[:, 1], fac_cat=category)
+    out["peak_memory_mb"] = {
+        "ours_build_query12": child_peak_memory(
+            _CHILD_OURS_QUERY12, str(ctx.pbf), str(npz), str(CUTOFF_M)
+        ),
+        "pandana_simplified_setup_query12": child_peak_memory(
+            _CHILD_PANDANA_QUERY12, str(npz), str(CUTOFF_M)
+        ),
+    }
+    return out
 
 
 def bench_query(ctx: Context) -> dict[str, Any]:
@@ -694,6 +1094,9 @@ def bench_query(ctx: Context) -> dict[str, Any]:
     out["query_speedup_vs_networkx"] = speedups("networkx")
     out["query_speedup_vs_per_facility"] = speedups("per_facility")
 
+    out["query_speedup_vs_pandana_unsimplified_graph"] = out["query_speedup_vs_pandana"]
+    out["simplified_graph"] = bench_query_simplified(ctx, graph, pool, rng)
+
     # peak memory, 5,000 facilities, each in a fresh interpreter
     big = facilities[max(SIZES)]
     fac_file = ctx.tmp / "facilities.npy"
@@ -765,6 +1168,26 @@ def bench_query(ctx: Context) -> dict[str, Any]:
             else "one single_source_dijkstra per facility"
         )
         table.append(row(f"[{k:,}] networkx: one search per facility", pf, note))
+    sg = out["simplified_graph"]
+    if "runs" in sg:
+        g = sg["graph"]
+        on = f"ox.simplify_graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges"
+        table.append(row("pandana (simplified graph): Network(...)", sg["pandana_setup"], on))
+        for n, what in (("1", "1 category"), ("12", f"{N_CATEGORIES} categories")):
+            table.append(
+                row(
+                    f"[{sg['facilities']:,}, {what}] ours: snap once + search per category",
+                    sg["runs"][f"ours_{n}"],
+                    "our unsimplified network",
+                )
+            )
+            table.append(
+                row(
+                    f"[{sg['facilities']:,}, {what}] pandana: set_pois + nearest_pois each",
+                    sg["runs"][f"pandana_{n}"],
+                    "simplified graph",
+                )
+            )
     out["table"] = table
     return out
 
@@ -826,6 +1249,27 @@ def render_query(fig: dict[str, Any]) -> list[str]:
     }
     for key, label in labels.items():
         lines.append("  " + memory_row(label, fig["peak_memory_mb"][key]))
+    sg = fig["simplified_graph"]
+    lines += ["", "  pandana on the osmnx-simplified graph (its users' usual input):"]
+    if "error" in sg:
+        lines.append(f"  {sg['error']}")
+        return lines
+    lines += [
+        f"  query1_speedup_vs_pandana_simplified_graph  "
+        f"{fmt_x(sg['query1_speedup_vs_pandana_simplified_graph'])}"
+        f"   ({sg['facilities']:,} facilities, one category)",
+        f"  query12_speedup_vs_pandana_simplified_graph "
+        f"{fmt_x(sg['query12_speedup_vs_pandana_simplified_graph'])}"
+        f"   (the same split in {sg['categories']} categories; goal >= 10×;"
+        f" CPU time {fmt_x(sg['query12_speedup_vs_pandana_simplified_graph_cpu'])})",
+    ]
+    for n, acc in sg["accuracy"].items():
+        lines.append(
+            f"  [{n:>2} cat.] at the simplified graph's nodes: max |diff|"
+            f" {acc['max_abs_diff_m']:.3g} m, {acc['reached_only_by_one']} nodes reached by one"
+        )
+    for key, mem in sg["peak_memory_mb"].items():
+        lines.append("  " + memory_row(key, mem))
     return lines
 
 
@@ -1049,6 +1493,8 @@ SECTIONS: dict[str, Callable[[], Section]] = {
     "batch": _section_module("batch"),
     "city": _section_module("city"),
     "maps": _section_module("maps"),
+    "peers": _section_module("peers"),
+    "growth": _section_module("growth"),
 }
 
 
@@ -1230,11 +1676,36 @@ def main(argv: list[str] | None = None) -> int:
             value = value.get(key) if isinstance(value, dict) else None
         return value
 
+    # Headline keys name the peer's input; every ratio among them comes from methods run
+    # alternately in the same rounds. docs/benchmarks.md says which comparison is the fair one.
     out = {
-        "build_speedup_vs_osmnx": pick("build", "build_speedup_vs_osmnx"),
+        "build_speedup_vs_pyrosm_pbf_nodes": pick("build", "build_speedup_vs_pyrosm_pbf_nodes"),
+        "build_speedup_vs_pyrosm_pbf": pick("build", "build_speedup_vs_pyrosm_pbf"),
+        "build_ratio_to_bare_pyosmium_pbf": pick("build", "build_ratio_to_bare_pyosmium_pbf"),
+        "build_speedup_vs_osmnx_xml_unsimplified": pick(
+            "build", "build_speedup_vs_osmnx_xml_unsimplified"
+        ),
+        "build_speedup_vs_osmnx_xml_simplified": pick(
+            "build", "build_speedup_vs_osmnx_xml_simplified"
+        ),
+        "simplified_graph_speedup_vs_osmnx_xml_simplified": pick(
+            "build", "simplified_graph_speedup_vs_osmnx_xml_simplified"
+        ),
         "cache_speedup_vs_build": pick("build", "cache_speedup_vs_build"),
-        "query_speedup_vs_pandana": pick("query", "query_speedup_vs_pandana", "headline"),
-        "isochrone_speedup_vs_osmnx_example": pick(
+        "query1_speedup_vs_pandana_simplified_graph": pick(
+            "query", "simplified_graph", "query1_speedup_vs_pandana_simplified_graph"
+        ),
+        "query12_speedup_vs_pandana_simplified_graph": pick(
+            "query", "simplified_graph", "query12_speedup_vs_pandana_simplified_graph"
+        ),
+        "query_speedup_vs_pandana_unsimplified_graph": pick(
+            "query", "query_speedup_vs_pandana", "headline"
+        ),
+        "isochrone_speedup_vs_osmnx_example_simplified_graph": pick(
+            "isochrones", "speedup_vs_example_simplified_graph"
+        )
+        or pick("peers", "speedup_vs_example_simplified_graph"),
+        "isochrone_speedup_vs_osmnx_example_unsimplified_graph": pick(
             "isochrones", "speedup_vs_example_edge_buffers_extrapolated"
         ),
         "demo_audit_seconds": pick("audit", "demo_audit_seconds"),
@@ -1257,7 +1728,7 @@ def main(argv: list[str] | None = None) -> int:
         if key == "load_average_at_end":
             break
         shown = "-" if value is None else f"{value:,.2f}"
-        print(f"  {key:<36} {shown}")
+        print(f"  {key:<52} {shown}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
