@@ -711,9 +711,6 @@ def _assemble(
     return net
 
 
-#: Tags read from every highway way: the walk filter's keys and the useful tags kept on edges.
-_READ_KEYS = tuple(dict.fromkeys([key for key, _ in _WALK_EXCLUDE] + list(USEFUL_WAY_TAGS)))
-
 #: osmium's integer coordinate of an undefined location (node missing from the file).
 _UNDEFINED_COORDINATE = 2**31 - 1
 
@@ -738,7 +735,10 @@ def _parse_osm_file(path: Path) -> WalkNetwork:
         msg = f"{path}: cannot be read as an OSM file (.osm, .osm.bz2, .osm.pbf): {exc}"
         raise NetworkError(msg) from exc
 
-    entries: list[tuple[int, int, int]] = []  # (node id, x, y) of every way node, in order
+    # node id, x, y of every way node, in order, flat: one list of ints is the cheapest to fill
+    # and to turn into an array (a list of tuples costs twice as much)
+    entries: list[int] = []
+    push = entries.append
     way_ids: list[int] = []
     way_sizes: list[int] = []
     way_tags: dict[int, dict[str, str]] = {}
@@ -746,19 +746,27 @@ def _parse_osm_file(path: Path) -> WalkNetwork:
         for way in processor:
             assert isinstance(way, osmium.osm.Way)  # the entity filter lets only ways through
             tag_list = way.tags
-            tags = {k: tag_list[k] for k in _READ_KEYS if k in tag_list}
-            if not is_walkable(tags):
+            # the filter reads the few keys it needs from osmium's tag list itself; only the
+            # kept ways pay for a dict of their useful tags
+            if not is_walkable(tag_list):
                 continue
-            nodes = [(nd.ref, nd.x, nd.y) for nd in way.nodes]
-            entries.extend(nodes)
+            size = 0
+            for nd in way.nodes:
+                loc = nd.location
+                push(nd.ref)
+                push(loc.x)
+                push(loc.y)
+                size += 1
             way_ids.append(way.id)
-            way_sizes.append(len(nodes))
-            way_tags[way.id] = {k: v for k, v in tags.items() if k in USEFUL_WAY_TAGS}
+            way_sizes.append(size)
+            get = tag_list.get
+            way_tags[way.id] = {k: v for k in USEFUL_WAY_TAGS if (v := get(k)) is not None}
     except RuntimeError as exc:
         msg = f"{path}: error while reading the OSM data: {exc}"
         raise NetworkError(msg) from exc
 
-    flat = np.asarray(entries, dtype=np.int64).reshape(-1, 3)
+    flat = np.array(entries, dtype=np.int64).reshape(-1, 3)
+    del entries
     sizes = np.asarray(way_sizes, dtype=np.int64)
     way_of_entry = np.repeat(np.arange(sizes.size), sizes)
     valid = (flat[:, 1] != _UNDEFINED_COORDINATE) & (flat[:, 2] != _UNDEFINED_COORDINATE)
