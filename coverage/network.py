@@ -66,8 +66,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Bumped whenever the parsed network or its cache layout changes, so old caches are not used.
-NETWORK_FORMAT_VERSION = 2
+#: Bumped whenever the parsed network or its cache layout changes, so old caches are not used:
+#: the version is part of the cache key, so a file of another version is never even opened
+#: (no warning; it stays until :func:`clear_cache`). 3: the snapping index and the metric
+#: coordinates are cached with the network.
+NETWORK_FORMAT_VERSION = 3
 
 #: The earth radius osmnx uses for great-circle lengths (``osmnx.distance.EARTH_RADIUS_M``).
 EARTH_RADIUS_M = 6_371_009.0
@@ -892,9 +895,12 @@ _CSR = ("indptr", "indices", "data")
 
 
 def _search_arrays(net: WalkNetwork) -> dict[str, npt.NDArray[Any]]:
-    """What a search needs besides the graph (adjacency, components, chains), so that a
-    network loaded from the cache is ready to query at once."""
-    out: dict[str, npt.NDArray[Any]] = {"component": net.component}
+    """What a search needs besides the graph (adjacency, components, chains, the metric
+    coordinates and the snapping index), so that a network loaded from the cache is ready to
+    snap and query at once."""
+    from coverage.snapping import segment_index_arrays
+
+    out: dict[str, npt.NDArray[Any]] = {"component": net.component, "xy": net.xy}
     out |= {f"adj_{k}": getattr(net.adjacency, k) for k in _CSR}
     chains = net.chains
     for name in Chains.__dataclass_fields__:
@@ -903,7 +909,7 @@ def _search_arrays(net: WalkNetwork) -> dict[str, npt.NDArray[Any]]:
             out |= {f"chains_adj_{k}": getattr(value, k) for k in _CSR}
         else:
             out[f"chains_{name}"] = value
-    return out
+    return out | segment_index_arrays(net)
 
 
 def _csr(arrays: dict[str, npt.NDArray[Any]], prefix: str, n: int) -> sp.csr_matrix:
@@ -913,6 +919,8 @@ def _csr(arrays: dict[str, npt.NDArray[Any]], prefix: str, n: int) -> sp.csr_mat
 
 def _restore_search_arrays(net: WalkNetwork, arrays: dict[str, npt.NDArray[Any]]) -> None:
     """Put the cached search structures where the cached properties would compute them."""
+    from coverage.snapping import restore_segment_index
+
     n = net.n_nodes
     n_core = int(arrays["chains_core_nodes"].size)
     net.__dict__["component"] = arrays["component"]
@@ -924,6 +932,8 @@ def _restore_search_arrays(net: WalkNetwork, arrays: dict[str, npt.NDArray[Any]]
     }
     fields["adjacency"] = _csr(arrays, "chains_adj_", n_core)
     net.__dict__["chains"] = Chains(**fields)
+    net.__dict__["xy"] = arrays["xy"]
+    restore_segment_index(net, arrays)
 
 
 def _load_cache(path: Path, *, source: str, started: float) -> WalkNetwork:
