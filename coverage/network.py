@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -42,13 +41,14 @@ import pyproj
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from coverage._io import file_sha256
+from coverage._io import default_cache_dir, file_sha256, read_cached, write_atomically
 from coverage.errors import NetworkError
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import networkx as nx
     import shapely
+    from osmium.osm import TagList
 
 __all__ = [
     "NETWORK_FORMAT_VERSION",
@@ -124,7 +124,7 @@ _WALK_EXCLUDE: tuple[tuple[str, re.Pattern[str]], ...] = (
 WALK_FILTER_ID = "osmnx-2-walk"
 
 
-def is_walkable(tags: Mapping[str, str]) -> bool:
+def is_walkable(tags: Mapping[str, str] | TagList) -> bool:
     """Whether a way with these tags belongs to the walking network.
 
     The rules are those of osmnx's ``network_type="walk"`` Overpass filter: the way has a
@@ -136,7 +136,7 @@ def is_walkable(tags: Mapping[str, str]) -> bool:
     Parameters
     ----------
     tags
-        The way's OSM tags.
+        The way's OSM tags (a mapping, or pyosmium's tag list as it is).
     """
     if "highway" not in tags:
         return False
@@ -763,7 +763,7 @@ def _parse_osm_file(path: Path) -> WalkNetwork:
             way_ids.append(way.id)
             way_sizes.append(size)
             get = tag_list.get
-            way_tags[way.id] = {k: v for k in USEFUL_WAY_TAGS if (v := get(k)) is not None}
+            way_tags[way.id] = {k: val for k in USEFUL_WAY_TAGS if (val := get(k)) is not None}
     except RuntimeError as exc:
         msg = f"{path}: error while reading the OSM data: {exc}"
         raise NetworkError(msg) from exc
@@ -835,16 +835,6 @@ def _has_next_valid(
 # ---- cache ---------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``$SERVICE_COVERAGE_CACHE`` or ``~/.cache/service-coverage``."""
-    env = os.environ.get("SERVICE_COVERAGE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "service-coverage"
-
-
 def _cache_path(cache_dir: Path, content_hash: str) -> Path:
     key = hashlib.sha256(
         f"{content_hash}|{WALK_FILTER_ID}|v{NETWORK_FORMAT_VERSION}".encode()
@@ -859,7 +849,6 @@ def _save_cache(net: WalkNetwork, path: Path, *, osm_sha256: str | None = None) 
     the last rename wins, and a reader sees either no file or a complete one.
     """
     assert net.report is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "report": net.report.as_dict(),
         "way_tags": {str(k): v for k, v in net.way_tags.items()},
@@ -878,17 +867,8 @@ def _save_cache(net: WalkNetwork, path: Path, *, osm_sha256: str | None = None) 
         "edge_way": net.edge_way,
         "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
     }
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            np.savez(stream, **(arrays | _search_arrays(net)))  # type: ignore[arg-type]
-            stream.flush()
-            os.fsync(stream.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    arrays |= _search_arrays(net)
+    write_atomically(path, lambda stream: np.savez(stream, **arrays))  # type: ignore[arg-type]
 
 
 _CSR = ("indptr", "indices", "data")
@@ -1005,20 +985,16 @@ def build_walk_network(
         return _parse_osm_file(src)
     content_hash = file_sha256(src)
     cache_file = _cache_path(Path(cache_dir) if cache_dir else default_cache_dir(), content_hash)
-    if cache_file.is_file():
-        try:
-            net = _load_cache(cache_file, source=str(src), started=started)
-        except Exception as exc:  # any unreadable cache is rebuilt, never fatal
-            logger.warning(
-                "the network cache %s is unreadable (%s: %s); rebuilding it from %s",
-                cache_file,
-                type(exc).__name__,
-                exc,
-                src,
-            )
-        else:
-            logger.info("walking network of %s loaded from cache %s", src, cache_file)
-            return net
+    net = read_cached(
+        cache_file,
+        lambda file: _load_cache(file, source=str(src), started=started),
+        what="network cache",
+        source=src,
+        log=logger,
+    )
+    if net is not None:
+        logger.info("walking network of %s loaded from cache %s", src, cache_file)
+        return net
     net = _parse_osm_file(src)
     try:
         _save_cache(net, cache_file, osm_sha256=content_hash)
