@@ -665,11 +665,19 @@ def _adjacency(
     rows = np.concatenate([u, v])
     cols = np.concatenate([v, u])
     weights = np.maximum(np.concatenate([length, length]), 1e-9)
-    order = np.lexsort((weights, cols, rows))
-    rows, cols, weights = rows[order], cols[order], weights[order]
-    first = np.ones(rows.size, dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    return sp.csr_matrix((weights[first], (rows[first], cols[first])), shape=(n, n))
+    # one int64 key per (row, col) sorts as the pair does, and the sorted, deduplicated
+    # entries are the CSR arrays themselves (no COO -> CSR conversion)
+    key = rows * np.int64(n) + cols
+    del rows, cols
+    order = np.lexsort((weights, key))
+    key, weights = key[order], weights[order]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, weights = key[first], weights[first]
+    index_type = np.int32 if max(n, key.size) < 2**31 else np.int64
+    indptr = np.zeros(n + 1, dtype=index_type)
+    np.cumsum(np.bincount(key // n, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((weights, (key % n).astype(index_type), indptr), shape=(n, n))
 
 
 def _assemble(

@@ -328,3 +328,24 @@ _MAIN_283FB67_FINGERPRINTS = {
 def test_network_arrays_are_those_of_the_reference_parser(osm: Path) -> None:
     net = build_walk_network(osm, cache=False)
     assert _network_fingerprint(net) == _MAIN_283FB67_FINGERPRINTS[osm.name]
+
+
+def test_adjacency_keeps_the_shortest_parallel_edge_as_a_plain_loop_would() -> None:
+    from coverage.network import _adjacency
+
+    rng = np.random.default_rng(5)
+    n, m = 40, 400  # many parallel edges, some zero lengths, some loops
+    u = rng.integers(0, n, m)
+    v = rng.integers(0, n, m)
+    length = rng.choice([0.0, 1.0, 2.5, 7.0], m)
+    best: dict[tuple[int, int], float] = {}
+    for a, b, w in zip(u.tolist(), v.tolist(), length.tolist(), strict=True):
+        for key in ((a, b), (b, a)):
+            best[key] = min(best.get(key, np.inf), max(w, 1e-9))
+    adjacency = _adjacency(n, u, v, length)
+    assert adjacency.has_canonical_format
+    coo = adjacency.tocoo()
+    got = dict(
+        zip(zip(coo.row.tolist(), coo.col.tolist(), strict=True), coo.data.tolist(), strict=True)
+    )
+    assert got == best
