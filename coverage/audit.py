@@ -242,16 +242,18 @@ def service_counts(services: pd.DataFrame, pack: RulePack) -> dict[str, int]:
 
 
 def _residential_layers(
-    case: Case,
+    case: Case, *, cache_dir: str | Path | None = None
 ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
-    """Buildings and residential land use named in ``[residents]`` (an OSM file or a layer)."""
+    """Buildings and residential land use named in ``[residents]`` (an OSM file or a layer);
+    read from an OSM file, they are cached on disk by the file's hash (``cache_dir``)."""
     source = case.residents.get("buildings")
     if not source:
         return None, None
     path = Path(source)
     if path.name.endswith(_OSM_SUFFIXES):
         stat = path.stat()
-        return _osm_residential(str(path), stat.st_mtime_ns, stat.st_size)
+        folder = None if cache_dir is None else str(cache_dir)
+        return _osm_residential(str(path), stat.st_mtime_ns, stat.st_size, folder)
     from coverage.load import read_layer
 
     buildings = read_layer(path)
@@ -263,14 +265,18 @@ def _residential_layers(
 
 @functools.lru_cache(maxsize=4)
 def _osm_residential(
-    path: str, mtime_ns: int, size: int
+    path: str, mtime_ns: int, size: int, cache_dir: str | None
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Buildings and residential land use of an OSM file, read once per file version (what-if
-    loops audit the same case many times). Callers must not modify the frames."""
+    loops audit the same case many times) and, across processes, from the on-disk cache keyed
+    by the file's hash. Callers must not modify the frames."""
     from coverage.osm_features import read_osm_buildings, read_osm_landuse
 
     del mtime_ns, size  # part of the cache key only
-    return read_osm_buildings(path), read_osm_landuse(path)
+    return (
+        read_osm_buildings(path, cache_dir=cache_dir),
+        read_osm_landuse(path, cache_dir=cache_dir),
+    )
 
 
 def check_origin_grid(case: Case) -> None:
@@ -291,7 +297,7 @@ def check_origin_grid(case: Case) -> None:
     check_grid_size(case.communities, grid_m=float(case.residents.get("grid_m", 50.0)))
 
 
-def _origins(case: Case) -> gpd.GeoDataFrame:
+def _origins(case: Case, *, cache_dir: str | Path | None = None) -> gpd.GeoDataFrame:
     """Residential origins, community by community from the best source the case gives.
 
     Population points first; a community without points falls back to residential
@@ -300,7 +306,7 @@ def _origins(case: Case) -> gpd.GeoDataFrame:
     """
     from coverage.population import spread_population
 
-    buildings, residential = _residential_layers(case)
+    buildings, residential = _residential_layers(case, cache_dir=cache_dir)
     return spread_population(
         case.communities,
         points=case.origins,
@@ -539,7 +545,8 @@ def audit_case(
         A walking network to use instead of building one from the case's OSM file (batch
         audits share one network between cases).
     cache_dir
-        Network cache folder (default :func:`coverage.network.default_cache_dir`).
+        Cache folder of the network and of the buildings and land use read from the OSM
+        file (default :func:`coverage.network.default_cache_dir`).
 
     Returns
     -------
@@ -585,7 +592,7 @@ def audit_case(
     metric = network.metric_crs
 
     with _timed(timings, "origins"):
-        origins = _origins(case).reset_index(drop=True)
+        origins = _origins(case, cache_dir=cache_dir).reset_index(drop=True)
         if len(origins) == 0:
             msg = f"case {case.name!r}: no residential origins (every community has population 0?)"
             raise DataError(msg)

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -42,13 +41,14 @@ import pyproj
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from coverage._io import file_sha256
+from coverage._io import default_cache_dir, file_sha256, read_cached, write_atomically
 from coverage.errors import NetworkError
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import networkx as nx
     import shapely
+    from osmium.osm import TagList
 
 __all__ = [
     "NETWORK_FORMAT_VERSION",
@@ -66,8 +66,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Bumped whenever the parsed network or its cache layout changes, so old caches are not used.
-NETWORK_FORMAT_VERSION = 2
+#: Bumped whenever the parsed network or its cache layout changes, so old caches are not used:
+#: the version is part of the cache key, so a file of another version is never even opened
+#: (no warning; it stays until :func:`clear_cache`). 3: the snapping index and the metric
+#: coordinates are cached with the network.
+NETWORK_FORMAT_VERSION = 3
 
 #: The earth radius osmnx uses for great-circle lengths (``osmnx.distance.EARTH_RADIUS_M``).
 EARTH_RADIUS_M = 6_371_009.0
@@ -121,7 +124,7 @@ _WALK_EXCLUDE: tuple[tuple[str, re.Pattern[str]], ...] = (
 WALK_FILTER_ID = "osmnx-2-walk"
 
 
-def is_walkable(tags: Mapping[str, str]) -> bool:
+def is_walkable(tags: Mapping[str, str] | TagList) -> bool:
     """Whether a way with these tags belongs to the walking network.
 
     The rules are those of osmnx's ``network_type="walk"`` Overpass filter: the way has a
@@ -133,7 +136,7 @@ def is_walkable(tags: Mapping[str, str]) -> bool:
     Parameters
     ----------
     tags
-        The way's OSM tags.
+        The way's OSM tags (a mapping, or pyosmium's tag list as it is).
     """
     if "highway" not in tags:
         return False
@@ -662,11 +665,19 @@ def _adjacency(
     rows = np.concatenate([u, v])
     cols = np.concatenate([v, u])
     weights = np.maximum(np.concatenate([length, length]), 1e-9)
-    order = np.lexsort((weights, cols, rows))
-    rows, cols, weights = rows[order], cols[order], weights[order]
-    first = np.ones(rows.size, dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    return sp.csr_matrix((weights[first], (rows[first], cols[first])), shape=(n, n))
+    # one int64 key per (row, col) sorts as the pair does, and the sorted, deduplicated
+    # entries are the CSR arrays themselves (no COO -> CSR conversion)
+    key = rows * np.int64(n) + cols
+    del rows, cols
+    order = np.lexsort((weights, key))
+    key, weights = key[order], weights[order]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, weights = key[first], weights[first]
+    index_type = np.int32 if max(n, key.size) < 2**31 else np.int64
+    indptr = np.zeros(n + 1, dtype=index_type)
+    np.cumsum(np.bincount(key // n, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((weights, (key % n).astype(index_type), indptr), shape=(n, n))
 
 
 def _assemble(
@@ -711,9 +722,6 @@ def _assemble(
     return net
 
 
-#: Tags read from every highway way: the walk filter's keys and the useful tags kept on edges.
-_READ_KEYS = tuple(dict.fromkeys([key for key, _ in _WALK_EXCLUDE] + list(USEFUL_WAY_TAGS)))
-
 #: osmium's integer coordinate of an undefined location (node missing from the file).
 _UNDEFINED_COORDINATE = 2**31 - 1
 
@@ -738,7 +746,10 @@ def _parse_osm_file(path: Path) -> WalkNetwork:
         msg = f"{path}: cannot be read as an OSM file (.osm, .osm.bz2, .osm.pbf): {exc}"
         raise NetworkError(msg) from exc
 
-    entries: list[tuple[int, int, int]] = []  # (node id, x, y) of every way node, in order
+    # node id, x, y of every way node, in order, flat: one list of ints is the cheapest to fill
+    # and to turn into an array (a list of tuples costs twice as much)
+    entries: list[int] = []
+    push = entries.append
     way_ids: list[int] = []
     way_sizes: list[int] = []
     way_tags: dict[int, dict[str, str]] = {}
@@ -746,19 +757,27 @@ def _parse_osm_file(path: Path) -> WalkNetwork:
         for way in processor:
             assert isinstance(way, osmium.osm.Way)  # the entity filter lets only ways through
             tag_list = way.tags
-            tags = {k: tag_list[k] for k in _READ_KEYS if k in tag_list}
-            if not is_walkable(tags):
+            # the filter reads the few keys it needs from osmium's tag list itself; only the
+            # kept ways pay for a dict of their useful tags
+            if not is_walkable(tag_list):
                 continue
-            nodes = [(nd.ref, nd.x, nd.y) for nd in way.nodes]
-            entries.extend(nodes)
+            size = 0
+            for nd in way.nodes:
+                loc = nd.location
+                push(nd.ref)
+                push(loc.x)
+                push(loc.y)
+                size += 1
             way_ids.append(way.id)
-            way_sizes.append(len(nodes))
-            way_tags[way.id] = {k: v for k, v in tags.items() if k in USEFUL_WAY_TAGS}
+            way_sizes.append(size)
+            get = tag_list.get
+            way_tags[way.id] = {k: val for k in USEFUL_WAY_TAGS if (val := get(k)) is not None}
     except RuntimeError as exc:
         msg = f"{path}: error while reading the OSM data: {exc}"
         raise NetworkError(msg) from exc
 
-    flat = np.asarray(entries, dtype=np.int64).reshape(-1, 3)
+    flat = np.array(entries, dtype=np.int64).reshape(-1, 3)
+    del entries
     sizes = np.asarray(way_sizes, dtype=np.int64)
     way_of_entry = np.repeat(np.arange(sizes.size), sizes)
     valid = (flat[:, 1] != _UNDEFINED_COORDINATE) & (flat[:, 2] != _UNDEFINED_COORDINATE)
@@ -824,16 +843,6 @@ def _has_next_valid(
 # ---- cache ---------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``$SERVICE_COVERAGE_CACHE`` or ``~/.cache/service-coverage``."""
-    env = os.environ.get("SERVICE_COVERAGE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "service-coverage"
-
-
 def _cache_path(cache_dir: Path, content_hash: str) -> Path:
     key = hashlib.sha256(
         f"{content_hash}|{WALK_FILTER_ID}|v{NETWORK_FORMAT_VERSION}".encode()
@@ -848,7 +857,6 @@ def _save_cache(net: WalkNetwork, path: Path, *, osm_sha256: str | None = None) 
     the last rename wins, and a reader sees either no file or a complete one.
     """
     assert net.report is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "report": net.report.as_dict(),
         "way_tags": {str(k): v for k, v in net.way_tags.items()},
@@ -867,26 +875,20 @@ def _save_cache(net: WalkNetwork, path: Path, *, osm_sha256: str | None = None) 
         "edge_way": net.edge_way,
         "meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8),
     }
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            np.savez(stream, **(arrays | _search_arrays(net)))  # type: ignore[arg-type]
-            stream.flush()
-            os.fsync(stream.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    arrays |= _search_arrays(net)
+    write_atomically(path, lambda stream: np.savez(stream, **arrays))  # type: ignore[arg-type]
 
 
 _CSR = ("indptr", "indices", "data")
 
 
 def _search_arrays(net: WalkNetwork) -> dict[str, npt.NDArray[Any]]:
-    """What a search needs besides the graph (adjacency, components, chains), so that a
-    network loaded from the cache is ready to query at once."""
-    out: dict[str, npt.NDArray[Any]] = {"component": net.component}
+    """What a search needs besides the graph (adjacency, components, chains, the metric
+    coordinates and the snapping index), so that a network loaded from the cache is ready to
+    snap and query at once."""
+    from coverage.snapping import segment_index_arrays
+
+    out: dict[str, npt.NDArray[Any]] = {"component": net.component, "xy": net.xy}
     out |= {f"adj_{k}": getattr(net.adjacency, k) for k in _CSR}
     chains = net.chains
     for name in Chains.__dataclass_fields__:
@@ -895,7 +897,7 @@ def _search_arrays(net: WalkNetwork) -> dict[str, npt.NDArray[Any]]:
             out |= {f"chains_adj_{k}": getattr(value, k) for k in _CSR}
         else:
             out[f"chains_{name}"] = value
-    return out
+    return out | segment_index_arrays(net)
 
 
 def _csr(arrays: dict[str, npt.NDArray[Any]], prefix: str, n: int) -> sp.csr_matrix:
@@ -905,6 +907,8 @@ def _csr(arrays: dict[str, npt.NDArray[Any]], prefix: str, n: int) -> sp.csr_mat
 
 def _restore_search_arrays(net: WalkNetwork, arrays: dict[str, npt.NDArray[Any]]) -> None:
     """Put the cached search structures where the cached properties would compute them."""
+    from coverage.snapping import restore_segment_index
+
     n = net.n_nodes
     n_core = int(arrays["chains_core_nodes"].size)
     net.__dict__["component"] = arrays["component"]
@@ -916,6 +920,8 @@ def _restore_search_arrays(net: WalkNetwork, arrays: dict[str, npt.NDArray[Any]]
     }
     fields["adjacency"] = _csr(arrays, "chains_adj_", n_core)
     net.__dict__["chains"] = Chains(**fields)
+    net.__dict__["xy"] = arrays["xy"]
+    restore_segment_index(net, arrays)
 
 
 def _load_cache(path: Path, *, source: str, started: float) -> WalkNetwork:
@@ -987,20 +993,16 @@ def build_walk_network(
         return _parse_osm_file(src)
     content_hash = file_sha256(src)
     cache_file = _cache_path(Path(cache_dir) if cache_dir else default_cache_dir(), content_hash)
-    if cache_file.is_file():
-        try:
-            net = _load_cache(cache_file, source=str(src), started=started)
-        except Exception as exc:  # any unreadable cache is rebuilt, never fatal
-            logger.warning(
-                "the network cache %s is unreadable (%s: %s); rebuilding it from %s",
-                cache_file,
-                type(exc).__name__,
-                exc,
-                src,
-            )
-        else:
-            logger.info("walking network of %s loaded from cache %s", src, cache_file)
-            return net
+    net = read_cached(
+        cache_file,
+        lambda file: _load_cache(file, source=str(src), started=started),
+        what="network cache",
+        source=src,
+        log=logger,
+    )
+    if net is not None:
+        logger.info("walking network of %s loaded from cache %s", src, cache_file)
+        return net
     net = _parse_osm_file(src)
     try:
         _save_cache(net, cache_file, osm_sha256=content_hash)

@@ -12,13 +12,18 @@ Ids keep the OSM object type: ``n123`` (node), ``w456`` (way, or area built from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,6 +32,7 @@ import pandas as pd
 import shapely
 from osmium.geom import WKBFactory
 
+from coverage._io import default_cache_dir, file_sha256, read_cached, write_atomically
 from coverage.categories import CategoryMap, load_category_map
 from coverage.crs import local_metric_crs
 from coverage.errors import DataError
@@ -334,13 +340,25 @@ def _parse_levels(value: str | None) -> float:
     return max(numbers) if numbers else math.nan
 
 
-def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
+def read_osm_buildings(
+    path: str | Path,
+    *,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> gpd.GeoDataFrame:
     """Read building footprints from an OSM file.
 
     Parameters
     ----------
     path
         An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file.
+    cache
+        Reuse (and store) the result in the on-disk cache, keyed by the file's SHA-256, the
+        reader's version and its parameters: reading the frame back costs a small fraction of
+        reading the OSM file.
+    cache_dir
+        The cache folder; default :func:`coverage.network.default_cache_dir` (the network
+        cache's folder; these entries live in its ``osm-features`` sub-folder).
 
     Returns
     -------
@@ -358,7 +376,12 @@ def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
         If the file is missing or unreadable.
     """
     p = _check_path(path)
+    return _cached_read(
+        p, "buildings", {}, lambda: _read_buildings(p), cache=cache, cache_dir=cache_dir
+    )
 
+
+def _read_buildings(p: Path) -> gpd.GeoDataFrame:
     def wanted(tags: Mapping[str, str]) -> bool:
         value = tags.get("building")
         return bool(value) and value != "no"
@@ -387,6 +410,8 @@ def read_osm_landuse(
     path: str | Path,
     *,
     values: Iterable[str] = ("residential",),
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read land-use polygons from an OSM file.
 
@@ -396,6 +421,8 @@ def read_osm_landuse(
         An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file.
     values
         The ``landuse=*`` values to keep.
+    cache, cache_dir
+        As for :func:`read_osm_buildings` (the values kept are part of the cache key).
 
     Returns
     -------
@@ -409,10 +436,18 @@ def read_osm_landuse(
         If the file is missing or unreadable.
     """
     p = _check_path(path)
-    keep = frozenset(values)
-    if isinstance(values, str):
-        keep = frozenset([values])
+    keep = frozenset([values]) if isinstance(values, str) else frozenset(values)
+    return _cached_read(
+        p,
+        "landuse",
+        {"values": sorted(keep)},
+        lambda: _read_landuse(p, keep),
+        cache=cache,
+        cache_dir=cache_dir,
+    )
 
+
+def _read_landuse(p: Path, keep: frozenset[str]) -> gpd.GeoDataFrame:
     def wanted(tags: Mapping[str, str]) -> bool:
         return tags.get("landuse") in keep
 
@@ -433,3 +468,111 @@ def read_osm_landuse(
     )
     logger.info("%s: %d landuse polygons (%s)", p, len(frame), ", ".join(sorted(keep)))
     return frame
+
+
+# ---- cache: the frames read from an OSM file, by the file's SHA-256 -----------------------
+
+#: Bumped whenever a cached reader's output changes (columns, ids, geometry rules), so that
+#: older cached reads are not used: the version is part of the cache key.
+OSM_FEATURES_VERSION = 1
+
+#: The cache's sub-folder (next to the network cache's ``networks``).
+_CACHE_SUBDIR = "osm-features"
+
+
+def _cached_read(
+    path: Path,
+    reader: str,
+    params: Mapping[str, Any],
+    read: Callable[[], gpd.GeoDataFrame],
+    *,
+    cache: bool,
+    cache_dir: str | os.PathLike[str] | None,
+) -> gpd.GeoDataFrame:
+    """``read()``, or its result from the cache when this file was read the same way before.
+
+    The key is the file's SHA-256, the reader (and :data:`OSM_FEATURES_VERSION`) and its
+    parameters. Writes are atomic and an unreadable entry is read again from the file, with a
+    warning (the rules of :mod:`coverage._io`, shared with the network cache).
+    """
+    if not cache:
+        return read()
+    content_hash = file_sha256(path)
+    key_text = json.dumps(
+        [content_hash, reader, OSM_FEATURES_VERSION, dict(params)], sort_keys=True
+    )
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = folder / _CACHE_SUBDIR / f"{reader}-{key}.npz"
+    frame = read_cached(entry, _load_frame, what="OSM features cache", source=path, log=logger)
+    if frame is not None:
+        logger.info("%s: %s read from cache %s", path, reader, entry)
+        return frame
+    frame = read()
+    meta = {
+        "reader": reader,
+        "version": OSM_FEATURES_VERSION,
+        "params": dict(params),
+        "osm_file": str(path),
+        "osm_sha256": content_hash,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        arrays = _frame_arrays(frame, meta)
+        write_atomically(entry, lambda stream: np.savez(stream, **arrays))  # type: ignore[arg-type]
+    except OSError as exc:
+        logger.warning("could not write the OSM features cache %s: %s", entry, exc)
+    return frame
+
+
+def _frame_arrays(frame: gpd.GeoDataFrame, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A reader's frame as plain arrays (no pickle): float columns as they are, text columns
+    as fixed-width unicode, geometries as WKB bytes with offsets."""
+    arrays: dict[str, np.ndarray] = {}
+    columns: list[list[str]] = []
+    for i, name in enumerate(c for c in frame.columns if c != frame.geometry.name):
+        values = frame[name]
+        if pd.api.types.is_float_dtype(values.dtype):
+            arrays[f"col{i}"] = values.to_numpy(dtype=np.float64)
+            columns.append([name, "float"])
+        else:
+            text = values.tolist()
+            if not all(isinstance(v, str) and not v.endswith("\0") for v in text):
+                msg = f"column {name!r} is neither float nor text"
+                raise TypeError(msg)
+            arrays[f"col{i}"] = np.array(text, dtype=str)
+            columns.append([name, "str"])
+    wkb = shapely.to_wkb(frame.geometry.to_numpy())
+    ptr = np.zeros(len(wkb) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in wkb], out=ptr[1:])
+    arrays["wkb"] = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    arrays["wkb_ptr"] = ptr
+    record = meta | {"columns": columns, "rows": len(frame), "crs": "EPSG:4326"}
+    arrays["meta"] = np.frombuffer(json.dumps(record, ensure_ascii=False).encode(), np.uint8)
+    return arrays
+
+
+def _load_frame(path: Path) -> gpd.GeoDataFrame:
+    """The frame :func:`_frame_arrays` stored."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes().decode())
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+    names = [name for name, _ in meta["columns"]]
+    rows = int(meta["rows"])
+    if rows == 0:
+        return _empty(names)
+    raw = arrays["wkb"].tobytes()
+    ptr = arrays["wkb_ptr"].tolist()
+    if len(ptr) != rows + 1 or ptr[-1] != len(raw):
+        msg = f"{rows} rows but {len(ptr) - 1} geometries ({len(raw)} bytes, {ptr[-1]} expected)"
+        raise ValueError(msg)
+    wkb = np.empty(rows, dtype=object)
+    wkb[:] = [raw[a:b] for a, b in pairwise(ptr)]
+    columns: dict[str, Any] = {}
+    for i, (name, kind) in enumerate(meta["columns"]):
+        values = arrays[f"col{i}"]
+        if values.shape != (rows,):
+            msg = f"column {name!r} has {values.shape[0]} values for {rows} rows"
+            raise ValueError(msg)
+        columns[name] = values.astype(np.float64) if kind == "float" else values.tolist()
+    return gpd.GeoDataFrame(columns, geometry=shapely.from_wkb(wkb), crs=meta["crs"])

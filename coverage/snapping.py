@@ -200,6 +200,134 @@ def _segment_index(network: WalkNetwork) -> _SegmentIndex:
     return index
 
 
+#: Prefix of the snapping index's arrays in the network cache (:mod:`coverage.network`).
+INDEX_ARRAY_PREFIX = "snap_"
+
+
+def segment_index_arrays(network: WalkNetwork) -> dict[str, npt.NDArray[Any]]:
+    """The snapping index of ``network`` as plain arrays, for the network cache.
+
+    The samples (in Z-order), the sample -> edge map, the Z-order grid and the k-d tree's own
+    arrays (its state as scipy gives it, without pickle). :func:`restore_segment_index` puts
+    them back so that the first snapping after a cached load does not rebuild anything.
+    """
+    import scipy
+    from scipy.spatial import cKDTree
+
+    index = _segment_index(network)
+    tree = index.tree
+    assert isinstance(tree, cKDTree)
+    nodes, data, n, m, leafsize, maxes, mins, indices, boxsize, boxsize_data = tree.__getstate__()
+    if boxsize is not None or boxsize_data is not None:  # pragma: no cover - never periodic
+        msg = "a periodic k-d tree cannot be cached"
+        raise ValueError(msg)
+    small = np.int32 if index.sample_edge.size < 2**31 else np.int64
+    out: dict[str, npt.NDArray[Any]] = {
+        "samples": data,
+        "ptr": index.sample_ptr.astype(small),
+        "edge": index.sample_edge.astype(np.int32 if network.n_edges < 2**31 else np.int64),
+        "origin": index.origin,
+        "scale": np.array([index.scale, index.spacing_m]),
+        "tree_nodes": np.frombuffer(nodes.tobytes(), dtype=np.uint8),
+        "tree_shape": np.array([n, m, leafsize], dtype=np.int64),
+        "tree_maxes": maxes,
+        "tree_mins": mins,
+        "tree_indices": indices,
+        # the tree's state is scipy's own layout: another scipy rebuilds it from the samples
+        "scipy_version": np.frombuffer(scipy.__version__.encode(), dtype=np.uint8),
+    }
+    return {INDEX_ARRAY_PREFIX + k: v for k, v in out.items()}
+
+
+def restore_segment_index(network: WalkNetwork, arrays: dict[str, npt.NDArray[Any]]) -> None:
+    """Attach the snapping index stored by :func:`segment_index_arrays` to ``network``.
+
+    Raises
+    ------
+    KeyError
+        If the arrays hold no index (the caller treats the cache as unreadable).
+    """
+    import scipy
+    from scipy.spatial import cKDTree
+
+    got = {k: arrays[INDEX_ARRAY_PREFIX + k] for k in _INDEX_KEYS}
+    samples = np.ascontiguousarray(got["samples"], dtype=np.float64)
+    if got["scipy_version"].tobytes().decode() == scipy.__version__:
+        n, m, leafsize = (int(x) for x in got["tree_shape"])
+        tree = cKDTree.__new__(cKDTree)
+        tree.__setstate__(
+            (
+                got["tree_nodes"].view("S1"),
+                samples,
+                n,
+                m,
+                leafsize,
+                got["tree_maxes"],
+                got["tree_mins"],
+                np.ascontiguousarray(got["tree_indices"], dtype=np.intp),
+                None,
+                None,
+            )
+        )
+    else:  # same points, same options: the same tree, built by this scipy
+        tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
+    scale, spacing_m = (float(x) for x in got["scale"])
+    _INDEXES[network] = _segment_index_from(
+        network,
+        tree,
+        got["ptr"].astype(np.int64),
+        got["edge"].astype(np.int64),
+        origin=got["origin"],
+        scale=scale,
+        spacing_m=spacing_m,
+    )
+
+
+_INDEX_KEYS = (
+    "samples",
+    "ptr",
+    "edge",
+    "origin",
+    "scale",
+    "tree_nodes",
+    "tree_shape",
+    "tree_maxes",
+    "tree_mins",
+    "tree_indices",
+    "scipy_version",
+)
+
+
+def _segment_index_from(
+    network: WalkNetwork,
+    tree: Any,
+    sample_ptr: npt.NDArray[np.int64],
+    sample_edge: npt.NDArray[np.int64],
+    *,
+    origin: npt.NDArray[np.float64],
+    scale: float,
+    spacing_m: float,
+) -> _SegmentIndex:
+    """The index around a k-d tree of the samples, with the edges' segment arrays."""
+    xy = network.xy
+    a = xy[network.edge_u]
+    ab = xy[network.edge_v] - a
+    ab2 = (ab**2).sum(axis=1)
+    return _SegmentIndex(
+        tree,
+        sample_ptr,
+        sample_edge,
+        np.ascontiguousarray(a[:, 0]),
+        np.ascontiguousarray(a[:, 1]),
+        np.ascontiguousarray(ab[:, 0]),
+        np.ascontiguousarray(ab[:, 1]),
+        np.maximum(ab2, 1e-12),
+        spacing_m,
+        origin,
+        scale,
+    )
+
+
 def _build_segment_index(network: WalkNetwork) -> _SegmentIndex:
     from scipy.spatial import cKDTree
 
@@ -237,18 +365,15 @@ def _build_segment_index(network: WalkNetwork) -> _SegmentIndex:
     nth = concat_ranges(np.zeros(n, np.int64), degree)
     sample_edge[ptr[rank[node_sample[ends[by_node]]]] + nth] = by_node % m
     del rank, by_node, nth, ends
-    return _SegmentIndex(
+    del a, ab, ab2
+    return _segment_index_from(
+        network,
         cKDTree(samples, balanced_tree=False, compact_nodes=False),
         ptr,
         sample_edge,
-        np.ascontiguousarray(a[:, 0]),
-        np.ascontiguousarray(a[:, 1]),
-        np.ascontiguousarray(ab[:, 0]),
-        np.ascontiguousarray(ab[:, 1]),
-        np.maximum(ab2, 1e-12),
-        SAMPLE_SPACING_M,
-        origin,
-        scale,
+        origin=origin,
+        scale=scale,
+        spacing_m=SAMPLE_SPACING_M,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bz2
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import osmnx as ox
 import pytest
 
 from coverage.errors import NetworkError
-from coverage.network import build_walk_network, great_circle_m, is_walkable
+from coverage.network import WalkNetwork, build_walk_network, great_circle_m, is_walkable
 from tests.conftest import BEIJING, CHENGDU, GRID_STEP_M, grid_osm, write_osm_xml
 
 
@@ -300,3 +302,50 @@ def test_concurrent_writers_never_share_a_temporary_file(
     loaded = network_module._load_cache(target, source="grid", started=0.0)
     np.testing.assert_array_equal(loaded.edge_length_m, net.edge_length_m)
     assert [p.name for p in target.parent.iterdir()] == ["entry.npz"]
+
+
+def _network_fingerprint(net: WalkNetwork) -> str:
+    """SHA-256 of the network's arrays in their order (floats rounded to 1e-9) and way tags."""
+    digest = hashlib.sha256()
+    for ints in (net.node_id, net.edge_u, net.edge_v, net.edge_way):
+        digest.update(np.ascontiguousarray(ints, dtype="<i8").tobytes())
+    for floats in (net.lon, net.lat, net.edge_length_m):
+        digest.update(np.round(np.asarray(floats, dtype="<f8"), 9).tobytes())
+    tags = {str(k): v for k, v in sorted(net.way_tags.items())}
+    digest.update(json.dumps(tags, sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+# computed with the parser of main at 283fb67, before the build was made faster (issue 13):
+# the faster parser must give the very same network, array for array
+_MAIN_283FB67_FINGERPRINTS = {
+    BEIJING.name: "7c7250c4251de798da0816d851d455db817d2679647118afdeefdbc91858b1bf",
+    CHENGDU.name: "3932ae1f9da7ed2a4e41d0777937467bbac5479e65431dc77351d9ea6fff1210",
+}
+
+
+@pytest.mark.parametrize("osm", [BEIJING, CHENGDU], ids=["beijing", "chengdu"])
+def test_network_arrays_are_those_of_the_reference_parser(osm: Path) -> None:
+    net = build_walk_network(osm, cache=False)
+    assert _network_fingerprint(net) == _MAIN_283FB67_FINGERPRINTS[osm.name]
+
+
+def test_adjacency_keeps_the_shortest_parallel_edge_as_a_plain_loop_would() -> None:
+    from coverage.network import _adjacency
+
+    rng = np.random.default_rng(5)
+    n, m = 40, 400  # many parallel edges, some zero lengths, some loops
+    u = rng.integers(0, n, m)
+    v = rng.integers(0, n, m)
+    length = rng.choice([0.0, 1.0, 2.5, 7.0], m)
+    best: dict[tuple[int, int], float] = {}
+    for a, b, w in zip(u.tolist(), v.tolist(), length.tolist(), strict=True):
+        for key in ((a, b), (b, a)):
+            best[key] = min(best.get(key, np.inf), max(w, 1e-9))
+    adjacency = _adjacency(n, u, v, length)
+    assert adjacency.has_canonical_format
+    coo = adjacency.tocoo()
+    got = dict(
+        zip(zip(coo.row.tolist(), coo.col.tolist(), strict=True), coo.data.tolist(), strict=True)
+    )
+    assert got == best
