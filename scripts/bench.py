@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_baselines import bare_pyosmium_walk_read
 
 from coverage.access import node_distances
 from coverage.network import WalkNetwork, build_walk_network
@@ -330,35 +331,8 @@ sys.path.insert(0, "scripts")
 from bench import bare_pyosmium_walk_read
 after = rss_mb()
 refs = bare_pyosmium_walk_read(sys.argv[1])
-report(after, node_refs=len(refs))
+report(after, node_refs=len(refs) // 3)
 """
-
-
-def bare_pyosmium_walk_read(path: str | os.PathLike[str]) -> list[tuple[int, int, int]]:
-    """One pyosmium pass reading the walkable ways with their node locations: the floor.
-
-    The same reader, the same tag filter (:func:`coverage.network.is_walkable` on the same
-    keys) and the same per-node copy as :func:`coverage.network.build_walk_network`, and
-    nothing else: no segments, node table, lengths, adjacency or components. Returns the
-    ``(node id, x, y)`` of every node reference of every walkable way (1e-7 degrees).
-    """
-    import osmium
-
-    from coverage.network import _READ_KEYS, is_walkable
-
-    processor = (
-        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-        .with_locations()
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-        .with_filter(osmium.filter.KeyFilter("highway"))
-    )
-    entries: list[tuple[int, int, int]] = []
-    for way in processor:
-        tag_list = way.tags
-        tags = {k: tag_list[k] for k in _READ_KEYS if k in tag_list}
-        if is_walkable(tags):
-            entries.extend((nd.ref, nd.x, nd.y) for nd in way.nodes)
-    return entries
 
 
 def pyrosm_walk_read(path: str | os.PathLike[str], *, nodes: bool = False) -> Any:

@@ -16,8 +16,12 @@ import os
 __all__ = ["bare_pyosmium_walk_read"]
 
 
-def bare_pyosmium_walk_read(path: str | os.PathLike[str]) -> tuple[int, int]:
+def bare_pyosmium_walk_read(path: str | os.PathLike[str]) -> list[int]:
     """Read the walkable ways of an OSM file with pyosmium, with node locations, and nothing else.
+
+    The same reader, the same tag filter (:func:`coverage.network.is_walkable` on osmium's tag
+    list) and the same per-node copy as :func:`coverage.network.build_walk_network`, and
+    nothing else: no segments, node table, lengths, adjacency or components.
 
     Parameters
     ----------
@@ -26,9 +30,10 @@ def bare_pyosmium_walk_read(path: str | os.PathLike[str]) -> tuple[int, int]:
 
     Returns
     -------
-    tuple[int, int]
-        The number of walkable ways and of node references read (so the work cannot be
-        optimised away, and a caller can check it read what the build reads).
+    list of int
+        ``node id, x, y`` of every node reference of every walkable way, flat (x and y in 1e-7
+        degrees), so the work cannot be optimised away and a caller can check that it read
+        what the build reads.
     """
     import osmium
 
@@ -40,13 +45,14 @@ def bare_pyosmium_walk_read(path: str | os.PathLike[str]) -> tuple[int, int]:
         .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
-    ways = 0
-    refs = 0
+    entries: list[int] = []
+    push = entries.append
     for way in processor:
         if not is_walkable(way.tags):
             continue
-        ways += 1
-        for node in way.nodes:
-            node.x  # noqa: B018 - the location is part of the read
-            refs += 1
-    return ways, refs
+        for nd in way.nodes:
+            loc = nd.location
+            push(nd.ref)
+            push(loc.x)
+            push(loc.y)
+    return entries

@@ -37,14 +37,14 @@ def bench_modules() -> Iterator[Any]:
 
 def test_bare_read_sees_exactly_the_ways_the_build_keeps(bench_modules: Any) -> None:
     net = build_walk_network(CHENGDU, cache=False)
-    refs = bench_modules.bare_pyosmium_walk_read(CHENGDU)
-    ids = np.unique(np.array([r[0] for r in refs], dtype=np.int64))
+    refs = np.array(bench_modules.bare_pyosmium_walk_read(CHENGDU), dtype=np.int64).reshape(-1, 3)
+    ids = np.unique(refs[:, 0])
     # every node of the network is a referenced node of a walkable way, and vice versa (the
     # extract has no references to nodes outside it, so nothing is dropped)
     assert net.report is not None and net.report.dropped_node_refs == 0
     np.testing.assert_array_equal(ids, net.node_id)
     # locations are the same 1e-7 degree integers the build divides
-    first = {r[0]: (r[1], r[2]) for r in refs}
+    first = {r[0]: (r[1], r[2]) for r in refs.tolist()}
     pos = np.searchsorted(net.node_id, ids)
     xs = np.array([first[i][0] for i in ids.tolist()]) / 1e7
     np.testing.assert_allclose(xs, net.lon[pos], rtol=0, atol=1e-12)
