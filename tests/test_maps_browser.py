@@ -247,21 +247,18 @@ def test_hostile_names_render_as_text(browser: Any, demo: AuditResult, tmp_path:
         inside = row.geometry.representative_point()
         text = p.open_unit_popup(row["community_id"], (inside.y, inside.x))
         assert EVIL_COMMUNITY in text  # shown as text
-        # open a hostile POI's popup through its marker
+        # open a hostile POI's popup: the cluster group's popup, built for that marker
         p.page.evaluate(
             """(name) => {
                 const map = window[name];
                 let done = false;
                 map.eachLayer(l => {
                     if (!done && l instanceof L.MarkerClusterGroup) {
-                        const m = l.getLayers().find(x => x.getPopup() &&
-                            x.getPopup().getContent().includes('onerror'));
-                        // open the marker's own popup content at its place; a clustered
-                        // marker is not on the map, and zoomToShowLayer's callback is not
-                        // reliable in headless runs
+                        const m = l.getLayers().find(x => sc_poi_name(x.sc_i).includes('onerror'));
+                        // a clustered marker is not on the map: open its content at its place
                         if (m) {
                             L.popup().setLatLng(m.getLatLng())
-                                .setContent(m.getPopup().getContent()).openOn(map);
+                                .setContent(l.getPopup().getContent()(m)).openOn(map);
                             done = true;
                         }
                     }
@@ -340,13 +337,13 @@ _OPEN_SERVICES = """(name) => {
     const out = [];
     map.eachLayer(g => {
         if (!(g instanceof L.MarkerClusterGroup)) { return; }
+        // one popup and one tooltip on the cluster group build each marker's content
+        const popupOf = g.getPopup().getContent(), tipOf = g.getTooltip().getContent();
         for (const m of g.getLayers()) {
             // a clustered marker is not on the map: open its own content at its place
-            const popup = L.popup().setLatLng(m.getLatLng())
-                .setContent(m.getPopup().getContent()).openOn(map);
+            const popup = L.popup().setLatLng(m.getLatLng()).setContent(popupOf(m)).openOn(map);
             const pop = popup.getElement().querySelector('.leaflet-popup-content');
-            const tip = L.tooltip().setLatLng(m.getLatLng())
-                .setContent(m.getTooltip().getContent()).addTo(map);
+            const tip = L.tooltip().setLatLng(m.getLatLng()).setContent(tipOf(m)).addTo(map);
             out.push({
                 title: pop.querySelector('.sc-pop-title').textContent,
                 id: pop.querySelectorAll('.sc-muted')[0].textContent,
