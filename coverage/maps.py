@@ -1225,7 +1225,7 @@ def _unit_features(
 #: Coordinates of service points are written in units of 10^-POI_DECIMALS degrees (≈ 1 m).
 POI_DECIMALS = 5
 
-_NUMBERED_ID = re.compile(r"(\D*?)(0|[1-9][0-9]{0,14})")
+_NUMBERED_ID = re.compile(r"(\D*)([0-9]{1,15})")
 
 
 def _morton(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
@@ -1249,14 +1249,22 @@ def _delta(values: np.ndarray) -> list[int]:
 
 
 def _text_column(values: Sequence[str]) -> dict[str, Any]:
-    """Strings as the shortest of: a plain list; a table of distinct values and an index
-    each; one prefix and delta-coded numbers (``S1``, ``S2``, ...)."""
+    """Strings compactly: one prefix and delta-coded numbers when every value is a prefix
+    and a number (``S1``, ``S2``; ``S0001`` with a width ``w`` when zero-padded to one
+    width); else a table of distinct values and an index each when values repeat; else a
+    plain list."""
     numbered = [_NUMBERED_ID.fullmatch(v) for v in values]
     if values and all(numbered):
         prefixes = {m.group(1) for m in numbered if m is not None}
-        if len(prefixes) == 1:
-            numbers = [int(m.group(2)) for m in numbered if m is not None]
-            return {"p": prefixes.pop(), "n": _delta(np.array(numbers))}
+        digits = [m.group(2) for m in numbered if m is not None]
+        widths = {len(d) for d in digits}
+        padded = any(len(d) > 1 and d[0] == "0" for d in digits)
+        if len(prefixes) == 1 and (not padded or len(widths) == 1):
+            return {
+                "p": prefixes.pop(),
+                "w": widths.pop() if padded else 0,
+                "n": _delta(np.array([int(d) for d in digits])),
+            }
     table = list(dict.fromkeys(values))
     if len(table) * 2 <= len(values):
         where = {v: i for i, v in enumerate(table)}

@@ -164,7 +164,8 @@ def map_names(text: str) -> dict[str, list[str]]:
     elif "t" in names:
         shown = [names["t"][i] for i in names["i"]]
     else:  # one prefix and delta-coded numbers
-        shown = [names["p"] + str(n) for n in itertools.accumulate(names["n"])]
+        width = names["w"]
+        shown = [names["p"] + str(n).zfill(width) for n in itertools.accumulate(names["n"])]
     out["service name"] = shown
     info = _json_after(text, '{"info":')
     out["info panel"] = [_one(r'<div class="sc-info-title">(.*?)</div>', info)]

@@ -106,7 +106,9 @@ function sc_poi_text(col, i) {
   // one value of a text column written by coverage/maps.py (_text_column)
   if (col.v) { return col.v[i]; }
   if (col.t) { return col.t[col.i[i]]; }
-  return col.p + String(col.abs[i]);
+  var digits = String(col.abs[i]);
+  while (digits.length < col.w) { digits = "0" + digits; }
+  return col.p + digits;
 }
 function sc_poi_decode() {
   // once: absolute coordinates, the numbers of numbered ids, each category's points
@@ -119,9 +121,13 @@ function sc_poi_decode() {
     x += P.x[i]; y += P.y[i];
     P.lon[i] = x / k; P.lat[i] = y / k;
   }
-  if (P.id.n) {
-    P.id.abs = new Array(n);
-    for (var j = 0; j < n; j++) { num += P.id.n[j]; P.id.abs[j] = num; }
+  var numbered = [P.id, P.name];
+  for (var q = 0; q < 2; q++) {
+    var col = numbered[q];
+    if (!col.n) { continue; }
+    col.abs = new Array(n);
+    num = 0;
+    for (var j = 0; j < n; j++) { num += col.n[j]; col.abs[j] = num; }
   }
   P.members = {};
   for (var c = 0; c < P.cats.length; c++) { P.members[P.cats[c]] = []; }
