@@ -422,3 +422,19 @@ def test_walking_time_layers_replace_service_area_polygons(
     assert "步行至最近设施的时间" in legend and "≤ 5 分钟" in legend and "每格 10 米见方" in legend
     without = audit_map(demo, walk_time=False).get_root().render()
     assert "var sc_time" not in without
+
+
+def test_the_written_map_shows_walking_time_and_the_gpkg_keeps_the_polygons(
+    demo: AuditResult, tmp_path: Path
+) -> None:
+    import pyogrio
+
+    from coverage.report import write_outputs
+
+    written = write_outputs(demo, tmp_path / "out")
+    text = Path(written["map_html"]).read_text("utf-8")
+    overlays = [label for label, _ in controls(text)["overlays"]]
+    assert "步行时间：购物" in overlays
+    assert not any(label.startswith("服务范围") for label in overlays)
+    layers = [name for name, _ in pyogrio.list_layers(written["gpkg"])]
+    assert "service_areas" in layers
