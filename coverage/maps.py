@@ -15,9 +15,16 @@ on an intranet:
   value, requirement, result and reason, the categories below requirement and, per category,
   the walking distances of the median resident and of the 90th percentile.
 * **Service points** per category of the pack, each category its own layer with its colour
-  and a one-character glyph, clustered where dense.
+  and a one-character glyph, clustered where dense. They travel as columns (ids, names,
+  category indices, delta-coded coordinates; about 20-40 bytes a point) and the page builds
+  markers, tooltips and popups from them, setting every text with ``textContent``.
+* **Walking time** (``walk_time=True``, the default): per reach category, an image layer of
+  the walking minutes to the nearest facility (:mod:`coverage.timegrid`), a heat map in
+  5/10/15-minute classes; each a PNG of a few hundred KB at most, inline.
 * **Isochrones and service areas** (when passed in) as layers, time bands as nested shades of
   the category colour (darkest within 5 minutes).
+* The page sets ``window.sc_ready`` (and sends the document event ``sc-ready``) once every
+  layer shown at opening is built.
 * The walking speed and time budget, the pack, the audit date, the data sources and
   "© OpenStreetMap contributors" are on the map.
 
@@ -532,9 +539,10 @@ def audit_map(
         from coverage.timegrid import walk_time_grids
 
         grids = walk_time_grids(result, minutes=_TIME_BANDS)
-        images = []
-        for cat, grid in grids.items():
-            images.append({"url": _png_data_uri(grid), "b": [round(v, 7) for v in grid.bounds]})
+        images = [
+            {"url": _png_data_uri(grid), "b": [round(v, 7) for v in grid.bounds]}
+            for grid in grids.values()
+        ]
         fmap.add_child(_Script(f"var sc_time = {_js_json(images)};"))
         for i, cat in enumerate(grids):
             label = t["walk_time"].format(cat=_cat_label(cat, lang))
@@ -1331,9 +1339,7 @@ def _poi_columns(ctx: _Context) -> tuple[dict[str, Any], dict[str, int]]:
         else:
             more.append([i, cat_index[cat]])
     sid = services["service_id"].to_numpy()[keep_pos]
-    names = (
-        services["name"].to_numpy()[keep_pos] if "name" in services else np.full(len(sid), "")
-    )
+    names = services["name"].to_numpy()[keep_pos] if "name" in services else np.full(len(sid), "")
     ids = [_text(v) for v in sid]
     shown = [_text(n) for n in names]
     shown = [n if n and n != i else "" for n, i in zip(shown, ids, strict=True)]
@@ -1358,7 +1364,7 @@ def _poi_columns(ctx: _Context) -> tuple[dict[str, Any], dict[str, int]]:
         "y": _delta(qy),
         "c": first,
         "more": more,
-        "snap": [int(round(v)) if np.isfinite(v) else -1 for v in snap],
+        "snap": [round(float(v)) if np.isfinite(v) else -1 for v in snap],
         "off": off,
     }
     counts = {

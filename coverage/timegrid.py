@@ -370,7 +370,9 @@ def time_classes(
     return out
 
 
-def encode_png(indices: npt.NDArray[np.uint8], palette: Sequence[tuple[int, int, int, int]]) -> bytes:
+def encode_png(
+    indices: npt.NDArray[np.uint8], palette: Sequence[tuple[int, int, int, int]]
+) -> bytes:
     """An indexed-colour PNG (8 bits per pixel) of ``indices`` with an RGBA ``palette``.
 
     A minimal encoder (zlib and the PNG chunk layout only) so that the package needs no

@@ -358,7 +358,9 @@ def many_services(demo: AuditResult, n: int, seed: int = 3) -> AuditResult:
     rng = np.random.default_rng(seed)
     west, south, east, north = demo.communities.total_bounds
     cats = list(demo.pack.categories)
-    brands = [f"{b}{k}号店" for b in ("全家便利店", "美宜佳", "红旗连锁", "舞东风超市") for k in range(60)]
+    brands = [
+        f"{b}{k}号店" for b in ("全家便利店", "美宜佳", "红旗连锁", "舞东风超市") for k in range(60)
+    ]
     services = gpd.GeoDataFrame(
         {
             "service_id": [f"S{i:06d}" for i in range(n)],

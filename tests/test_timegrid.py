@@ -38,7 +38,9 @@ def grids(demo: AuditResult) -> dict[str, WalkTimeGrid]:
     return walk_time_grids(demo)
 
 
-def _reference_m(demo: AuditResult, lon: np.ndarray, lat: np.ndarray, buffer_m: float) -> np.ndarray:
+def _reference_m(
+    demo: AuditResult, lon: np.ndarray, lat: np.ndarray, buffer_m: float
+) -> np.ndarray:
     """The pixel definition the slow way: project each point on its nearest edge (the audit's
     snapping), then networkx Dijkstra from the audit's snapped facilities of CATEGORY."""
     import geopandas as gpd
