@@ -195,7 +195,9 @@ def _grid(
     lat_g = np.broadcast_to(lat_c[:, None], (rows, cols)).ravel()
     px, py = network.to_metric.transform(lon_g, lat_g)
     tree = cKDTree(sxy)
-    straight, near = tree.query(np.column_stack([px, py]), k=1, distance_upper_bound=buffer_m)
+    straight, near = tree.query(
+        np.column_stack([px, py]), k=1, distance_upper_bound=buffer_m, workers=-1
+    )
     near = np.where(np.isfinite(straight), near, -1).astype(np.int64)
     return _Grid(
         bounds=bounds,
@@ -375,7 +377,8 @@ def encode_png(
 ) -> bytes:
     """An indexed-colour PNG (8 bits per pixel) of ``indices`` with an RGBA ``palette``.
 
-    A minimal encoder (zlib and the PNG chunk layout only) so that the package needs no
+    A minimal encoder (zlib level 6 and the PNG chunk layout only; level 9 is 20 times slower
+    for 15 % less) so that the package needs no
     imaging library: filter type 0 on every row, one IDAT chunk, alpha in a tRNS chunk.
     """
     rows, cols = indices.shape
@@ -397,7 +400,7 @@ def encode_png(
         + chunk(b"IHDR", header)
         + chunk(b"PLTE", plte)
         + chunk(b"tRNS", trns)
-        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
         + chunk(b"IEND", b"")
     )
 

@@ -1,6 +1,7 @@
 // service-coverage map behaviour (MIT, this project): layers, controls, legend.
 // Loaded inline into every map by coverage/maps.py; globals sc_data and sc_config come first.
 function sc_setup(map) {
+  window.sc_setup_ms = performance.now();
   if (sc_config.lang === "zh") { document.documentElement.lang = "zh-CN"; }
   L.control.scale({imperial: false, position: "bottomleft"}).addTo(map);
   map.createPane("sc-bands");
@@ -100,6 +101,7 @@ function sc_check_ready() {
   // clustered), set as window.sc_ready and sent as the document event "sc-ready"
   if (sc_busy > 0 || window.sc_ready || !window.sc_controls_done) { return; }
   window.sc_ready = true;
+  window.sc_ready_ms = performance.now();
   document.dispatchEvent(new Event("sc-ready"));
 }
 function sc_poi_text(col, i) {
@@ -184,7 +186,7 @@ function sc_service_layer(group, cat) {
     var P = sc_poi_decode();
     var cluster = L.markerClusterGroup({
       maxClusterRadius: 45, showCoverageOnHover: false, disableClusteringAtZoom: 17,
-      spiderfyOnMaxZoom: true, chunkedLoading: true, chunkInterval: 150,
+      spiderfyOnMaxZoom: true, chunkedLoading: true, chunkInterval: 200, chunkDelay: 5,
       chunkProgress: function (done, total) {
         if (done >= total && cluster.sc_loading) { cluster.sc_loading = false; sc_busy--; sc_check_ready(); }
       },
