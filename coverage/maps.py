@@ -1325,7 +1325,8 @@ def _poi_columns(ctx: _Context) -> tuple[dict[str, Any], dict[str, int]]:
     # every category a point is in (first = the one it is drawn with first)
     cat_table = list(dict.fromkeys(cats["category"].tolist()))
     cat_index = {c: i for i, c in enumerate(cat_table)}
-    in_layer = cats["pos"].to_numpy()
+    # the points of the pack's categories (each with all its categories in its popup)
+    in_layer = cats.loc[cats["category"].isin(pack_cats), "pos"].to_numpy()
     keep_pos = np.unique(in_layer[valid[in_layer]])
     scale = 10**POI_DECIMALS
     qx = np.rint(lon[keep_pos] * scale).astype(np.int64)

@@ -292,7 +292,13 @@ def walk_time_grids(
         raise ValueError(msg)
     snapped = result.snapped_services
     services = result.services
-    if snapped is None or len(snapped) != len(services):
+    ids = services["service_id"].to_numpy() if "service_id" in services else None
+    if (
+        snapped is None
+        or len(snapped) != len(services)
+        or ids is None
+        or not np.array_equal(np.asarray(snapped.index, dtype=object), ids.astype(object))
+    ):
         from coverage.snapping import DEFAULT_MAX_SNAP_M, snap_points
 
         logger.info("the audit result carries no snapping of its services: snapping them")

@@ -180,3 +180,13 @@ def test_bad_options_are_refused(demo: AuditResult) -> None:
         walk_time_grids(demo, buffer_m=-1)
     with pytest.raises(ValueError, match="minutes"):
         walk_time_grids(demo, minutes=())
+
+
+def test_services_changed_after_the_audit_are_snapped_again(demo: AuditResult) -> None:
+    import dataclasses
+
+    services = demo.services.iloc[::-1].reset_index(drop=True)
+    moved = dataclasses.replace(demo, services=services)
+    again = walk_time_grids(moved, categories=[CATEGORY])[CATEGORY]
+    same = walk_time_grids(demo, categories=[CATEGORY])[CATEGORY]
+    np.testing.assert_allclose(again.minutes, same.minutes, rtol=1e-5)
