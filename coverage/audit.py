@@ -102,6 +102,9 @@ class AuditResult:
         Seconds per stage.
     network
         The walking network used (for isochrones and maps).
+    snapped_services
+        The audit's snapping of ``services`` (aligned with its rows), so that outputs
+        (walking-time maps) search from the very points the audit searched from.
     """
 
     case_name: str
@@ -116,6 +119,7 @@ class AuditResult:
     provenance: dict[str, Any]
     timings: dict[str, float]
     network: WalkNetwork | None = field(default=None, repr=False)
+    snapped_services: SnappedPoints | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (
@@ -715,6 +719,7 @@ def audit_case(
         provenance=provenance,
         timings=timings,
         network=network,
+        snapped_services=snapped_services,
     )
 
 

@@ -15,9 +15,16 @@ on an intranet:
   value, requirement, result and reason, the categories below requirement and, per category,
   the walking distances of the median resident and of the 90th percentile.
 * **Service points** per category of the pack, each category its own layer with its colour
-  and a one-character glyph, clustered where dense.
+  and a one-character glyph, clustered where dense. They travel as columns (ids, names,
+  category indices, delta-coded coordinates; about 20-40 bytes a point) and the page builds
+  markers, tooltips and popups from them, setting every text with ``textContent``.
+* **Walking time** (``walk_time=True``, the default): per reach category, an image layer of
+  the walking minutes to the nearest facility (:mod:`coverage.timegrid`), a heat map in
+  5/10/15-minute classes; each a PNG of a few hundred KB at most, inline.
 * **Isochrones and service areas** (when passed in) as layers, time bands as nested shades of
   the category colour (darkest within 5 minutes).
+* The page sets ``window.sc_ready`` (and sends the document event ``sc-ready``) once every
+  layer shown at opening is built.
 * The walking speed and time budget, the pack, the audit date, the data sources and
   "© OpenStreetMap contributors" are on the map.
 
@@ -205,6 +212,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "band": "{a:g}–{b:g} 分钟",
         "band_first": "≤ {b:g} 分钟",
         "units_count": "{n} 个{unit}",
+        "walk_time": "步行时间：{cat}",
+        "legend_time": "步行至最近设施的时间",
+        "time_unreached": "> {m:g} 分钟或不可达",
+        "time_note": (
+            "每格 {c:g} 米见方；距步行道路 {b:g} 米以外不着色；"
+            "时间 = 直线走到最近的步行道路 + 沿路网到最近设施"
+        ),
     },
     "en": {
         "pass": "pass",
@@ -284,10 +298,20 @@ _TEXT: dict[str, dict[str, str]] = {
         "band": "{a:g}–{b:g} min",
         "band_first": "≤ {b:g} min",
         "units_count": "{n} {unit}s",
+        "walk_time": "Walking time: {cat}",
+        "legend_time": "Walking time to the nearest facility",
+        "time_unreached": "> {m:g} min or not reached",
+        "time_note": (
+            "Cells {c:g} m square; nothing drawn farther than {b:g} m from a walkable street;"
+            " time = straight to the nearest street, then along the network"
+        ),
     },
 }
 
 _STATUS_CODE = {"pass": "p", "fail": "f", "not_evaluable": "n"}
+
+#: The classes of the walking-time layers, minutes (the "15-minute life circle" bands).
+_TIME_BANDS: tuple[float, ...] = (5.0, 10.0, 15.0)
 
 
 # ---- public API -------------------------------------------------------------------------------
@@ -305,6 +329,7 @@ def audit_map(
     simplify_m: float = 5.0,
     coordinate_decimals: int = 6,
     carto_api_key: str | None = None,
+    walk_time: bool = True,
 ) -> folium.Map:
     """An interactive map of an audit.
 
@@ -339,6 +364,12 @@ def audit_map(
     carto_api_key
         A CARTO basemaps key: adds the CARTO Positron base map (CARTO requires a key since
         August 2026). Without it the light base map is OpenStreetMap in grey tones.
+    walk_time
+        ``True`` (default): one image layer per reach category of the pack, the walking
+        minutes to its nearest facility as a heat map (5/10/15-minute classes; see
+        :mod:`coverage.timegrid` for what a pixel means), inlined as a PNG of a few hundred KB
+        at most. This is how the map shows service areas; the dissolved polygons
+        (``service_areas``) are for GIS export and drawn only when passed.
 
     Returns
     -------
@@ -384,6 +415,9 @@ def audit_map(
     fig.add_child(fmap)
     fmap.options["maxZoom"] = 19  # the marker clusters need it when no tile layer gives one
     fmap.options["zoomSnap"] = 0.25  # fit the case's extent snugly
+    # no zooming out to the whole world: the marker clusters are computed for every zoom
+    # level from the smallest, so this halves the work of 100,000 service points
+    fmap.options["minZoom"] = _min_zoom(bounds)
     _set_assets(fmap, offline=offline)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
 
@@ -413,12 +447,18 @@ def audit_map(
             cat: {
                 "color": _cat_style(cat)[0],
                 "glyph": html.escape(_cat_style(cat)[1 if lang == "zh" else 2]),
+                "label": _cat_label(cat, lang),
             }
             for cat in sorted(
                 set(result.pack.categories) | set(service_areas or {}) | _iso_cats(isochrones)
             )
         },
         "views": [{k: v for k, v in view.items() if k != "fg"} for view in views],
+        "poi_text": {
+            **{k: t[k] for k in ("categories", "id", "unnamed", "off_network", "snap")},
+            "sep": ctx.sep,
+            "list_sep": ctx.list_sep,
+        },
     }
     fmap.add_child(
         _Script(
@@ -485,14 +525,36 @@ def audit_map(
     overlays.append((html.escape(t["streets_outline"]), outline.get_name()))
 
     shown_cats = set(pack.rule(default_rule).all_categories)
-    for i, (cat, rows) in enumerate(_service_rows(ctx, geo).items()):
-        label = t["services"].format(cat=_cat_label(cat, lang), n=len(rows))
+    poi, poi_counts = _poi_columns(ctx)
+    # names are text here, shown with textContent; < and > escaped too, so that no markup
+    # from the data appears in the file at all
+    poi_json = _js_json(poi).replace("<", "\\u003c").replace(">", "\\u003e")
+    fmap.add_child(_Script(f"var sc_poi = {poi_json};"))
+    for i, (cat, n) in enumerate(poi_counts.items()):
+        label = t["services"].format(cat=_cat_label(cat, lang), n=n)
         fg = folium.FeatureGroup(name=f"sc_services_{i}", control=False, show=cat in shown_cats)
-        fg.add_child(
-            _Script(f"sc_service_layer({fg.get_name()}, {_js_json(cat)}, {_js_json(rows)});")
-        )
+        fg.add_child(_Script(f"sc_service_layer({fg.get_name()}, {_js_json(cat)});"))
         fmap.add_child(fg)
         overlays.append((_swatch(cat, lang) + html.escape(label), fg.get_name()))
+
+    time_legend = ""
+    if walk_time and result.network is not None:
+        from coverage.timegrid import walk_time_grids
+
+        grids = walk_time_grids(result, minutes=_TIME_BANDS)
+        images = [
+            {"url": _png_data_uri(grid), "b": [round(v, 7) for v in grid.bounds]}
+            for grid in grids.values()
+        ]
+        fmap.add_child(_Script(f"var sc_time = {_js_json(images)};"))
+        for i, cat in enumerate(grids):
+            label = t["walk_time"].format(cat=_cat_label(cat, lang))
+            fg = folium.FeatureGroup(name=f"sc_walk_time_{i}", control=False, show=False)
+            fg.add_child(_Script(f"sc_time_layer({fg.get_name()}, {i});"))
+            fmap.add_child(fg)
+            overlays.append((html.escape(label), fg.get_name()))
+        if grids:
+            time_legend = _time_legend_html(ctx, next(iter(grids.values())))
 
     bands_used: set[float] = set()
     if isochrones is not None and len(isochrones):
@@ -529,6 +591,7 @@ def audit_map(
         "info": _info_html(ctx),
         "legends": [_legend_html(ctx, view) for view in views],
         "bands": _bands_legend_html(ctx, sorted(bands_used)) if bands_used else "",
+        "time": time_legend,
         "heads": {k: html.escape(t[k]) for k in ("ctl_base", "ctl_views", "ctl_overlays")},
         "osm": html.escape(t["osm_network"]),
         "offline": offline,
@@ -886,6 +949,13 @@ def _encode_ring(coords: np.ndarray, scale: float) -> list[int] | None:
     return [int(v) for v in deltas.ravel()]
 
 
+def _min_zoom(bounds: tuple[float, float, float, float]) -> int:
+    """Three zoom levels out from the one that fits ``bounds`` in about 1,000 pixels."""
+    span = max(bounds[2] - bounds[0], (bounds[3] - bounds[1]) * 1.3, 1e-6)
+    fit = math.log2(360.0 * 1000.0 / (256.0 * span))
+    return int(min(max(math.floor(fit) - 3, 0), 12))
+
+
 def _bounds(*frames: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
     boxes = np.array([f.total_bounds for f in frames if len(f)], dtype=float)
     boxes = boxes[np.isfinite(boxes).all(axis=1)]
@@ -1170,52 +1240,148 @@ def _unit_features(
 # ---- services, isochrones, service areas ------------------------------------------------------
 
 
-def _service_rows(ctx: _Context, geo: _GeometryWriter) -> dict[str, list[list[Any]]]:
-    """Per pack category with facilities: [lat, lon, tooltip, popup, on_network]."""
+#: Coordinates of service points are written in units of 10^-POI_DECIMALS degrees (≈ 1 m).
+POI_DECIMALS = 5
+
+_NUMBERED_ID = re.compile(r"(\D*)([0-9]{1,15})")
+
+
+def _morton(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Z-order keys of non-negative integer cells (16 bits each): neighbours stay near."""
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        v = v.astype(np.uint64) & np.uint64(0xFFFF)
+        v = (v | (v << np.uint64(8))) & np.uint64(0x00FF00FF)
+        v = (v | (v << np.uint64(4))) & np.uint64(0x0F0F0F0F)
+        v = (v | (v << np.uint64(2))) & np.uint64(0x33333333)
+        return (v | (v << np.uint64(1))) & np.uint64(0x55555555)
+
+    return spread(ix) | (spread(iy) << np.uint64(1))
+
+
+def _delta(values: np.ndarray) -> list[int]:
+    v = np.asarray(values, dtype=np.int64)
+    if not v.size:
+        return []
+    return [int(x) for x in np.concatenate([v[:1], np.diff(v)])]
+
+
+def _text_column(values: Sequence[str]) -> dict[str, Any]:
+    """Strings compactly: one prefix and delta-coded numbers when every value is a prefix
+    and a number (``S1``, ``S2``; ``S0001`` with a width ``w`` when zero-padded to one
+    width); else a table of distinct values and an index each when values repeat; else a
+    plain list."""
+    numbered = [_NUMBERED_ID.fullmatch(v) for v in values]
+    if values and all(numbered):
+        prefixes = {m.group(1) for m in numbered if m is not None}
+        digits = [m.group(2) for m in numbered if m is not None]
+        widths = {len(d) for d in digits}
+        padded = any(len(d) > 1 and d[0] == "0" for d in digits)
+        if len(prefixes) == 1 and (not padded or len(widths) == 1):
+            return {
+                "p": prefixes.pop(),
+                "w": widths.pop() if padded else 0,
+                "n": _delta(np.array([int(d) for d in digits])),
+            }
+    table = list(dict.fromkeys(values))
+    if len(table) * 2 <= len(values):
+        where = {v: i for i, v in enumerate(table)}
+        return {"t": table, "i": [where[v] for v in values]}
+    return {"v": list(values)}
+
+
+def _poi_columns(ctx: _Context) -> tuple[dict[str, Any], dict[str, int]]:
+    """The service points as columns, and the number of points of each pack category.
+
+    One entry per service point (not per category): ``id`` and ``name`` (text columns, see
+    :func:`_text_column`; a name equal to the id or empty is ``""``, shown as "unnamed"),
+    ``x``/``y`` (longitude and latitude in 10^-5 degrees, delta-coded in Z order), ``c`` (the
+    first category, an index into ``cats``), ``more`` ([point, category] pairs of points in
+    several categories), ``snap`` (metres to the walking network, rounded; -1 unknown) and
+    ``off`` (points off the network). The page builds markers, tooltips and popups from
+    them (maps.js, ``sc_poi_*``), with text set as text, never parsed as HTML.
+    """
     services = ctx.result.services
-    t = ctx.t
     cats = ctx.service_cats
-    by_pos = cats.groupby("pos")["category"].apply(list).to_dict()
-    rows: dict[str, list[list[Any]]] = {}
-    pack_cats = ctx.result.pack.categories
-    records = services.to_dict("records")
-    for cat in pack_cats:
-        positions = cats.loc[cats["category"] == cat, "pos"].to_numpy()
-        if not len(positions):
+    pack_cats = [c for c in ctx.result.pack.categories if c in ctx.present]
+    geoms = services.geometry
+    if geoms.crs is not None and not geoms.crs.equals("EPSG:4326"):
+        geoms = geoms.to_crs(4326)
+    pts = np.array(geoms.values, dtype=object)
+    valid = np.array([g is not None and not g.is_empty for g in pts], dtype=bool)
+    non_point = valid & np.array([g is not None and g.geom_type != "Point" for g in pts])
+    if non_point.any():
+        import shapely
+
+        pts[non_point] = shapely.point_on_surface(pts[non_point])
+    import shapely
+
+    lon = np.full(len(pts), np.nan)
+    lat = np.full(len(pts), np.nan)
+    if valid.any():
+        lon[valid] = shapely.get_x(pts[valid])
+        lat[valid] = shapely.get_y(pts[valid])
+    valid &= np.isfinite(lon) & np.isfinite(lat)
+    # every category a point is in (first = the one it is drawn with first)
+    cat_table = list(dict.fromkeys(cats["category"].tolist()))
+    cat_index = {c: i for i, c in enumerate(cat_table)}
+    # the points of the pack's categories (each with all its categories in its popup)
+    in_layer = cats.loc[cats["category"].isin(pack_cats), "pos"].to_numpy()
+    keep_pos = np.unique(in_layer[valid[in_layer]])
+    scale = 10**POI_DECIMALS
+    qx = np.rint(lon[keep_pos] * scale).astype(np.int64)
+    qy = np.rint(lat[keep_pos] * scale).astype(np.int64)
+    if keep_pos.size:
+        cell = 10 ** (POI_DECIMALS - 3)  # ≈ 100 m cells for the Z order
+        order = np.lexsort(
+            (qx, _morton((qx - qx.min()) // cell, (qy - qy.min()) // cell)),
+        )
+        keep_pos = keep_pos[order]
+        qx, qy = qx[order], qy[order]
+    row_of = {int(p): i for i, p in enumerate(keep_pos)}
+    first: list[int] = [-1] * len(keep_pos)
+    more: list[list[int]] = []
+    for pos, cat in zip(cats["pos"].to_numpy(), cats["category"].to_numpy(), strict=True):
+        i = row_of.get(int(pos))
+        if i is None:
             continue
-        rows[cat] = []
-        for pos in positions:
-            row = records[int(pos)]
-            latlon = geo.point(row.get("geometry"))
-            if latlon is None:
-                continue
-            sid = _text(row.get("service_id"))
-            name = _text(row.get("name"))
-            shown = name if name and name != sid else t["unnamed"]
-            labels = [_cat_label(c, ctx.lang) for c in by_pos.get(int(pos), [cat])]
-            on_net = row.get("on_network")
-            on_net = True if on_net is None or pd.isna(on_net) else bool(on_net)
-            snap = _num(row.get("snap_m"))
-            lines = [
-                f'<div class="sc-pop-title">{html.escape(shown)}</div>',
-                f"<div>{html.escape(t['categories'])}：{html.escape('、'.join(labels))}</div>"
-                if ctx.lang == "zh"
-                else f"<div>{html.escape(t['categories'])}: {html.escape(', '.join(labels))}</div>",
-                f'<div class="sc-muted">{html.escape(t["id"])} {html.escape(sid)}</div>',
-            ]
-            if not on_net:
-                d = "?" if snap is None else f"{snap:,.0f}"
-                lines.append(
-                    f'<div class="sc-warn">{html.escape(t["off_network"].format(d=d))}</div>'
-                )
-            elif snap is not None:
-                lines.append(
-                    f'<div class="sc-muted">{html.escape(t["snap"].format(d=f"{snap:,.0f}"))}</div>'
-                )
-            tip = f"<b>{html.escape(shown)}</b> · {html.escape(_cat_label(cat, ctx.lang))}"
-            popup = '<div class="sc-pop sc-pop-poi">' + "".join(lines) + "</div>"
-            rows[cat].append([latlon[0], latlon[1], tip, popup, 1 if on_net else 0])
-    return rows
+        if first[i] < 0:
+            first[i] = cat_index[cat]
+        else:
+            more.append([i, cat_index[cat]])
+    sid = services["service_id"].to_numpy()[keep_pos]
+    names = services["name"].to_numpy()[keep_pos] if "name" in services else np.full(len(sid), "")
+    ids = [_text(v) for v in sid]
+    shown = [_text(n) for n in names]
+    shown = [n if n and n != i else "" for n, i in zip(shown, ids, strict=True)]
+    snap = (
+        pd.to_numeric(services["snap_m"], errors="coerce").to_numpy(dtype=float)[keep_pos]
+        if "snap_m" in services
+        else np.full(len(keep_pos), np.nan)
+    )
+    on = (
+        services["on_network"].to_numpy(dtype=object)[keep_pos]
+        if "on_network" in services
+        else np.full(len(keep_pos), None)
+    )
+    off = [i for i, v in enumerate(on) if not (v is None or pd.isna(v) or bool(v))]
+    columns = {
+        "k": scale,
+        "cats": cat_table,
+        "labels": [_cat_label(c, ctx.lang) for c in cat_table],
+        "id": _text_column(ids),
+        "name": _text_column(shown),
+        "x": _delta(qx),
+        "y": _delta(qy),
+        "c": first,
+        "more": more,
+        "snap": [round(float(v)) if np.isfinite(v) else -1 for v in snap],
+        "off": off,
+    }
+    counts = {
+        cat: int(cats.loc[cats["category"] == cat, "pos"].isin(keep_pos).sum()) for cat in pack_cats
+    }
+    return columns, {c: n for c, n in counts.items() if n}
 
 
 def _bands(geoms: Sequence[Any], minutes: Sequence[float]) -> list[tuple[float, float, Any]]:
@@ -1306,6 +1472,56 @@ def _area_features(
     area = gdf.to_crs(4326)
     minutes = [float(m) for m in area["minutes"]]
     return _band_features(ctx, list(area.geometry.values), minutes, geo), sorted(set(minutes))
+
+
+def _time_colors(n_bands: int) -> list[str]:
+    """Colours of ``n_bands`` bands, then "beyond the last band", then "not reached"."""
+    from coverage.timegrid import TIME_PALETTE
+
+    bands = list(TIME_PALETTE[:-2])
+    if n_bands != len(bands):
+        idx = np.linspace(0, len(bands) - 1, n_bands).round().astype(int)
+        bands = [bands[i] for i in idx]
+    return [*bands, TIME_PALETTE[-2], TIME_PALETTE[-1]]
+
+
+def _png_data_uri(grid: Any, bands: Sequence[float] = _TIME_BANDS) -> str:
+    """The walking-time grid as an indexed PNG data URI, coloured by :func:`_time_colors`."""
+    import base64
+
+    from coverage.timegrid import encode_png, time_classes
+
+    colors = _time_colors(len(bands))
+    palette = [(0, 0, 0, 0)] + [
+        (int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16), 255) for c in colors
+    ]
+    png = encode_png(time_classes(grid.minutes, bands), palette)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _time_legend_html(ctx: _Context, grid: Any, bands: Sequence[float] = _TIME_BANDS) -> str:
+    t = ctx.t
+    colors = _time_colors(len(bands))
+    labels = [
+        t["band_first"].format(b=b) if i == 0 else t["band"].format(a=bands[i - 1], b=b)
+        for i, b in enumerate(bands)
+    ]
+    labels.append(t["band"].format(a=bands[-1], b=grid.limit_minutes))
+    labels.append(t["time_unreached"].format(m=grid.limit_minutes))
+    rows = "".join(
+        '<div class="sc-legend-row">'
+        '<svg class="sc-sw" width="26" height="16" aria-hidden="true">'
+        f'<rect x="1" y="1" width="24" height="14" fill="{color}" fill-opacity="0.75"'
+        ' stroke="#555" stroke-width="1"/></svg>'
+        f"<span>{html.escape(label)}</span></div>"
+        for color, label in zip(colors, labels, strict=True)
+    )
+    note = t["time_note"].format(c=grid.cell_m, b=grid.buffer_m)
+    return (
+        f'<div class="sc-legend-title">{html.escape(t["legend_time"])}</div>'
+        + rows
+        + f'<div class="sc-legend-note">{html.escape(note)}</div>'
+    )
 
 
 # ---- panels -----------------------------------------------------------------------------------

@@ -928,7 +928,8 @@ def write_outputs(
         ``True`` (default): a self-contained map that works without internet access;
         ``False``: Leaflet from a CDN and OpenStreetMap base maps (passed to ``save_map``).
     service_areas
-        Compute walking service areas (the ``service_areas`` layer and the map overlay).
+        Compute walking service areas (the ``service_areas`` layer of the GeoPackage; the
+        map shows walking time as image layers instead).
     on_step
         Called with the name of each step before it starts (for progress displays).
 
@@ -1035,7 +1036,8 @@ def _write_all(
         except ImportError as exc:
             logger.warning("map.html skipped: coverage.maps is not available (%s)", exc)
         else:
-            save_map(result, paths["map_html"], lang=lang, offline=offline, service_areas=areas)
+            # the map shows walking time as image layers; the polygons are for the GeoPackage
+            save_map(result, paths["map_html"], lang=lang, offline=offline)
             written["map_html"] = paths["map_html"]
             map_written = True
 

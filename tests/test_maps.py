@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from html.parser import HTMLParser
@@ -197,7 +198,8 @@ def test_names_from_data_are_escaped(demo: AuditResult, tmp_path: Path) -> None:
     assert EVIL_POI not in text
     assert "<img src=x" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in text
+    # service names are text in the POI columns (set with textContent in the page)
+    assert '\\"\\u003e\\u003cimg src=x onerror=alert(1)\\u003e' in text
 
 
 # ---- offline and size -------------------------------------------------------------------------
@@ -330,3 +332,111 @@ def test_geometry_is_simplified_and_rounded(demo: AuditResult) -> None:
 
     assert numbers(coarse) < numbers(fine)
     assert len(coarse["community"]) == len(fine["community"]) == len(demo.communities)
+
+
+# ---- service points as columns ----------------------------------------------------------------
+
+
+def poi_columns(text: str) -> dict:
+    start = text.index("var sc_poi = ") + len("var sc_poi = ")
+    value, end = json.JSONDecoder().raw_decode(text, start)
+    value["_bytes"] = end - start
+    return value
+
+
+def decode_text(col: dict) -> list[str]:
+    if "v" in col:
+        return col["v"]
+    if "t" in col:
+        return [col["t"][i] for i in col["i"]]
+    return [col["p"] + str(n).zfill(col["w"]) for n in itertools.accumulate(col["n"])]
+
+
+def many_services(demo: AuditResult, n: int, seed: int = 3) -> AuditResult:
+    """``n`` services spread over the demo, with chain-store names (repeated, as in real
+    data), zero-padded ids, a category of the pack each, and snapping distances."""
+    rng = np.random.default_rng(seed)
+    west, south, east, north = demo.communities.total_bounds
+    cats = list(demo.pack.categories)
+    brands = [
+        f"{b}{k}号店" for b in ("全家便利店", "美宜佳", "红旗连锁", "舞东风超市") for k in range(60)
+    ]
+    services = gpd.GeoDataFrame(
+        {
+            "service_id": [f"S{i:06d}" for i in range(n)],
+            "name": rng.choice(brands, n),
+            "category": rng.choice(cats, n),
+            "snap_m": rng.uniform(0, 120, n),
+            "on_network": rng.random(n) > 0.02,
+        },
+        geometry=gpd.points_from_xy(rng.uniform(west, east, n), rng.uniform(south, north, n)),
+        crs=4326,
+    )
+    return dataclasses.replace(demo, services=services, snapped_services=None)
+
+
+def test_a_service_point_costs_at_most_40_bytes(demo: AuditResult) -> None:
+    n = 100_000
+    result = many_services(demo, n)
+    text = audit_map(result, walk_time=False).get_root().render()
+    poi = poi_columns(text)
+    assert poi["_bytes"] / n <= 40, poi["_bytes"] / n
+    # and nothing else in the page grows with the points: no HTML per point
+    assert len(text.encode("utf-8")) - poi["_bytes"] < 2_500_000
+
+
+def test_service_columns_decode_to_the_services(demo: AuditResult) -> None:
+    result = many_services(demo, 3_000, seed=5)
+    services = result.services
+    poi = poi_columns(audit_map(result, walk_time=False).get_root().render())
+    ids = decode_text(poi["id"])
+    names = decode_text(poi["name"])
+    assert sorted(ids) == sorted(services["service_id"])
+    row = services.set_index("service_id").loc[ids]
+    assert names == list(row["name"])
+    lon = np.cumsum(poi["x"]) / poi["k"]
+    lat = np.cumsum(poi["y"]) / poi["k"]
+    np.testing.assert_allclose(lon, row.geometry.x, atol=0.6e-5)
+    np.testing.assert_allclose(lat, row.geometry.y, atol=0.6e-5)
+    assert [poi["cats"][c] for c in poi["c"]] == list(row["category"])
+    off = set(poi["off"])
+    assert [i not in off for i in range(len(ids))] == list(row["on_network"])
+    assert poi["snap"] == [round(v) for v in row["snap_m"]]
+
+
+def test_walking_time_layers_replace_service_area_polygons(
+    demo: AuditResult, tmp_path: Path
+) -> None:
+    text = save_map(demo, tmp_path / "time.html").read_text("utf-8")
+    overlays = [label for label, _ in controls(text)["overlays"]]
+    assert "步行时间：购物" in overlays
+    assert not any(label.startswith("服务范围") for label in overlays)
+    start = text.index("var sc_time = ") + len("var sc_time = ")
+    images, _ = json.JSONDecoder().raw_decode(text, start)
+    reach = {c for r in demo.pack.rules if r.kind == "reach" for c in r.all_categories}
+    assert len(images) == len([o for o in overlays if o.startswith("步行时间")]) <= len(reach)
+    for image in images:
+        assert image["url"].startswith("data:image/png;base64,")
+        assert len(image["url"]) < 400_000
+        west, south, east, north = image["b"]
+        assert west < east and south < north
+    legend = controls(text)["panels"]["time"]
+    assert "步行至最近设施的时间" in legend and "≤ 5 分钟" in legend and "每格 10 米见方" in legend
+    without = audit_map(demo, walk_time=False).get_root().render()
+    assert "var sc_time" not in without
+
+
+def test_the_written_map_shows_walking_time_and_the_gpkg_keeps_the_polygons(
+    demo: AuditResult, tmp_path: Path
+) -> None:
+    import pyogrio
+
+    from coverage.report import write_outputs
+
+    written = write_outputs(demo, tmp_path / "out")
+    text = Path(written["map_html"]).read_text("utf-8")
+    overlays = [label for label, _ in controls(text)["overlays"]]
+    assert "步行时间：购物" in overlays
+    assert not any(label.startswith("服务范围") for label in overlays)
+    layers = [name for name, _ in pyogrio.list_layers(written["gpkg"])]
+    assert "service_areas" in layers

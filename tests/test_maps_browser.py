@@ -247,21 +247,18 @@ def test_hostile_names_render_as_text(browser: Any, demo: AuditResult, tmp_path:
         inside = row.geometry.representative_point()
         text = p.open_unit_popup(row["community_id"], (inside.y, inside.x))
         assert EVIL_COMMUNITY in text  # shown as text
-        # open a hostile POI's popup through its marker
+        # open a hostile POI's popup: the cluster group's popup, built for that marker
         p.page.evaluate(
             """(name) => {
                 const map = window[name];
                 let done = false;
                 map.eachLayer(l => {
                     if (!done && l instanceof L.MarkerClusterGroup) {
-                        const m = l.getLayers().find(x => x.getPopup() &&
-                            x.getPopup().getContent().includes('onerror'));
-                        // open the marker's own popup content at its place; a clustered
-                        // marker is not on the map, and zoomToShowLayer's callback is not
-                        // reliable in headless runs
+                        const m = l.getLayers().find(x => sc_poi_name(x.sc_i).includes('onerror'));
+                        // a clustered marker is not on the map: open its content at its place
                         if (m) {
                             L.popup().setLatLng(m.getLatLng())
-                                .setContent(m.getPopup().getContent()).openOn(map);
+                                .setContent(l.getPopup().getContent()(m)).openOn(map);
                             done = true;
                         }
                     }
@@ -340,13 +337,13 @@ _OPEN_SERVICES = """(name) => {
     const out = [];
     map.eachLayer(g => {
         if (!(g instanceof L.MarkerClusterGroup)) { return; }
+        // one popup and one tooltip on the cluster group build each marker's content
+        const popupOf = g.getPopup().getContent(), tipOf = g.getTooltip().getContent();
         for (const m of g.getLayers()) {
             // a clustered marker is not on the map: open its own content at its place
-            const popup = L.popup().setLatLng(m.getLatLng())
-                .setContent(m.getPopup().getContent()).openOn(map);
+            const popup = L.popup().setLatLng(m.getLatLng()).setContent(popupOf(m)).openOn(map);
             const pop = popup.getElement().querySelector('.leaflet-popup-content');
-            const tip = L.tooltip().setLatLng(m.getLatLng())
-                .setContent(m.getTooltip().getContent()).addTo(map);
+            const tip = L.tooltip().setLatLng(m.getLatLng()).setContent(tipOf(m)).addTo(map);
             out.push({
                 title: pop.querySelector('.sc-pop-title').textContent,
                 id: pop.querySelectorAll('.sc-muted')[0].textContent,
@@ -426,3 +423,63 @@ def test_hostile_names_everywhere_run_nothing(
         assert p.blocked == []  # the default map is self-contained
     finally:
         p.page.close()
+
+
+def test_the_page_signals_ready(page: Page) -> None:
+    assert page.page.evaluate("() => window.sc_ready") is True
+
+
+def test_a_service_popup_shows_its_name_category_and_id(
+    browser: Any, demo: AuditResult, tmp_path: Path
+) -> None:
+    """Click a service point for real: the popup, built in the page from the columns, shows
+    the name, the categories and the id verbatim."""
+    services = demo.services.copy()
+    shop = services.index[services["category"] == "shopping"][0]
+    name = '<b>"旺旺"</b> & {{x}} 超市'
+    services.loc[shop, "name"] = name
+    sid = services.loc[shop, "service_id"]
+    point = services.loc[shop, "geometry"]
+    path = save_map(dataclasses.replace(demo, services=services), tmp_path / "poi.html")
+    p = Page(browser, path)
+    try:
+        p.page.wait_for_function("() => window.sc_ready === true")
+        icon = p.page.evaluate_handle(
+            """([name, sid, lat, lng]) => {
+                const map = window[name];
+                map.setView([lat, lng], 18, {animate: false});
+                let found = null;
+                map.eachLayer(l => {
+                    if (l.sc_i !== undefined && sc_poi_text(sc_poi.id, l.sc_i) === sid) {
+                        found = l;
+                    }
+                });
+                return found && found._icon;
+            }""",
+            [p.map_name(), sid, point.y, point.x],
+        )
+        # its own icon receives the click (another marker may overlap it on screen)
+        icon.as_element().dispatch_event("click")
+        p.page.wait_for_selector(".leaflet-popup-content .sc-pop-title")
+        title = p.page.inner_text(".leaflet-popup-content .sc-pop-title")
+        body = p.page.inner_text(".leaflet-popup-content")
+        assert title == name
+        assert "服务类别：购物" in body
+        assert f"编号 {sid}" in body
+        assert p.page.evaluate("() => document.querySelectorAll('.sc-pop-poi b').length") == 0
+        assert p.errors == []
+    finally:
+        p.page.close()
+
+
+def test_walking_time_layer_draws_its_image_and_legend(page: Page) -> None:
+    page.page.get_by_text("步行时间：购物").click()
+    page.page.wait_for_timeout(300)
+    size = page.page.evaluate(
+        "() => { const i = document.querySelector('img.sc-time');"
+        " return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null; }"
+    )
+    assert size is not None and size[0] > 100 and size[1] > 100
+    legend = page.page.inner_text(".sc-legend")
+    assert "步行至最近设施的时间" in legend and "≤ 5 分钟" in legend
+    assert page.errors == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
 import json
 import re
 from html.parser import HTMLParser
@@ -156,16 +157,16 @@ def map_names(text: str) -> dict[str, list[str]]:
         )
         for f in data["community"]
     ]
-    service_rows = []
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"sc_service_layer\(feature_group_[0-9a-f]+, ", text):
-        _, end = decoder.raw_decode(text, match.end())
-        rows, _ = decoder.raw_decode(text, end + 2)
-        service_rows += rows
-    out["service tooltip"] = [_one(r"^<b>(.*?)</b> · ", r[2]) for r in service_rows]
-    out["service popup"] = [
-        _one(r'<div class="sc-pop-title">(.*?)</div>', r[3]) for r in service_rows
-    ]
+    poi = _json_after(text, "var sc_poi = ")
+    names = poi["name"]  # the page shows them with textContent (maps.js sc_poi_popup)
+    if "v" in names:
+        shown = names["v"]
+    elif "t" in names:
+        shown = [names["t"][i] for i in names["i"]]
+    else:  # one prefix and delta-coded numbers
+        width = names["w"]
+        shown = [names["p"] + str(n).zfill(width) for n in itertools.accumulate(names["n"])]
+    out["service name"] = shown
     info = _json_after(text, '{"info":')
     out["info panel"] = [_one(r'<div class="sc-info-title">(.*?)</div>', info)]
     return out

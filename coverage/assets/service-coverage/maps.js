@@ -1,6 +1,7 @@
 // service-coverage map behaviour (MIT, this project): layers, controls, legend.
 // Loaded inline into every map by coverage/maps.py; globals sc_data and sc_config come first.
 function sc_setup(map) {
+  window.sc_setup_ms = performance.now();
   if (sc_config.lang === "zh") { document.documentElement.lang = "zh-CN"; }
   L.control.scale({imperial: false, position: "bottomleft"}).addTo(map);
   map.createPane("sc-bands");
@@ -94,28 +95,138 @@ function sc_poi_icon(cat, offNet) {
   return L.divIcon({className: "sc-poi", html: svg, iconSize: [22, 22], iconAnchor: [11, 11],
                     tooltipAnchor: [10, 0], popupAnchor: [0, -10]});
 }
-function sc_service_layer(group, cat, rows) {
-  var st = sc_config.categories[cat];
-  var cluster = L.markerClusterGroup({
-    maxClusterRadius: 45, showCoverageOnHover: false, disableClusteringAtZoom: 17,
-    spiderfyOnMaxZoom: true,
-    iconCreateFunction: function (c) {
-      var n = c.getChildCount();
-      var size = n < 10 ? 26 : (n < 100 ? 32 : 38);
-      return L.divIcon({className: "sc-cluster", iconSize: [size, size],
-        html: '<div style="width:' + (size - 4) + 'px;height:' + (size - 4) + 'px;line-height:' +
-              (size - 4) + 'px;background:' + st.color + '">' + n + '</div>'});
-    }
-  });
-  var icons = [sc_poi_icon(cat, true), sc_poi_icon(cat, false)];
-  for (var i = 0; i < rows.length; i++) {
-    var r = rows[i];
-    var m = L.marker([r[0], r[1]], {icon: icons[r[4]]});
-    m.bindTooltip(r[2], {direction: "top"});
-    m.bindPopup(r[3], {maxWidth: 320});
-    cluster.addLayer(m);
+var sc_busy = 0;
+function sc_check_ready() {
+  // the map's "ready" signal: every layer shown when the page opened is built (markers
+  // clustered), set as window.sc_ready and sent as the document event "sc-ready"
+  if (sc_busy > 0 || window.sc_ready || !window.sc_controls_done) { return; }
+  window.sc_ready = true;
+  window.sc_ready_ms = performance.now();
+  document.dispatchEvent(new Event("sc-ready"));
+}
+function sc_poi_text(col, i) {
+  // one value of a text column written by coverage/maps.py (_text_column)
+  if (col.v) { return col.v[i]; }
+  if (col.t) { return col.t[col.i[i]]; }
+  var digits = String(col.abs[i]);
+  while (digits.length < col.w) { digits = "0" + digits; }
+  return col.p + digits;
+}
+function sc_poi_decode() {
+  // once: absolute coordinates, the numbers of numbered ids, each category's points
+  var P = sc_poi;
+  if (P.lat) { return P; }
+  var n = P.x.length, k = P.k, x = 0, y = 0, num = 0;
+  P.lat = new Float64Array(n);
+  P.lon = new Float64Array(n);
+  for (var i = 0; i < n; i++) {
+    x += P.x[i]; y += P.y[i];
+    P.lon[i] = x / k; P.lat[i] = y / k;
   }
-  cluster.addTo(group);
+  var numbered = [P.id, P.name];
+  for (var q = 0; q < 2; q++) {
+    var col = numbered[q];
+    if (!col.n) { continue; }
+    col.abs = new Array(n);
+    num = 0;
+    for (var j = 0; j < n; j++) { num += col.n[j]; col.abs[j] = num; }
+  }
+  P.members = {};
+  for (var c = 0; c < P.cats.length; c++) { P.members[P.cats[c]] = []; }
+  P.extra = {};
+  for (var m = 0; m < n; m++) { P.members[P.cats[P.c[m]]].push(m); }
+  for (var e = 0; e < P.more.length; e++) {
+    var pair = P.more[e];
+    P.members[P.cats[pair[1]]].push(pair[0]);
+    (P.extra[pair[0]] = P.extra[pair[0]] || []).push(pair[1]);
+  }
+  P.offset = {};
+  for (var o = 0; o < P.off.length; o++) { P.offset[P.off[o]] = true; }
+  return P;
+}
+function sc_poi_name(i) {
+  var name = sc_poi_text(sc_poi.name, i);
+  return name ? name : sc_config.poi_text.unnamed;
+}
+function sc_el(tag, cls, text) {
+  var el = document.createElement(tag);
+  if (cls) { el.className = cls; }
+  if (text !== undefined) { el.textContent = text; }
+  return el;
+}
+function sc_commas(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+function sc_poi_tip(marker) {
+  // "<b>name</b> · category", built as DOM: the name is text, never HTML
+  var i = marker.sc_i, span = sc_el("span");
+  span.appendChild(sc_el("b", null, sc_poi_name(i)));
+  span.appendChild(document.createTextNode(" · " + sc_config.categories[marker.sc_cat].label));
+  return span;
+}
+function sc_poi_popup(marker) {
+  var P = sc_poi, T = sc_config.poi_text, i = marker.sc_i;
+  var cats = [P.c[i]].concat(P.extra[i] || []), labels = [];
+  for (var c = 0; c < cats.length; c++) { labels.push(P.labels[cats[c]]); }
+  var div = sc_el("div", "sc-pop sc-pop-poi");
+  div.appendChild(sc_el("div", "sc-pop-title", sc_poi_name(i)));
+  div.appendChild(sc_el("div", null, T.categories + T.sep + labels.join(T.list_sep)));
+  div.appendChild(sc_el("div", "sc-muted", T.id + " " + sc_poi_text(P.id, i)));
+  var snap = P.snap[i];
+  if (P.offset[i]) {
+    div.appendChild(sc_el("div", "sc-warn", T.off_network.replace("{d}", snap < 0 ? "?" : sc_commas(snap))));
+  } else if (snap >= 0) {
+    div.appendChild(sc_el("div", "sc-muted", T.snap.replace("{d}", sc_commas(snap))));
+  }
+  return div;
+}
+function sc_service_layer(group, cat) {
+  // markers are made when the layer is first shown, clustered in chunks; one popup and one
+  // tooltip on the cluster group serve every marker (built from the columns on demand)
+  var st = sc_config.categories[cat];
+  function build() {
+    var P = sc_poi_decode();
+    var cluster = L.markerClusterGroup({
+      maxClusterRadius: 45, showCoverageOnHover: false, disableClusteringAtZoom: 17,
+      spiderfyOnMaxZoom: true, chunkedLoading: true, chunkInterval: 200, chunkDelay: 5,
+      chunkProgress: function (done, total) {
+        if (done >= total && cluster.sc_loading) { cluster.sc_loading = false; sc_busy--; sc_check_ready(); }
+      },
+      iconCreateFunction: function (c) {
+        var n = c.getChildCount();
+        var size = n < 10 ? 26 : (n < 100 ? 32 : 38);
+        return L.divIcon({className: "sc-cluster", iconSize: [size, size],
+          html: '<div style="width:' + (size - 4) + 'px;height:' + (size - 4) + 'px;line-height:' +
+                (size - 4) + 'px;background:' + st.color + '">' + n + '</div>'});
+      }
+    });
+    cluster.bindPopup(sc_poi_popup, {maxWidth: 320});
+    cluster.bindTooltip(sc_poi_tip, {direction: "top"});
+    var icons = [sc_poi_icon(cat, false), sc_poi_icon(cat, true)];
+    var members = P.members[cat] || [], markers = new Array(members.length);
+    for (var j = 0; j < members.length; j++) {
+      var i = members[j];
+      var m = L.marker([P.lat[i], P.lon[i]], {icon: icons[P.offset[i] ? 1 : 0]});
+      m.sc_i = i;
+      m.sc_cat = cat;
+      markers[j] = m;
+    }
+    cluster.addTo(group);
+    if (markers.length) {
+      cluster.sc_loading = true;
+      sc_busy++;
+      cluster.addLayers(markers);
+    }
+    group.sc_cluster = cluster;
+  }
+  if (group._map) { build(); } else { group.once("add", build); }
+}
+function sc_time_layer(group, index) {
+  // the walking-time raster of one category (coverage/timegrid.py), stretched over its
+  // Web Mercator bounds; crisp cells (image-rendering: pixelated in maps.css)
+  var t = sc_time[index];
+  group.sc_is_time = true;
+  L.imageOverlay(t.url, [[t.b[1], t.b[0]], [t.b[3], t.b[2]]], {
+    opacity: 0.75, interactive: false, pane: "sc-bands", className: "sc-time"
+  }).addTo(group);
 }
 function sc_band_layer(group, cat, feats, minutes, filled) {
   // one hue for every time band layer (not the category colour): it must not be confused
@@ -183,10 +294,14 @@ function sc_controls(map, bases, views, overlays, panels, defaultView) {
     if (overlays[i][1].sc_bands) { bandLayers.push(overlays[i][1]); }
   }
   function showBands() {
-    var on = false;
-    map.eachLayer(function (l) { if (l.sc_is_band) { on = true; } });
-    bandsBody.innerHTML = on ? panels.bands : "";
-    bandsBody.style.display = on ? "" : "none";
+    var on = false, time = false;
+    map.eachLayer(function (l) {
+      if (l.sc_is_band) { on = true; }
+      if (l.sc_is_time) { time = true; }
+    });
+    var html = (on ? panels.bands : "") + (time ? panels.time : "");
+    bandsBody.innerHTML = html;
+    bandsBody.style.display = html ? "" : "none";
   }
   function showView(index) {
     var view = sc_config.views[index];
@@ -206,4 +321,6 @@ function sc_controls(map, bases, views, overlays, panels, defaultView) {
   if (panels.offline) { map.attributionControl.setPrefix("Leaflet"); }
   map.attributionControl.addAttribution(panels.osm);
   map.sc_controls = {views: main, bases: baseCtl, legend: legend, info: info};
+  window.sc_controls_done = true;
+  sc_check_ready();
 }
