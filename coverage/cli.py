@@ -586,15 +586,14 @@ def _size(n_bytes: float) -> str:
 @app.command()
 def cache(
     *,
-    clear: Annotated[
-        bool, typer.Option("--clear", help="Delete every file of the network cache.")
-    ] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every file of the cache.")] = False,
     cache_dir: CacheOption = None,
 ) -> None:
-    """Show where the network cache is and what it holds (or empty it with --clear).
+    """Show where the cache is and what it holds (or empty it with --clear).
 
-    Each file is one OSM file's walking network, keyed by the file's contents; a file that
-    cannot be read is rebuilt on its next use.
+    Each file is one OSM file's walking network (with its snapping index), or the buildings or
+    land use read from one, keyed by the file's contents; a file that cannot be read is
+    rebuilt on its next use.
     """
     from coverage.network import cache_entries, clear_cache, default_cache_dir
 
@@ -603,22 +602,28 @@ def cache(
     if clear:
         deleted = clear_cache(folder)
         freed = sum(e.size_bytes for e in entries if e.path in set(deleted))
-        typer.echo(
-            f"network cache {folder / 'networks'}: deleted {len(deleted)} file(s), {_size(freed)}"
-        )
+        typer.echo(f"cache {folder}: deleted {len(deleted)} file(s), {_size(freed)}")
         return
-    typer.echo(f"network cache: {folder / 'networks'}")
+    typer.echo(f"cache: {folder}")
     if not entries:
         typer.echo("  empty")
         return
     for entry in entries:
-        what = (
-            entry.error
-            if entry.error
-            else f"{entry.osm_file or 'unknown OSM file'}; {entry.nodes:,} nodes, "
-            f"{entry.edges:,} edges" + (f"; built {entry.created_utc}" if entry.created_utc else "")
-        )
-        typer.echo(f"  {entry.path.name}  {_size(entry.size_bytes):>10}  {what}")
+        if entry.error:
+            what = entry.error
+        elif entry.kind == "network":
+            what = (
+                f"{entry.osm_file or 'unknown OSM file'}; {entry.nodes or 0:,} nodes, "
+                f"{entry.edges or 0:,} edges"
+            )
+        else:
+            what = (
+                f"{entry.osm_file or 'unknown OSM file'}; {entry.reader or 'features'}, "
+                f"{entry.rows or 0:,} rows"
+            )
+        if entry.created_utc and not entry.error:
+            what += f"; built {entry.created_utc}"
+        typer.echo(f"  {entry.kind:<13} {entry.path.name}  {_size(entry.size_bytes):>10}  {what}")
     total = sum(e.size_bytes for e in entries)
     typer.echo(f"  total: {len(entries)} file(s), {_size(total)}")
 

@@ -1013,12 +1013,16 @@ def build_walk_network(
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One file of the network cache, as :func:`cache_entries` lists it.
+    """One file of the cache, as :func:`cache_entries` lists it.
 
     Attributes
     ----------
     path
         The cache file.
+    kind
+        ``"network"`` (a walking network with its search and snapping structures) or
+        ``"osm features"`` (buildings or land use read from an OSM file, see
+        :mod:`coverage.osm_features`).
     size_bytes
         Its size.
     osm_file
@@ -1029,22 +1033,31 @@ class CacheEntry:
         When it was written, if recorded.
     nodes, edges
         The network's size, if readable.
+    reader, rows
+        For OSM features: what was read (``buildings``, ``landuse``) and how many rows.
     error
         Why the file cannot be read (it is then rebuilt on next use), else None.
     """
 
     path: Path
     size_bytes: int
+    kind: str = "network"
     osm_file: str | None = None
     osm_sha256: str | None = None
     created_utc: str | None = None
     nodes: int | None = None
     edges: int | None = None
+    reader: str | None = None
+    rows: int | None = None
     error: str | None = None
 
 
+#: The cache's sub-folders and the kind of entry each holds.
+_CACHE_KINDS = (("networks", "network"), ("osm-features", "osm features"))
+
+
 def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
-    """The files of the network cache, with what each holds.
+    """The files of the cache (networks and OSM features), with what each holds.
 
     Parameters
     ----------
@@ -1054,41 +1067,50 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
     Returns
     -------
     list[CacheEntry]
-        Sorted by path; leftover temporary files of interrupted writes are listed too, with an
-        ``error``.
+        Networks first, then OSM features, each sorted by path; leftover temporary files of
+        interrupted writes are listed too, with an ``error``.
     """
-    folder = (Path(cache_dir) if cache_dir else default_cache_dir()) / "networks"
-    if not folder.is_dir():
-        return []
+    base = Path(cache_dir) if cache_dir else default_cache_dir()
     entries: list[CacheEntry] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        size = path.stat().st_size
-        if path.suffix != ".npz":
-            entries.append(CacheEntry(path, size, error="temporary file of an interrupted write"))
+    for sub, kind in _CACHE_KINDS:
+        folder = base / sub
+        if not folder.is_dir():
             continue
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(data["meta"].tobytes().decode())
-        except Exception as exc:  # described, not raised
-            entries.append(CacheEntry(path, size, error=f"unreadable ({type(exc).__name__})"))
-            continue
-        report = meta.get("report", {})
-        entries.append(
-            CacheEntry(
-                path,
-                size,
-                osm_file=meta.get("osm_file") or report.get("source"),
-                osm_sha256=meta.get("osm_sha256"),
-                created_utc=meta.get("created_utc"),
-                nodes=report.get("nodes"),
-                edges=report.get("edges"),
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            size = path.stat().st_size
+            if path.suffix != ".npz":
+                entries.append(
+                    CacheEntry(path, size, kind, error="temporary file of an interrupted write")
+                )
+                continue
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    meta = json.loads(data["meta"].tobytes().decode())
+            except Exception as exc:  # described, not raised
+                entries.append(
+                    CacheEntry(path, size, kind, error=f"unreadable ({type(exc).__name__})")
+                )
+                continue
+            report = meta.get("report", {})
+            entries.append(
+                CacheEntry(
+                    path,
+                    size,
+                    kind,
+                    osm_file=meta.get("osm_file") or report.get("source"),
+                    osm_sha256=meta.get("osm_sha256"),
+                    created_utc=meta.get("created_utc"),
+                    nodes=report.get("nodes"),
+                    edges=report.get("edges"),
+                    reader=meta.get("reader"),
+                    rows=meta.get("rows"),
+                )
             )
-        )
     return entries
 
 
 def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Delete every file of the network cache.
+    """Delete every file of the cache (networks and OSM features).
 
     Parameters
     ----------

@@ -424,13 +424,22 @@ def test_cache_command_shows_and_clears_the_cache(tmp_path: Path) -> None:
     assert empty.exit_code == 0 and "empty" in empty.stdout
     osm = DEMO_DIR / "chengdu-center.osm.bz2"
     assert invoke("network", osm, "--cache-dir", cache, "-q").exit_code == 0
+    # buildings and land use read from the same file are cached too, and listed and cleared
+    from coverage.osm_features import read_osm_buildings, read_osm_landuse
+
+    read_osm_buildings(osm, cache_dir=cache)
+    read_osm_landuse(osm, cache_dir=cache)
     shown = invoke("cache", "--cache-dir", cache)
     assert shown.exit_code == 0, shown.output
-    assert str(cache.absolute() / "networks") in shown.stdout
-    assert str(osm) in shown.stdout and "total: 1 file(s)" in shown.stdout
+    assert str(cache.absolute()) in shown.stdout
+    text = " ".join(shown.stdout.split())
+    assert str(osm) in text and "total: 3 file(s)" in text
+    assert "network" in text and "nodes" in text
+    assert "osm features" in text and "buildings" in text and "landuse" in text
     cleared = invoke("cache", "--cache-dir", cache, "--clear")
-    assert cleared.exit_code == 0 and "deleted 1 file(s)" in cleared.stdout
+    assert cleared.exit_code == 0 and "deleted 3 file(s)" in cleared.stdout
     assert list((cache / "networks").iterdir()) == []
+    assert list((cache / "osm-features").iterdir()) == []
 
 
 def test_an_origin_grid_too_large_is_refused_before_the_network_is_built(tmp_path: Path) -> None:
