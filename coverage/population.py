@@ -531,8 +531,10 @@ def _grid(area: shapely.Geometry, grid_m: float) -> tuple[list[shapely.Geometry]
     if area.area < grid_m * grid_m:
         return [shapely.point_on_surface(area)], np.array([1.0])
     minx, miny, maxx, maxy = area.bounds
-    box = pd.DataFrame({"minx": [minx], "miny": [miny], "maxx": [maxx], "maxy": [maxy]})
-    cells = float(_cells(box, grid_m).iloc[0])
+    cells = float(
+        (math.floor(maxx / grid_m) - math.floor(minx / grid_m) + 1)
+        * (math.floor(maxy / grid_m) - math.floor(miny / grid_m) + 1)
+    )  # as _cells counts them, without a frame per community
     if cells > MAX_GRID_CELLS:
         need_m = math.ceil(math.sqrt((maxx - minx) * (maxy - miny) / MAX_GRID_CELLS) / 10.0) * 10
         msg = (
@@ -545,7 +547,11 @@ def _grid(area: shapely.Geometry, grid_m: float) -> tuple[list[shapely.Geometry]
     ys = np.arange(math.floor(miny / grid_m) * grid_m, maxy, grid_m)
     gx, gy = np.meshgrid(xs, ys)
     cells = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + grid_m, gy.ravel() + grid_m)
-    parts = shapely.intersection(cells, area)
+    # only the cells the boundary crosses need clipping: a cell inside the area is its own part
+    shapely.prepare(area)
+    inside = shapely.contains_properly(area, cells)
+    parts = cells.copy()
+    parts[~inside] = shapely.intersection(cells[~inside], area)
     weights = shapely.area(parts)
     ok = weights > 1e-9 * grid_m * grid_m
     if not ok.any():
