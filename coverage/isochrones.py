@@ -55,17 +55,28 @@ from scipy.sparse import csgraph
 from coverage._arrays import segment_cummax
 from coverage.access import node_distances
 from coverage.errors import DataError
+from coverage.raster import (
+    burn_segments,
+    check_cell_size,
+    claim_radius_m,
+    dilate_min,
+    grid_around,
+    trace_polygons,
+)
 from coverage.rules import minutes_to_m
 from coverage.snapping import DEFAULT_MAX_SNAP_M, SnappedPoints, snap_points
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from coverage.audit import AuditResult
     from coverage.network import WalkNetwork
 
 __all__ = [
     "DEFAULT_BUFFER_M",
+    "DEFAULT_CELL_M",
     "DEFAULT_MINUTES",
+    "audit_service_areas",
     "facility_isochrones",
     "isochrone",
     "reach_area",
@@ -86,6 +97,10 @@ logger = logging.getLogger(__name__)
 #: most ``buffer_m`` from a reached street). It must not exceed the snapping limit
 #: (:data:`coverage.snapping.DEFAULT_MAX_SNAP_M`, 250 m).
 DEFAULT_BUFFER_M = 30.0
+
+#: Cell size (m) of the raster path (``cell_m=``): polygons claim at most ``buffer_m`` plus one
+#: cell diagonal (14 m) from a reached point; see :mod:`coverage.raster`.
+DEFAULT_CELL_M = 10.0
 
 #: The "15-minute life circle" bands, in minutes.
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
@@ -428,6 +443,32 @@ def _polygons(
     return _dissolve(buffers, out, n_out, budgets_m.size)
 
 
+def _raster_polygons(
+    network: WalkNetwork,
+    reached: _Reached,
+    budgets_m: npt.NDArray[np.float64],
+    *,
+    buffer_m: float,
+    cell_m: float,
+) -> npt.NDArray[np.object_]:
+    """One polygon per band of one group, by the raster path (:mod:`coverage.raster`)."""
+    nb = budgets_m.size
+    polygons = np.full(nb, shapely.MultiPolygon(), dtype=object)
+    pieces = _cut(network, reached, budgets_m, group_row=np.zeros(1, dtype=np.int64))
+    if pieces.out.size == 0:
+        return polygons
+    start, end = _piece_coords(network, pieces)
+    lo = np.minimum(start.min(axis=0), end.min(axis=0))
+    hi = np.maximum(start.max(axis=0), end.max(axis=0))
+    grid = grid_around(lo, hi, cell_m=cell_m, pad_m=buffer_m)
+    burnt = burn_segments(grid, start, end, pieces.out, n_bands=nb)
+    claimed = dilate_min(burnt, radius_cells=claim_radius_m(buffer_m, cell_m) / cell_m, empty=nb)
+    del burnt
+    for band in range(nb):
+        polygons[band] = trace_polygons(claimed <= band, grid)
+    return polygons
+
+
 def _to_rings(polygons: npt.NDArray[np.object_], n_bands: int) -> npt.NDArray[np.object_]:
     """Band polygons (rows grouped by ``n_bands``) turned into rings: each minus the smaller."""
     grid = polygons.reshape(-1, n_bands)
@@ -457,6 +498,7 @@ def _frame(
     *,
     crs: CrsChoice,
     attrs: dict[str, Any],
+    repair: bool = True,
 ) -> gpd.GeoDataFrame:
     import geopandas as gpd
 
@@ -464,12 +506,14 @@ def _frame(
         msg = f'crs must be "wgs84" or "metric", got {crs!r}'
         raise DataError(msg)
     # GEOS overlay results are valid; reprojection can (rarely) make a sliver self-touch, so
-    # validity is checked once, in the output CRS
-    metric = polygons if crs == "wgs84" else _valid(polygons)
+    # validity is checked once, in the output CRS. Traced rasters (repair=False) have no
+    # slivers: their vertices lie on a lattice of half cells, metres apart.
+    metric = _valid(polygons) if crs == "metric" and repair else polygons
     gdf = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(metric, crs=network.metric_crs))
     if crs == "wgs84":
         gdf = gdf.to_crs(4326)
-        gdf.geometry = gpd.GeoSeries(_valid(gdf.geometry.values), crs=4326, index=gdf.index)
+        if repair:
+            gdf.geometry = gpd.GeoSeries(_valid(gdf.geometry.values), crs=4326, index=gdf.index)
     gdf.attrs.update(attrs)
     return gdf
 
@@ -638,6 +682,7 @@ def _band_frame(
     buffer_m: float,
     walk_speed_kmh: float,
     crs: CrsChoice,
+    repair: bool = True,
 ) -> gpd.GeoDataFrame:
     """The output frame: one row per group (the ``groups`` columns, one value per group) and
     band, bands ascending; with ``rings`` each band minus the smaller one."""
@@ -655,6 +700,7 @@ def _band_frame(
         network,
         crs=crs,
         attrs=_attrs(network, snapped, buffer_m, walk_speed_kmh),
+        repair=repair or rings,
     )
 
 
@@ -688,24 +734,30 @@ def _area(
     max_snap_m: float,
     crs: CrsChoice,
     what: str,
+    cell_m: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Dissolved area reached from any of ``points``: one multi-source search."""
     minutes_arr, budgets = _bands(minutes, walk_speed_kmh)
     _check_buffer(buffer_m, max_snap_m)
+    if cell_m is not None:
+        check_cell_size(cell_m, buffer_m)
     nb = budgets.size
     snapped = _snap(network, points, max_snap_m=max_snap_m, what=what)
     polygons = np.full(nb, shapely.Polygon(), dtype=object)
     if snapped.ok.any():
         reached = _reached_single(network, snapped, float(budgets[-1]))
-        polygons = _polygons(
-            network,
-            reached,
-            budgets,
-            group_row=np.zeros(1, dtype=np.int64),
-            n_out=nb,
-            buffer_m=buffer_m,
-        )
-    return _band_frame(
+        if cell_m is None:
+            polygons = _polygons(
+                network,
+                reached,
+                budgets,
+                group_row=np.zeros(1, dtype=np.int64),
+                n_out=nb,
+                buffer_m=buffer_m,
+            )
+        else:
+            polygons = _raster_polygons(network, reached, budgets, buffer_m=buffer_m, cell_m=cell_m)
+    frame = _band_frame(
         network,
         polygons,
         {},
@@ -716,7 +768,10 @@ def _area(
         buffer_m=buffer_m,
         walk_speed_kmh=walk_speed_kmh,
         crs=crs,
+        repair=cell_m is None,
     )
+    frame.attrs["cell_m"] = cell_m
+    return frame
 
 
 def service_area(
@@ -729,6 +784,7 @@ def service_area(
     rings: bool = False,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
     crs: CrsChoice = "wgs84",
+    cell_m: float | None = None,
 ) -> gpd.GeoDataFrame:
     """The dissolved area within walking time of any facility of a category.
 
@@ -744,12 +800,19 @@ def service_area(
         The facilities of one category, in any CRS.
     minutes, walk_speed_kmh, buffer_m, rings, max_snap_m, crs
         As in :func:`facility_isochrones`.
+    cell_m
+        ``None`` (default): the exact polygons (GEOS buffers of the reached pieces, dissolved);
+        no point is farther than ``buffer_m`` from a reached point. A cell size in metres
+        (e.g. :data:`DEFAULT_CELL_M`): the raster path of :mod:`coverage.raster`, tens of times
+        faster on a city; no point is farther than ``buffer_m + cell_m·√2`` (the buffer plus
+        one cell diagonal) from a reached point, and every reached point is still inside.
+        ``cell_m`` must be at most ``buffer_m / 1.51``.
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per band: ``minutes``, ``distance_m``, ``band`` and ``geometry``; ``attrs`` as
-        in :func:`facility_isochrones`.
+        in :func:`facility_isochrones`, plus ``cell_m``.
     """
     return _area(
         network,
@@ -761,7 +824,81 @@ def service_area(
         max_snap_m=max_snap_m,
         crs=crs,
         what="facilities",
+        cell_m=cell_m,
     )
+
+
+def audit_service_areas(
+    result: AuditResult,
+    *,
+    categories: Sequence[str] | None = None,
+    minutes: Sequence[float] = DEFAULT_MINUTES,
+    cell_m: float | None = DEFAULT_CELL_M,
+    crs: CrsChoice = "wgs84",
+) -> dict[str, gpd.GeoDataFrame]:
+    """The service areas of an audit, per category: what ``write_outputs`` writes.
+
+    The same categories and facilities as :func:`coverage.maps.default_service_areas` (every
+    category of the pack's reach rules with a facility on the network; the audit's walking
+    speed and snapping limit), by the raster path of :func:`service_area` unless
+    ``cell_m=None``.
+
+    Parameters
+    ----------
+    result
+        An audit result with its walking network.
+    categories
+        Categories to compute (default: every category of the pack's reach rules).
+    minutes
+        The time bands.
+    cell_m
+        Cell size of the raster path (see :func:`service_area`); ``None``: exact polygons.
+    crs
+        As in :func:`facility_isochrones`.
+
+    Returns
+    -------
+    dict
+        Category -> the :func:`service_area` frame; categories without a facility on the
+        network are left out.
+
+    Raises
+    ------
+    DataError
+        If the result has no walking network.
+    """
+    from coverage.audit import service_categories
+
+    if result.network is None:
+        msg = "the audit result has no walking network; run audit_case again to get one"
+        raise DataError(msg)
+    if categories is None:
+        categories = [c for r in result.pack.rules if r.kind == "reach" for c in r.all_categories]
+    services = result.services
+    cats = service_categories(services)
+    on_net = (
+        services["on_network"].fillna(False).to_numpy(dtype=bool)
+        if "on_network" in services
+        else np.ones(len(services), dtype=bool)
+    )
+    snap = result.provenance.get("max_snap_m")
+    max_snap_m = DEFAULT_MAX_SNAP_M if snap is None else float(snap)
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for cat in dict.fromkeys(categories):
+        pos = cats.loc[cats["category"] == cat, "pos"].to_numpy()
+        pos = pos[on_net[pos]]
+        if len(pos) == 0:
+            continue
+        out[cat] = service_area(
+            result.network,
+            services.iloc[pos],
+            minutes=tuple(minutes),
+            walk_speed_kmh=result.walk_speed_kmh,
+            max_snap_m=max_snap_m,
+            crs=crs,
+            cell_m=cell_m,
+        )
+    return out
 
 
 def reach_area(
