@@ -61,7 +61,7 @@ from coverage.raster import (
     claim_radius_m,
     dilate_min,
     grid_around,
-    trace_polygons,
+    trace_bands,
 )
 from coverage.rules import minutes_to_m
 from coverage.snapping import DEFAULT_MAX_SNAP_M, SnappedPoints, snap_points
@@ -448,24 +448,34 @@ def _raster_polygons(
     reached: _Reached,
     budgets_m: npt.NDArray[np.float64],
     *,
+    group_row: npt.NDArray[np.int64],
+    n_out: int,
     buffer_m: float,
     cell_m: float,
 ) -> npt.NDArray[np.object_]:
-    """One polygon per band of one group, by the raster path (:mod:`coverage.raster`)."""
+    """One polygon per output row (as :func:`_polygons`), by the raster path
+    (:mod:`coverage.raster`): one grid per group, round its own reached pieces."""
     nb = budgets_m.size
-    polygons = np.full(nb, shapely.MultiPolygon(), dtype=object)
-    pieces = _cut(network, reached, budgets_m, group_row=np.zeros(1, dtype=np.int64))
+    polygons = np.full(n_out, shapely.MultiPolygon(), dtype=object)
+    pieces = _cut(network, reached, budgets_m, group_row=group_row)
     if pieces.out.size == 0:
         return polygons
     start, end = _piece_coords(network, pieces)
-    lo = np.minimum(start.min(axis=0), end.min(axis=0))
-    hi = np.maximum(start.max(axis=0), end.max(axis=0))
-    grid = grid_around(lo, hi, cell_m=cell_m, pad_m=buffer_m)
-    burnt = burn_segments(grid, start, end, pieces.out, n_bands=nb)
-    claimed = dilate_min(burnt, radius_cells=claim_radius_m(buffer_m, cell_m) / cell_m, empty=nb)
-    del burnt
-    for band in range(nb):
-        polygons[band] = trace_polygons(claimed <= band, grid)
+    group = pieces.out // nb
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_out // nb + 1))
+    radius_cells = claim_radius_m(buffer_m, cell_m) / cell_m
+    for g in range(n_out // nb):
+        mine = order[bounds[g] : bounds[g + 1]]
+        if mine.size == 0:
+            continue
+        s, e = start[mine], end[mine]
+        lo = np.minimum(s.min(axis=0), e.min(axis=0))
+        hi = np.maximum(s.max(axis=0), e.max(axis=0))
+        grid = grid_around(lo, hi, cell_m=cell_m, pad_m=buffer_m)
+        burnt = burn_segments(grid, s, e, pieces.out[mine] % nb, n_bands=nb)
+        claimed = dilate_min(burnt, radius_cells=radius_cells, empty=nb)
+        polygons[g * nb : (g + 1) * nb] = trace_bands(claimed, grid, n_bands=nb)
     return polygons
 
 
@@ -567,6 +577,7 @@ def facility_isochrones(
     category_column: str | None = "category",
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
     crs: CrsChoice = "wgs84",
+    cell_m: float | None = None,
 ) -> gpd.GeoDataFrame:
     """One isochrone polygon per facility and time band, not dissolved.
 
@@ -598,6 +609,11 @@ def facility_isochrones(
         and listed in ``result.attrs["unsnapped"]``.
     crs
         ``"wgs84"`` (EPSG:4326) or ``"metric"`` (:attr:`WalkNetwork.metric_crs`).
+    cell_m
+        ``None`` (default): exact polygons (GEOS buffers of the reached pieces). A cell size
+        in metres (e.g. :data:`DEFAULT_CELL_M`): each facility's pieces are traced from its own
+        raster (:mod:`coverage.raster`), several times faster; no point is farther than
+        ``buffer_m + cell_m·√2`` from a reached point, and every reached point is inside.
 
     Returns
     -------
@@ -611,13 +627,22 @@ def facility_isochrones(
     """
     minutes_arr, budgets = _bands(minutes, walk_speed_kmh)
     _check_buffer(buffer_m, max_snap_m)
+    if cell_m is not None:
+        check_cell_size(cell_m, buffer_m)
     ids = _ids(facilities, id_column)
     snapped = _snap(network, facilities, max_snap_m=max_snap_m, what="facilities")
     ok = np.flatnonzero(snapped.ok)
     usable = snapped.subset(snapped.ok)
     order = _spatial_order(_source_xy(network, usable)) if ok.size else ok
     polygons = _group_polygons(
-        network, usable, np.arange(ok.size, dtype=np.int64), order, ok.size, budgets, buffer_m
+        network,
+        usable,
+        np.arange(ok.size, dtype=np.int64),
+        order,
+        ok.size,
+        budgets,
+        buffer_m,
+        cell_m=cell_m,
     )
     groups: dict[str, Any] = {id_column if id_column is not None else "facility": ids[ok]}
     if (
@@ -626,7 +651,7 @@ def facility_isochrones(
         and category_column in facilities.columns
     ):
         groups[category_column] = np.asarray(facilities[category_column])[ok]
-    return _band_frame(
+    frame = _band_frame(
         network,
         polygons,
         groups,
@@ -637,7 +662,10 @@ def facility_isochrones(
         buffer_m=buffer_m,
         walk_speed_kmh=walk_speed_kmh,
         crs=crs,
+        repair=cell_m is None,
     )
+    frame.attrs["cell_m"] = cell_m
+    return frame
 
 
 def _group_polygons(
@@ -648,10 +676,11 @@ def _group_polygons(
     n_groups: int,
     budgets: npt.NDArray[np.float64],
     buffer_m: float,
+    cell_m: float | None = None,
 ) -> npt.NDArray[np.object_]:
     """Polygons of every group and band (row ``group * n_bands + band``; empty for groups not
     in ``order``), searched :data:`_CHUNK` groups at a time, taken along ``order`` (a spatial
-    order keeps each chunk's search box small)."""
+    order keeps each chunk's search box small); exact, or traced from a raster of ``cell_m``."""
     nb = budgets.size
     polygons = np.full(n_groups * nb, shapely.Polygon(), dtype=object)
     for start in range(0, order.size, _CHUNK):
@@ -659,14 +688,26 @@ def _group_polygons(
         reached = _reached_chunk(network, usable, source_group, groups, float(budgets[-1]))
         rows = np.full(n_groups, -1, dtype=np.int64)
         rows[groups] = np.arange(groups.size) * nb
-        polygons[(groups[:, None] * nb + np.arange(nb)).ravel()] = _polygons(
-            network,
-            reached,
-            budgets,
-            group_row=rows,
-            n_out=groups.size * nb,
-            buffer_m=buffer_m,
-        )
+        where = (groups[:, None] * nb + np.arange(nb)).ravel()
+        if cell_m is None:
+            polygons[where] = _polygons(
+                network,
+                reached,
+                budgets,
+                group_row=rows,
+                n_out=groups.size * nb,
+                buffer_m=buffer_m,
+            )
+        else:
+            polygons[where] = _raster_polygons(
+                network,
+                reached,
+                budgets,
+                group_row=rows,
+                n_out=groups.size * nb,
+                buffer_m=buffer_m,
+                cell_m=cell_m,
+            )
     return polygons
 
 
@@ -756,7 +797,15 @@ def _area(
                 buffer_m=buffer_m,
             )
         else:
-            polygons = _raster_polygons(network, reached, budgets, buffer_m=buffer_m, cell_m=cell_m)
+            polygons = _raster_polygons(
+                network,
+                reached,
+                budgets,
+                group_row=np.zeros(1, dtype=np.int64),
+                n_out=nb,
+                buffer_m=buffer_m,
+                cell_m=cell_m,
+            )
     frame = _band_frame(
         network,
         polygons,

@@ -13,12 +13,12 @@ What a polygon traced here promises (``b``: the buffer, ``c``: the cell size)
    point.* A cell is burnt only when a sample of a reached piece lies in it (its centre is then
    within ``c·√2/2`` of a reached point); a cell is claimed only when the centre of a burnt cell
    lies within ``ρ = b - c/10`` of its centre; a point of a traced polygon lies within
-   ``c·√(5/8) < 0.7906 c`` of the centre of a claimed cell (marching squares cut each quad at the
-   midpoints of its sides). Together: ``ρ + 0.7071 c + 0.7906 c < b + c·√2``.
+   ``c·√(5/8) < 0.7906 c`` of the centre of a claimed cell (marching squares cut each quad's
+   sides at their midpoints). Together: ``ρ + 0.7072 c + 0.7906 c < b + c·√2``.
 2. *Every reached point is inside.* Pieces are sampled at most ``c`` apart, so a reached point
-   is within ``c/2`` of a sample of a piece reached in the same band; the four cell centres
-   round the point are then within one cell of the sample's cell along each axis, at most
-   ``c·√2`` from its centre, and are all claimed while ``ρ >= c·√2``
+   is within ``c/2`` of a sample of a piece reached in the same band (or a smaller one); the
+   four cell centres round the point are then within one cell of the sample's cell along each
+   axis, at most ``c·√2`` from its centre, and are all claimed while ``ρ >= c·√2``
    (:func:`check_cell_size` enforces it). A quad with four claimed corners is filled whole.
 
 This module knows nothing of networks: it takes projected segments and band numbers.
@@ -44,6 +44,7 @@ __all__ = [
     "dilate_min",
     "grid_around",
     "segment_samples",
+    "trace_bands",
     "trace_polygons",
 ]
 
@@ -184,74 +185,126 @@ def dilate_min(
     return out
 
 
-#: Side (cells) of the blocks :func:`trace_polygons` groups the grid by.
+#: Side (cells) of the blocks :func:`trace_bands` groups a large grid by.
 _BLOCK = 8
+#: Grids of at most this many cells are traced whole, without grouping.
+_SMALL_GRID = 250_000
 
 
-def trace_polygons(mask: npt.NDArray[np.bool_], grid: Grid) -> shapely.Geometry:
-    """The polygon round the cell centres where ``mask`` is true, in the grid's CRS.
+def _trace(
+    values: npt.NDArray[np.uint8], x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], n: int
+) -> list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Per band ``b < n``: the rings round the cells with ``values <= b`` (ragged layout)."""
+    from contourpy import FillType, LineType, SerialContourGenerator, ZInterp
 
-    Marching squares (``contourpy``) cut each quad of four cell centres at the midpoints of its
-    sides. Only the parts of the grid that hold claimed cells are traced: the grid is cut into
-    blocks of :data:`_BLOCK` cells, blocks holding a claimed cell are grouped into clusters of
-    touching blocks (diagonals included), and each cluster is traced on its own bounding box.
-    Clusters are at least one empty block apart, so their polygons never meet and the result
-    is a valid MultiPolygon without any overlay.
-    """
-    import contourpy
-    from scipy import ndimage
-
-    n_rows, n_cols = mask.shape
-    size = _BLOCK
-    b_rows, b_cols = -(-n_rows // size), -(-n_cols // size)
-    padded = np.zeros((b_rows * size, b_cols * size), dtype=bool)
-    padded[:n_rows, :n_cols] = mask
-    occupied = padded.reshape(b_rows, size, b_cols, size).any(axis=(1, 3))
-    del padded
-    labels, _ = ndimage.label(occupied, structure=np.ones((3, 3), dtype=bool))
-    coords: list[npt.NDArray[np.float64]] = []
-    rings: list[npt.NDArray[np.int64]] = []
-    polys: list[npt.NDArray[np.int64]] = []
-    n_points = n_rings = 0
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
-            continue
-        r0 = max(box[0].start * size - 1, 0)
-        r1 = min(box[0].stop * size + 1, n_rows)
-        c0 = max(box[1].start * size - 1, 0)
-        c1 = min(box[1].stop * size + 1, n_cols)
-        z = mask[r0:r1, c0:c1]
-        near = labels[r0 // size : (r1 - 1) // size + 1, c0 // size : (c1 - 1) // size + 1]
-        if np.any((near != k) & (near != 0)):  # another cluster in the box or its margin
-            mine = labels[np.arange(r0, r1) // size][:, np.arange(c0, c1) // size] == k
-            z = z & mine
-        gen = contourpy.contour_generator(
-            grid.x0 + (np.arange(c0, c1) + 0.5) * grid.cell_m,
-            grid.y0 + (np.arange(r0, r1) + 0.5) * grid.cell_m,
-            z.astype(np.float64),
-            name="serial",
-            fill_type="ChunkCombinedOffsetOffset",
-            chunk_size=0,
+    xx, yy = np.meshgrid(x, y)  # shared by the bands
+    out = []
+    for band in range(n):
+        gen = SerialContourGenerator(
+            xx,
+            yy,
+            (values <= band).astype(np.float64),
+            None,  # type: ignore[arg-type]  # no mask
+            corner_mask=True,
+            line_type=LineType.SeparateCode,
+            fill_type=FillType.ChunkCombinedOffsetOffset,
+            quad_as_tri=False,
+            z_interp=ZInterp.Linear,
+            x_chunk_size=0,
+            y_chunk_size=0,
         )
         # ChunkCombinedOffsetOffset: (points, ring offsets, polygon offsets), one chunk each
         filled: Any = gen.filled(0.5, 2.0)
-        points, offsets, outer = (filled[0][0], filled[1][0], filled[2][0])
-        if points is None:
+        out.append((filled[0][0], filled[1][0], filled[2][0]))
+    return out
+
+
+def trace_bands(
+    values: npt.NDArray[np.uint8], grid: Grid, *, n_bands: int
+) -> list[shapely.Geometry]:
+    """Per band ``b``: the polygon round the cell centres whose value is at most ``b``
+    (``n_bands``: not claimed), in the grid's CRS.
+
+    Marching squares (``contourpy``) on each band's claimed cells: a quad's side between a
+    claimed and an unclaimed centre is cut at its midpoint. The bands share the cell centres'
+    coordinates.
+
+    A small grid is traced whole. A large one is cut into blocks of :data:`_BLOCK` cells;
+    blocks holding a claimed cell are grouped into clusters of touching blocks (diagonals
+    included), and each cluster is traced on its own bounding box. Clusters are at least one
+    empty block apart, so their polygons never meet and each band is a valid MultiPolygon
+    without any overlay.
+    """
+    from scipy import ndimage
+
+    n_rows, n_cols = values.shape
+    boxes: list[tuple[int, int, int, int, int]]  # label (0: whole grid), r0, r1, c0, c1
+    labels: npt.NDArray[np.int32] | None = None
+    size = _BLOCK
+    if values.size <= _SMALL_GRID:
+        boxes = [(0, 0, n_rows, 0, n_cols)]
+    else:
+        b_rows, b_cols = -(-n_rows // size), -(-n_cols // size)
+        padded = np.zeros((b_rows * size, b_cols * size), dtype=bool)
+        padded[:n_rows, :n_cols] = values < n_bands
+        occupied = padded.reshape(b_rows, size, b_cols, size).any(axis=(1, 3))
+        del padded
+        labels, _ = ndimage.label(occupied, structure=np.ones((3, 3), dtype=bool))
+        boxes = [
+            (
+                k,
+                max(box[0].start * size - 1, 0),
+                min(box[0].stop * size + 1, n_rows),
+                max(box[1].start * size - 1, 0),
+                min(box[1].stop * size + 1, n_cols),
+            )
+            for k, box in enumerate(ndimage.find_objects(labels), start=1)
+            if box is not None
+        ]
+    coords: list[list[npt.NDArray[np.float64]]] = [[] for _ in range(n_bands)]
+    rings: list[list[npt.NDArray[np.int64]]] = [[] for _ in range(n_bands)]
+    polys: list[list[npt.NDArray[np.int64]]] = [[] for _ in range(n_bands)]
+    n_points = [0] * n_bands
+    n_rings = [0] * n_bands
+    for k, r0, r1, c0, c1 in boxes:
+        z = values[r0:r1, c0:c1]
+        if labels is not None:
+            near = labels[r0 // size : (r1 - 1) // size + 1, c0 // size : (c1 - 1) // size + 1]
+            if np.any((near != k) & (near != 0)):  # another cluster in the box or its margin
+                mine = labels[np.arange(r0, r1) // size][:, np.arange(c0, c1) // size] == k
+                z = np.where(mine, z, np.uint8(n_bands))
+        if z.shape[0] < 2 or z.shape[1] < 2:
             continue
-        coords.append(np.asarray(points, dtype=np.float64))
-        rings.append(np.asarray(offsets[:-1], dtype=np.int64) + n_points)
-        polys.append(np.asarray(outer[:-1], dtype=np.int64) + n_rings)
-        n_points += len(points)
-        n_rings += len(offsets) - 1
-    if not coords:
-        return shapely.MultiPolygon()
-    n_polygons = sum(p.size for p in polys)
-    return shapely.from_ragged_array(
-        shapely.GeometryType.MULTIPOLYGON,
-        np.concatenate(coords),
-        (
-            np.concatenate([*rings, [n_points]]),
-            np.concatenate([*polys, [n_rings]]),
-            np.array([0, n_polygons], dtype=np.int64),
-        ),
-    )[0]
+        x = grid.x0 + (np.arange(c0, c1, dtype=np.float64) + 0.5) * grid.cell_m
+        y = grid.y0 + (np.arange(r0, r1, dtype=np.float64) + 0.5) * grid.cell_m
+        for band, (points, offsets, outer) in enumerate(_trace(z, x, y, n_bands)):
+            if points is None:
+                continue
+            coords[band].append(np.asarray(points, dtype=np.float64))
+            rings[band].append(np.asarray(offsets[:-1], dtype=np.int64) + n_points[band])
+            polys[band].append(np.asarray(outer[:-1], dtype=np.int64) + n_rings[band])
+            n_points[band] += len(points)
+            n_rings[band] += len(offsets) - 1
+    out: list[shapely.Geometry] = []
+    for band in range(n_bands):
+        if not coords[band]:
+            out.append(shapely.MultiPolygon())
+            continue
+        n_polygons = sum(p.size for p in polys[band])
+        out.append(
+            shapely.from_ragged_array(
+                shapely.GeometryType.MULTIPOLYGON,
+                np.concatenate(coords[band]),
+                (
+                    np.concatenate([*rings[band], [n_points[band]]]),
+                    np.concatenate([*polys[band], [n_rings[band]]]),
+                    np.array([0, n_polygons], dtype=np.int64),
+                ),
+            )[0]
+        )
+    return out
+
+
+def trace_polygons(mask: npt.NDArray[np.bool_], grid: Grid) -> shapely.Geometry:
+    """The polygon round the cell centres where ``mask`` is true (sides cut at midpoints)."""
+    return trace_bands(np.where(mask, 0, 1).astype(np.uint8), grid, n_bands=1)[0]

@@ -16,7 +16,12 @@ import pytest
 import shapely
 
 from coverage.errors import DataError
-from coverage.isochrones import DEFAULT_BUFFER_M, DEFAULT_CELL_M, service_area
+from coverage.isochrones import (
+    DEFAULT_BUFFER_M,
+    DEFAULT_CELL_M,
+    facility_isochrones,
+    service_area,
+)
 from coverage.network import WalkNetwork
 from coverage.raster import Grid, check_cell_size, dilate_min, segment_samples, trace_polygons
 from tests.test_isochrones import (
@@ -126,6 +131,30 @@ def test_raster_area_is_close_to_the_exact_one(area: tuple) -> None:
         assert shapely.area(shapely.difference(ours, grown)) < 1e-6 * ours.area
         assert shapely.area(shapely.difference(ref, ours)) < 0.1 * ref.area
         assert ours.area == pytest.approx(ref.area, rel=0.25)
+
+
+def test_raster_facility_isochrones_keep_the_promise(area: tuple) -> None:
+    net, fac, _, refs = area
+    iso = facility_isochrones(
+        net, fac, minutes=MINUTES, walk_speed_kmh=SPEED, crs="metric", cell_m=DEFAULT_CELL_M
+    )
+    exact = facility_isochrones(net, fac, minutes=MINUTES, walk_speed_kmh=SPEED, crs="metric")
+    assert iso["service_id"].tolist() == exact["service_id"].tolist()
+    assert iso.attrs["cell_m"] == DEFAULT_CELL_M
+    assert shapely.is_valid(iso.geometry.values).all()
+    edge, pos = _all_samples(net, 3.0)
+    for k, ref in enumerate(refs):
+        d = ref.point_m(net, edge, pos)
+        for b, budget in enumerate(BUDGETS):
+            poly = iso.geometry.iloc[3 * k + b]
+            reached = _points(net, edge[d <= budget], pos[d <= budget])
+            assert shapely.covers(poly, reached).all(), (k, budget)
+            truth = ref.reached(net, budget)
+            vertices = shapely.points(shapely.get_coordinates(poly))
+            assert (shapely.distance(truth, vertices) <= GUARANTEE_M + 1e-6).all(), (k, budget)
+            # thin polygons (a few streets in 5 minutes) lose relatively more along their edges
+            ref_poly = exact.geometry.iloc[3 * k + b]
+            assert shapely.area(shapely.difference(ref_poly, poly)) < 0.2 * ref_poly.area
 
 
 def test_raster_area_in_wgs84_matches_the_metric_one(chengdu_net: WalkNetwork) -> None:
