@@ -219,6 +219,43 @@ def _trace(
     return out
 
 
+def _drop_collinear(
+    coords: npt.NDArray[np.float64], ring_offsets: npt.NDArray[np.int64], tol: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The rings without their vertices that lie on a straight line between their neighbours.
+
+    Marching squares put a vertex on every cell side a boundary crosses, most of them along
+    straight runs; the polygons are the same without them. ``tol`` bounds the cross product
+    (m²) under which three vertices count as collinear.
+    """
+    starts = ring_offsets[:-1]
+    lengths = np.diff(ring_offsets) - 1  # open rings: the closing vertex repeats the first
+    ring = np.repeat(np.arange(starts.size), lengths)
+    first = np.repeat(starts, lengths)
+    pos = np.arange(ring.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    here = first + pos
+    size = lengths[ring]
+    a = coords[first + (pos - 1) % size]
+    b = coords[here]
+    c = coords[first + (pos + 1) % size]
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - b[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - b[:, 0])
+    keep = np.abs(cross) > tol
+    kept = np.bincount(ring[keep], minlength=starts.size)
+    short = kept < 3  # (never from marching squares) keep such a ring whole
+    keep |= short[ring]
+    kept = np.bincount(ring[keep], minlength=starts.size)
+    open_xy = b[keep]
+    # close each ring again with its first kept vertex
+    new_starts = np.cumsum(kept + 1) - (kept + 1)
+    out = np.empty((open_xy.shape[0] + starts.size, 2))
+    slot = np.repeat(new_starts, kept) + (
+        np.arange(open_xy.shape[0]) - np.repeat(np.cumsum(kept) - kept, kept)
+    )
+    out[slot] = open_xy
+    out[new_starts + kept] = open_xy[np.cumsum(kept) - kept]
+    return out, np.append(new_starts, out.shape[0]).astype(np.int64)
+
+
 def trace_bands(
     values: npt.NDArray[np.uint8], grid: Grid, *, n_bands: int
 ) -> list[shapely.Geometry]:
@@ -291,12 +328,17 @@ def trace_bands(
             out.append(shapely.MultiPolygon())
             continue
         n_polygons = sum(p.size for p in polys[band])
+        xy, ring_offsets = _drop_collinear(
+            np.concatenate(coords[band]),
+            np.concatenate([*rings[band], [n_points[band]]]),
+            1e-6 * grid.cell_m**2,
+        )
         out.append(
             shapely.from_ragged_array(
                 shapely.GeometryType.MULTIPOLYGON,
-                np.concatenate(coords[band]),
+                xy,
                 (
-                    np.concatenate([*rings[band], [n_points[band]]]),
+                    ring_offsets,
                     np.concatenate([*polys[band], [n_rings[band]]]),
                     np.array([0, n_polygons], dtype=np.int64),
                 ),

@@ -214,6 +214,8 @@ def test_trace_polygons_of_known_shapes() -> None:
     # with the corners cut off (a 5 m triangle each: 12.5 m2)
     assert parts[0].bounds == (20.0, 20.0, 80.0, 60.0)
     assert parts[0].area == pytest.approx(60 * 40 - 4 * 12.5)
+    # only the corners: the vertices along the straight sides are dropped (8 + closing one)
+    assert len(parts[0].exterior.coords) == 9
     assert len(parts[1].interiors) == 1
     hole = shapely.Polygon(parts[1].interiors[0])
     # the hole: the 2 x 2 empty cells' centres (10 m apart) grown by half a cell, a diamond-cut
