@@ -40,6 +40,7 @@ plain reprojection).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,6 +113,8 @@ QUAD_SEGS = 4
 
 #: Facilities searched together (one scipy Dijkstra call on one local subgraph).
 _CHUNK = 32
+#: A chunk's facilities span at most this many budgets (its subgraph grows with the span).
+_CHUNK_SPAN_BUDGETS = 6.0
 
 #: Local subgraphs extend this much farther than the budget, relative and absolute: projected
 #: (UTM) lengths differ from great-circle lengths by well under 1 %.
@@ -668,6 +671,42 @@ def facility_isochrones(
     return frame
 
 
+def _chunks(
+    network: WalkNetwork,
+    usable: SnappedPoints,
+    source_group: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    n_groups: int,
+    budget_m: float,
+) -> list[npt.NDArray[np.int64]]:
+    """``order`` cut into runs of at most :data:`_CHUNK` groups whose centres span at most
+    :data:`_CHUNK_SPAN_BUDGETS` budgets: few facilities far apart are searched apart, each on
+    a small subgraph, not together on one spanning them all."""
+    if order.size == 0:
+        return []
+    centre = np.zeros((n_groups, 2))
+    np.add.at(centre, source_group, _source_xy(network, usable))
+    counts = np.bincount(source_group, minlength=n_groups)
+    centre /= np.maximum(counts, 1)[:, None]
+    xs = centre[order, 0].tolist()
+    ys = centre[order, 1].tolist()
+    limit = _CHUNK_SPAN_BUDGETS * budget_m
+    cuts = [0]
+    x0 = x1 = xs[0]
+    y0 = y1 = ys[0]
+    for i in range(1, order.size):
+        x, y = xs[i], ys[i]
+        nx0, nx1, ny0, ny1 = min(x0, x), max(x1, x), min(y0, y), max(y1, y)
+        if i - cuts[-1] >= _CHUNK or nx1 - nx0 > limit or ny1 - ny0 > limit:
+            cuts.append(i)
+            x0 = x1 = x
+            y0 = y1 = y
+        else:
+            x0, x1, y0, y1 = nx0, nx1, ny0, ny1
+    cuts.append(order.size)
+    return [order[a:b] for a, b in itertools.pairwise(cuts)]
+
+
 def _group_polygons(
     network: WalkNetwork,
     usable: SnappedPoints,
@@ -683,8 +722,8 @@ def _group_polygons(
     order keeps each chunk's search box small); exact, or traced from a raster of ``cell_m``."""
     nb = budgets.size
     polygons = np.full(n_groups * nb, shapely.Polygon(), dtype=object)
-    for start in range(0, order.size, _CHUNK):
-        groups = np.sort(order[start : start + _CHUNK])
+    for chunk in _chunks(network, usable, source_group, order, n_groups, float(budgets[-1])):
+        groups = np.sort(chunk)
         reached = _reached_chunk(network, usable, source_group, groups, float(budgets[-1]))
         rows = np.full(n_groups, -1, dtype=np.int64)
         rows[groups] = np.arange(groups.size) * nb

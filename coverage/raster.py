@@ -322,23 +322,31 @@ def trace_bands(
             polys[band].append(np.asarray(outer[:-1], dtype=np.int64) + n_rings[band])
             n_points[band] += len(points)
             n_rings[band] += len(offsets) - 1
+    # the collinear vertices of every band in one pass
+    ring_base = np.cumsum([0, *n_rings])
+    point_base = np.cumsum([0, *n_points])
+    xy, ring_offsets = _drop_collinear(
+        np.concatenate([c for band in coords for c in band] or [np.empty((0, 2))]),
+        np.concatenate(
+            [r + point_base[b] for b in range(n_bands) for r in rings[b]]
+            + [np.array([point_base[-1]], dtype=np.int64)]
+        ),
+        1e-6 * grid.cell_m**2,
+    )
     out: list[shapely.Geometry] = []
     for band in range(n_bands):
         if not coords[band]:
             out.append(shapely.MultiPolygon())
             continue
         n_polygons = sum(p.size for p in polys[band])
-        xy, ring_offsets = _drop_collinear(
-            np.concatenate(coords[band]),
-            np.concatenate([*rings[band], [n_points[band]]]),
-            1e-6 * grid.cell_m**2,
-        )
+        r0, r1 = ring_base[band], ring_base[band + 1]
+        p0, p1 = ring_offsets[r0], ring_offsets[r1]
         out.append(
             shapely.from_ragged_array(
                 shapely.GeometryType.MULTIPOLYGON,
-                xy,
+                xy[p0:p1],
                 (
-                    ring_offsets,
+                    ring_offsets[r0 : r1 + 1] - p0,
                     np.concatenate([*polys[band], [n_rings[band]]]),
                     np.array([0, n_polygons], dtype=np.int64),
                 ),
