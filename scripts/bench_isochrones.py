@@ -205,8 +205,12 @@ def valhalla_actor(pbf: Path, folder: Path) -> tuple[Any, dict[str, Any]]:
     path.write_text(json.dumps(config), encoding="utf-8")
     exe = Path(valhalla.__file__).parent / "bin" / "valhalla_build_tiles"
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [str(exe), "-c", str(path), str(pbf)], capture_output=True, text=True, check=False
+    proc = subprocess.run(  # in the scratch folder: it writes duplicateways.txt where it runs
+        [str(exe), "-c", str(path), str(pbf)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,
     )
     build_s = time.perf_counter() - t0
     if proc.returncode != 0:
