@@ -168,6 +168,38 @@ OnlineOption = Annotated[
     ),
 ]
 NoMapOption = Annotated[bool, typer.Option("--no-map", help="Do not write map.html.")]
+NoAreasOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-service-areas",
+        help="Do not compute walking service areas: the service_areas layer of audit.gpkg is "
+        "empty and the map has none (they are the slowest output of a city-size case).",
+    ),
+]
+
+
+def _check_outputs(value: str | None) -> str | None:
+    from coverage.report import check_outputs
+
+    if value is None:
+        return None
+    try:
+        check_outputs(value.split(","))
+    except CoverageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
+OutputsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--outputs",
+        callback=_check_outputs,
+        help="Write only these outputs, comma-separated: gpkg, csv (communities, streets, "
+        "findings), report, map; e.g. --outputs report,csv. summary.json is always written. "
+        "Default: all.",
+    ),
+]
 FailOption = Annotated[
     bool,
     typer.Option(
@@ -198,6 +230,8 @@ def _run_audit(
     fail_on_violation: bool,
     quiet: bool,
     cache_dir: Path | None,
+    no_service_areas: bool = False,
+    outputs: str | None = None,
 ) -> None:
     from coverage.audit import audit_case, check_origin_grid
     from coverage.case import Case
@@ -233,7 +267,14 @@ def _run_audit(
                 result.timings = {**result.timings, "network": network.report.build_seconds}
             result.timings = {"load": load_seconds, **result.timings}
             written = write_outputs(
-                result, out, lang=lang.value, map=not no_map, offline=not online, on_step=step
+                result,
+                out,
+                lang=lang.value,
+                map=not no_map,
+                offline=not online,
+                service_areas=not no_service_areas,
+                outputs=None if outputs is None else outputs.split(","),
+                on_step=step,
             )
     except CoverageError as exc:
         raise _fail(exc) from exc
@@ -319,6 +360,8 @@ def audit(
     lang: LangOption = Lang.zh,
     online: OnlineOption = False,
     no_map: NoMapOption = False,
+    no_service_areas: NoAreasOption = False,
+    outputs: OutputsOption = None,
     fail_on_violation: FailOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -338,6 +381,8 @@ def audit(
         fail_on_violation=fail_on_violation,
         quiet=quiet,
         cache_dir=cache_dir,
+        no_service_areas=no_service_areas,
+        outputs=outputs,
     )
 
 
@@ -369,6 +414,8 @@ def demo(
     lang: LangOption = Lang.zh,
     online: OnlineOption = False,
     no_map: NoMapOption = False,
+    no_service_areas: NoAreasOption = False,
+    outputs: OutputsOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     cache_dir: CacheOption = None,
@@ -391,6 +438,8 @@ def demo(
         fail_on_violation=False,
         quiet=quiet,
         cache_dir=cache_dir,
+        no_service_areas=no_service_areas,
+        outputs=outputs,
     )
 
 

@@ -45,7 +45,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +63,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FINDING_IDS_LIMIT",
     "OUTPUT_FILES",
+    "OUTPUT_GROUPS",
     "any_failing",
     "check_output_folder",
+    "check_outputs",
     "neutralise_formulas",
     "render_report_html",
     "summary_dict",
@@ -84,6 +86,14 @@ OUTPUT_FILES: dict[str, str] = {
     "findings_csv": "findings.csv",
     "report_html": "report.html",
     "map_html": "map.html",
+}
+#: Output groups a caller can choose (``write_outputs(outputs=...)``, ``--outputs``) -> their
+#: keys in :data:`OUTPUT_FILES`. ``summary.json`` is always written: it marks a complete set.
+OUTPUT_GROUPS: dict[str, tuple[str, ...]] = {
+    "gpkg": ("gpkg",),
+    "csv": ("communities_csv", "streets_csv", "findings_csv"),
+    "report": ("report_html",),
+    "map": ("map_html",),
 }
 #: The most ids a finding lists in ``summary.json``; the full lists are in ``findings.csv``.
 FINDING_IDS_LIMIT = 50
@@ -842,18 +852,17 @@ def render_report_html(
 
 
 def _service_areas(result: AuditResult) -> dict[str, gpd.GeoDataFrame] | None:
-    """Walking service areas per category, or None when coverage.maps is not available."""
-    try:
-        from coverage.maps import default_service_areas
-    except ImportError as exc:
+    """Walking service areas per category (the raster path: seconds for a city, at most one
+    cell diagonal more land than the exact polygons claim), or None without a network."""
+    from coverage.isochrones import audit_service_areas
+
+    if result.network is None:
         logger.warning(
-            "service areas skipped: coverage.maps is not available (%s); the service_areas "
-            "layer of audit.gpkg is left empty",
-            exc,
+            "service areas skipped: the audit result has no walking network; the "
+            "service_areas layer of audit.gpkg is left empty"
         )
         return None
-    areas: dict[str, gpd.GeoDataFrame] = default_service_areas(result)
-    return areas
+    return audit_service_areas(result)
 
 
 def check_output_folder(out_dir: str | Path) -> Path:
@@ -906,6 +915,7 @@ def write_outputs(
     map: bool = True,
     offline: bool = True,
     service_areas: bool = True,
+    outputs: Collection[str] | None = None,
     on_step: Step | None = None,
 ) -> dict[str, Path]:
     """Write every output of an audit into a folder (see the module docstring).
@@ -918,8 +928,9 @@ def write_outputs(
     result
         The audit.
     out_dir
-        The folder; created if missing. The earlier run's output files are replaced (and its
-        ``map.html`` removed when no map is written); other files are left alone.
+        The folder; created if missing. The earlier run's output files are replaced (and those
+        of the outputs not written this time, such as ``map.html`` without a map, removed);
+        other files are left alone.
     lang
         Language of the report and the map: ``"zh"`` or ``"en"``.
     map
@@ -929,7 +940,15 @@ def write_outputs(
         ``False``: Leaflet from a CDN and OpenStreetMap base maps (passed to ``save_map``).
     service_areas
         Compute walking service areas (the ``service_areas`` layer of the GeoPackage; the
-        map shows walking time as image layers instead).
+        map shows walking time as image layers instead). They are traced from a 10 m raster
+        (:func:`coverage.isochrones.audit_service_areas`): no land farther than 30 m plus one
+        cell diagonal (14 m) from a reached street. ``False``: the layer is left empty (the
+        slowest output of a city-size case).
+    outputs
+        The output groups to write (see :data:`OUTPUT_GROUPS`): any of ``"gpkg"``, ``"csv"``,
+        ``"report"`` and ``"map"``; ``None``: all (``map=False`` still leaves out the map).
+        ``summary.json`` is always written. Service areas are computed only when the GeoPackage
+        is written.
     on_step
         Called with the name of each step before it starts (for progress displays).
 
@@ -947,6 +966,9 @@ def write_outputs(
     if lang not in _TEXT:
         msg = f"lang must be one of {', '.join(_TEXT)}, got {lang!r}"
         raise ValueError(msg)
+    groups = check_outputs(outputs)
+    if not map:
+        groups.discard("map")
     out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)
@@ -956,7 +978,7 @@ def write_outputs(
             result,
             staging,
             lang=lang,
-            map=map,
+            groups=groups,
             offline=offline,
             service_areas=service_areas,
             on_step=on_step,
@@ -965,6 +987,29 @@ def write_outputs(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {k: out / p.name for k, p in staged.items()}
+
+
+def check_outputs(outputs: Collection[str] | str | None) -> set[str]:
+    """The output groups asked for, checked (``None``: all of :data:`OUTPUT_GROUPS`).
+
+    Raises
+    ------
+    ConfigError
+        If a group is not one of :data:`OUTPUT_GROUPS`.
+    """
+    if outputs is None:
+        return set(OUTPUT_GROUPS)
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    asked = {str(o).strip().lower() for o in outputs if str(o).strip()}
+    unknown = sorted(asked - set(OUTPUT_GROUPS))
+    if unknown:
+        msg = (
+            f"unknown output(s) {', '.join(unknown)}; choose among {', '.join(OUTPUT_GROUPS)} "
+            "(summary.json is always written), e.g. --outputs report,csv"
+        )
+        raise ConfigError(msg)
+    return asked
 
 
 def _remove_stale_staging(out: Path) -> None:
@@ -999,12 +1044,13 @@ def _write_all(
     out: Path,
     *,
     lang: str,
-    map: bool,
+    groups: set[str],
     offline: bool,
     service_areas: bool,
     on_step: Step | None,
 ) -> dict[str, Path]:
-    """Write every output into the (empty, staging) folder ``out``."""
+    """Write the outputs of ``groups`` and ``summary.json`` into the (empty, staging) folder
+    ``out``."""
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
     written: dict[str, Path] = {}
 
@@ -1014,22 +1060,24 @@ def _write_all(
 
     started = time.perf_counter()
     areas = None
-    if service_areas:
+    if service_areas and "gpkg" in groups:  # the map draws walking time, not these polygons
         step("service areas")
         areas = _service_areas(result)
-    step("GeoPackage")
-    _write_gpkg(result, paths["gpkg"], areas)
-    written["gpkg"] = paths["gpkg"]
-    step("tables")
-    _write_csv(result.communities, paths["communities_csv"])
-    _write_csv(result.streets, paths["streets_csv"])
-    written["communities_csv"] = paths["communities_csv"]
-    written["streets_csv"] = paths["streets_csv"]
-    _write_findings_csv(result, paths["findings_csv"])
-    written["findings_csv"] = paths["findings_csv"]
+    if "gpkg" in groups:
+        step("GeoPackage")
+        _write_gpkg(result, paths["gpkg"], areas)
+        written["gpkg"] = paths["gpkg"]
+    if "csv" in groups:
+        step("tables")
+        _write_csv(result.communities, paths["communities_csv"])
+        _write_csv(result.streets, paths["streets_csv"])
+        written["communities_csv"] = paths["communities_csv"]
+        written["streets_csv"] = paths["streets_csv"]
+        _write_findings_csv(result, paths["findings_csv"])
+        written["findings_csv"] = paths["findings_csv"]
 
     map_written = False
-    if map:
+    if "map" in groups:
         step("map")
         try:
             from coverage.maps import save_map
@@ -1041,12 +1089,13 @@ def _write_all(
             written["map_html"] = paths["map_html"]
             map_written = True
 
-    step("report")
-    paths["report_html"].write_text(
-        render_report_html(result, lang=lang, map_file="map.html" if map_written else None),
-        encoding="utf-8",
-    )
-    written["report_html"] = paths["report_html"]
+    if "report" in groups:
+        step("report")
+        paths["report_html"].write_text(
+            render_report_html(result, lang=lang, map_file="map.html" if map_written else None),
+            encoding="utf-8",
+        )
+        written["report_html"] = paths["report_html"]
     summary = summary_dict(result)
     summary["timings"] = {**summary["timings"], "outputs": time.perf_counter() - started}
     summary["outputs"] = {k: p.name for k, p in written.items()} | {"summary_json": "summary.json"}

@@ -36,7 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench import Context, child_peak_memory, fmt_s, memory_row, row, summarize
+from bench import (
+    Context,
+    child_peak_memory,
+    fmt_s,
+    memory_row,
+    ratio,
+    row,
+    summarize,
+    time_interleaved,
+    time_runs,
+)
 
 from coverage.network import WalkNetwork, _assemble, _load_cache, _ParseStats, _save_cache
 
@@ -231,6 +241,50 @@ report(after, case_loaded_mb=with_case, wall_s=time.perf_counter() - t0,
 """
 
 
+_CHILD_AREAS = """
+import pickle, time
+from pathlib import Path
+from coverage.audit import audit_case
+from coverage.isochrones import audit_service_areas
+from coverage.network import _load_cache
+with open(sys.argv[1], "rb") as fh:
+    case = pickle.load(fh)
+net = _load_cache(Path(sys.argv[2]), source="city", started=time.perf_counter())
+result = audit_case(case, network=net)
+after = rss_mb()
+t0 = time.perf_counter()
+areas = audit_service_areas(result)
+report(after, wall_s=time.perf_counter() - t0, categories=len(areas))
+"""
+
+#: The service areas' goal on the full city (8 categories, what write_outputs computes).
+GOAL_AREAS_S = 10.0
+
+
+def bench_service_areas(result: Any) -> dict[str, Any]:
+    """The audit's service areas (raster, as write_outputs), and one category both ways."""
+    from coverage.isochrones import audit_service_areas
+
+    timed, areas = time_runs(lambda: audit_service_areas(result), 2)
+    out: dict[str, Any] = {"raster_all": timed, "categories": list(areas)}
+    out["vertices"] = int(sum(a.geometry.count_coordinates().sum() for a in areas.values()))
+    first = next(iter(areas), None)
+    if first is not None:
+        both = time_interleaved(
+            {
+                "raster": lambda: audit_service_areas(result, categories=[first]),
+                "exact": lambda: audit_service_areas(result, categories=[first], cell_m=None),
+            },
+            1,
+            catch=True,
+        )
+        out["one_category"] = {"category": first, **{k: v[0] for k, v in both.items()}}
+        out["one_category"]["speedup"] = ratio(
+            both["exact"][0].get("median_s"), both["raster"][0].get("median_s")
+        )
+    return out
+
+
 def cached_audit(case: Any, path: Path) -> tuple[Any, float]:
     """Load the network from the cache file and audit the case on it (what is timed)."""
     from coverage.audit import audit_case
@@ -316,11 +370,15 @@ def bench_city(ctx: Context) -> dict[str, Any]:
     out["summary"] = result.summary.to_dict("records")
     out["findings"] = [f"{f.severity}: {f.message}" for f in result.findings]
     out["origins_reaching_shopping"] = int(np.isfinite(result.origins["d_shopping"]).sum())
+    out["service_areas"] = bench_service_areas(result)
     del result
     gc.collect()
 
     out["peak_memory_mb"] = {
-        "cached_load_audit": child_peak_memory(_CHILD_CITY, str(case_file), str(cache_file))
+        "cached_load_audit": child_peak_memory(_CHILD_CITY, str(case_file), str(cache_file)),
+        "service_areas_after_audit": child_peak_memory(
+            _CHILD_AREAS, str(case_file), str(cache_file)
+        ),
     }
     peak = out["peak_memory_mb"]["cached_load_audit"].get("peak_mb")
     out["city_audit_seconds"] = audit["median_s"]
@@ -354,6 +412,20 @@ def bench_city(ctx: Context) -> dict[str, Any]:
             f"all {PACK} rules, no map; goal < {GOAL_SECONDS:g} s",
         ),
     ]
+    sa = out["service_areas"]
+    out["table"].append(
+        row(
+            f"service areas, {len(sa['categories'])} categories (raster, as write_outputs)",
+            sa["raster_all"],
+            f"goal < {GOAL_AREAS_S:g} s on the full city",
+        )
+    )
+    one = sa.get("one_category")
+    if one:
+        for method in ("raster", "exact"):
+            out["table"].append(
+                row(f"  service area of {one['category']} only: {method}", one[method])
+            )
     for stage, seconds in out["stages_median_s"].items():
         out["table"].append(
             row(
@@ -384,11 +456,33 @@ def render_city(fig: dict[str, Any]) -> list[str]:
         f" (goal < {fig['goals']['peak_mb']:,.0f} MB): {'met' if fig['goal_met'] else 'NOT met'}",
         "  peak memory (fresh process, ru_maxrss):",
         "  " + memory_row("unpickle case + _load_cache + audit_case", mem) + child,
+        "  "
+        + memory_row(
+            "... then audit_service_areas", fig["peak_memory_mb"]["service_areas_after_audit"]
+        ),
+        *render_service_areas(fig["service_areas"]),
         "  rules:",
     ]
     for r in fig["summary"]:
         lines.append(
             f"    {r['rule']:<4} {r['passing']:>5} pass {r['failing']:>5} fail"
             f" {r['not_evaluable']:>4} n/e of {r['units']:>5} {r['unit']} units"
+        )
+    return lines
+
+
+def render_service_areas(sa: dict[str, Any]) -> list[str]:
+    total = sa["raster_all"]["median_s"]
+    lines = [
+        f"  service areas: {len(sa['categories'])} categories x 3 bands in {fmt_s(total)}"
+        f" (raster 10 m, {sa['vertices']:,} vertices; goal < {GOAL_AREAS_S:g} s on the full"
+        f" city: {'met' if total < GOAL_AREAS_S else 'NOT met'})"
+    ]
+    one = sa.get("one_category")
+    if one:
+        lines.append(
+            f"  one category ({one['category']}): raster {fmt_s(one['raster'].get('median_s'))},"
+            f" exact GEOS {fmt_s(one['exact'].get('median_s'))}:"
+            f" {one['speedup'] or float('nan'):.1f}x"
         )
     return lines

@@ -19,10 +19,23 @@ What is measured, on ``heidelberg.osm.pbf``:
 - accuracy (Heidelberg sample and Chengdu): the share of the example polygons' area that is not
   within ``buffer_m`` of any reached network point (= outside our polygon), median over facilities;
   for (b) also the share of our polygon it misses (partly reached edges it leaves out).
+- ours from rasters (``facility_isochrones(..., cell_m=10)``, :mod:`coverage.raster`): the same
+  1,000 facilities, interleaved with the exact polygons; then 10,000 facilities once (the goal:
+  under a minute; ``--quick``: 2,000, extrapolated).
+- Valhalla (``pyvalhalla``, or ``pyvalhalla-weekly`` where the release has no wheel for this
+  Python; benchmark-only): tiles built once from the same PBF into the scratch folder with the
+  wheel's ``valhalla_build_tiles`` (build time reported, not timed against us); then its
+  ``isochrone`` action per facility (``costing=pedestrian``, ``walking_speed`` = our 4 km/h,
+  contours 5/10/15 min, ``polygons=true``, its defaults otherwise), interleaved with ours on the
+  same sample; per-facility time, and its over-claim: the share of its polygon's area farther
+  than ``buffer_m`` from every network point we reach (outside our exact polygon), and the
+  share of ours it leaves out; the same measure for our raster polygons.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,6 +60,13 @@ N_FACILITIES = 1000
 EXAMPLE_SAMPLE = 50
 CHENGDU = Path(__file__).resolve().parents[1] / "tests" / "data" / "osm" / "chengdu-center.osm.bz2"
 GOAL_SPEEDUP = 20.0
+#: Cell size (m) of our raster isochrones.
+CELL_M = 10.0
+#: Facilities of the one-off "10 k isochrones" run (--quick: a fifth, extrapolated).
+N_MANY = 10_000
+GOAL_MANY_S = 60.0
+#: Facilities Valhalla and ours run on, interleaved (--quick: 30).
+VALHALLA_SAMPLE = 200
 
 
 # ---- the osmnx example, as published (per facility) -----------------------------------------
@@ -170,6 +190,145 @@ def compare_with_example(
     }
 
 
+# ---- Valhalla ------------------------------------------------------------------------------
+
+
+def valhalla_actor(pbf: Path, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """Valhalla's tiles of ``pbf`` built into ``folder`` once, and an ``Actor`` on them."""
+    import valhalla
+    from valhalla import Actor, get_config
+
+    tiles = folder / "valhalla_tiles"
+    tiles.mkdir(parents=True, exist_ok=True)
+    config = get_config(tile_extract="", tile_dir=tiles, verbose=False)
+    path = folder / "valhalla.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    exe = Path(valhalla.__file__).parent / "bin" / "valhalla_build_tiles"
+    t0 = time.perf_counter()
+    proc = subprocess.run(  # in the scratch folder: it writes duplicateways.txt where it runs
+        [str(exe), "-c", str(path), str(pbf)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,
+    )
+    build_s = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        msg = f"{exe.name} -c {path} {pbf} exited {proc.returncode}: {tail}"
+        raise RuntimeError(msg)
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist, ver = "pyvalhalla", "?"
+    for name in ("pyvalhalla", "pyvalhalla-weekly"):
+        try:
+            dist, ver = name, version(name)
+            break
+        except PackageNotFoundError:
+            continue
+    info = {"tiles_build_s": build_s, "package": dist, "version": ver, "tile_dir": str(tiles)}
+    return Actor(str(path)), info
+
+
+def valhalla_isochrones(actor: Any, lonlat: np.ndarray) -> list[list[Any]]:
+    """Valhalla's polygons (EPSG:4326) per facility, bands ascending, one request each."""
+    from shapely.geometry import shape
+
+    out = []
+    for lon, lat in lonlat.tolist():
+        request = {
+            "locations": [{"lat": lat, "lon": lon}],
+            "costing": "pedestrian",
+            "costing_options": {"pedestrian": {"walking_speed": WALK_SPEED_KMH}},
+            "contours": [{"time": m} for m in MINUTES],
+            "polygons": True,
+        }
+        response = actor.isochrone(request)
+        if isinstance(response, str):
+            response = json.loads(response)
+        by_band = {
+            float(f["properties"]["contour"]): shape(f["geometry"]) for f in response["features"]
+        }
+        out.append([by_band[float(m)] for m in MINUTES])
+    return out
+
+
+def polygon_errors(
+    theirs: list[list[Any]], ours_exact: np.ndarray, metric_crs: Any, *, wgs84: bool
+) -> dict[str, Any]:
+    """Per band, median [p25-p75] over facilities: % of their area outside our exact polygon
+    (farther than buffer_m from any reached point) and % of ours they leave out."""
+    import geopandas as gpd
+    import shapely
+
+    flat = [g for row in theirs for g in row]
+    geoms = gpd.GeoSeries(flat, crs=4326 if wgs84 else metric_crs)
+    metric = np.asarray(geoms.to_crs(metric_crs).make_valid().values, dtype=object)
+    metric = metric.reshape(-1, len(MINUTES))
+    out: dict[str, Any] = {}
+    for b, m in enumerate(MINUTES):
+        them, us = metric[:, b], ours_exact[:, b]
+        over = 100.0 * shapely.area(shapely.difference(them, us)) / shapely.area(them)
+        missed = 100.0 * shapely.area(shapely.difference(us, them)) / shapely.area(us)
+        out[f"{m:g} min"] = {
+            "area_not_within_buffer_pct": _quartiles(over),
+            "misses_of_ours_pct": _quartiles(missed),
+        }
+    return out
+
+
+def _quartiles(values: np.ndarray) -> dict[str, float]:
+    q = np.nanpercentile(values, [25, 50, 75])
+    return {"p25": float(q[0]), "median": float(q[1]), "p75": float(q[2])}
+
+
+def bench_valhalla(ctx: Context, net: WalkNetwork, fac: Any) -> dict[str, Any]:
+    """Valhalla vs ours (exact and raster) on the same facilities, interleaved; over-claims."""
+    n = len(fac)
+    out: dict[str, Any] = {"facilities": n}
+    try:
+        actor, info = valhalla_actor(ctx.pbf, ctx.tmp / "valhalla")
+    except Exception as exc:  # reported verbatim: why the peer could not run
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        return out
+    out.update(info)
+    lonlat = np.column_stack([fac.geometry.x, fac.geometry.y])
+    valhalla_isochrones(actor, lonlat[:3])  # tiles into Valhalla's cache, as any session
+    timed = bench.time_interleaved(
+        {
+            "valhalla": lambda: valhalla_isochrones(actor, lonlat),
+            "ours_raster": lambda: facility_isochrones(net, fac, minutes=MINUTES, cell_m=CELL_M),
+            "ours_exact": lambda: facility_isochrones(net, fac, minutes=MINUTES),
+        },
+        1 if ctx.quick else min(ctx.repeat, 3),
+        catch=True,
+    )
+    for name, (stats, _) in timed.items():
+        out[name] = dict(stats)
+        if "median_s" in stats:
+            out[name]["per_facility_ms"] = 1000.0 * stats["median_s"] / n
+    if "error" in out["valhalla"]:
+        return out
+    theirs = timed["valhalla"][1]
+    exact = facility_isochrones(net, fac, minutes=MINUTES, crs="metric")
+    raster = facility_isochrones(net, fac, minutes=MINUTES, crs="metric", cell_m=CELL_M)
+    ours = exact.geometry.to_numpy().reshape(-1, len(MINUTES))
+    out["valhalla_errors"] = polygon_errors(theirs, ours, net.metric_crs, wgs84=True)
+    out["ours_raster_errors"] = polygon_errors(
+        [list(r) for r in raster.geometry.to_numpy().reshape(-1, len(MINUTES))],
+        ours,
+        net.metric_crs,
+        wgs84=False,
+    )
+    out["speedup_raster_vs_valhalla"] = ratio(
+        out["valhalla"].get("median_s"), out["ours_raster"].get("median_s")
+    )
+    out["speedup_exact_vs_valhalla"] = ratio(
+        out["valhalla"].get("median_s"), out["ours_exact"].get("median_s")
+    )
+    return out
+
+
 # ---- the section ---------------------------------------------------------------------------
 
 _CHILD_OURS = """
@@ -187,6 +346,8 @@ fac = gpd.GeoDataFrame({"service_id": nodes.astype(str)},
 after = rss_mb()
 if sys.argv[4] == "facility":
     out = facility_isochrones(net, fac, minutes=(5, 10, 15))
+elif sys.argv[4] == "raster":
+    out = facility_isochrones(net, fac, minutes=(5, 10, 15), cell_m=10.0)
 else:
     out = service_area(net, fac, minutes=(5, 10, 15))
 report(after, rows=len(out))
@@ -226,7 +387,11 @@ def bench_isochrones(ctx: Context) -> dict[str, Any]:
     timed = bench.time_interleaved(
         {
             "facility_isochrones": lambda: facility_isochrones(net, fac, minutes=MINUTES),
+            "facility_isochrones_raster": lambda: facility_isochrones(
+                net, fac, minutes=MINUTES, cell_m=CELL_M
+            ),
             "service_area": lambda: service_area(net, fac, minutes=MINUTES),
+            "service_area_raster": lambda: service_area(net, fac, minutes=MINUTES, cell_m=CELL_M),
         },
         repeat,
         catch=False,
@@ -234,7 +399,28 @@ def bench_isochrones(ctx: Context) -> dict[str, Any]:
     ours, ours_result = timed["facility_isochrones"]
     area, _ = timed["service_area"]
     out["ours_facility_isochrones"] = ours
+    out["ours_facility_isochrones_raster"] = timed["facility_isochrones_raster"][0]
     out["ours_service_area"] = area
+    out["ours_service_area_raster"] = timed["service_area_raster"][0]
+    out["per_facility_ms"] = {
+        "exact": 1000.0 * ours["median_s"] / n_fac,
+        "raster": 1000.0 * out["ours_facility_isochrones_raster"]["median_s"] / n_fac,
+    }
+
+    # many facilities once: the "10 k isochrones in under a minute" goal
+    n_many = N_MANY // 5 if ctx.quick else N_MANY
+    _, many_fac = facilities_on_nodes(net, min(n_many, net.n_nodes), ctx.seed + 1)
+    many, _ = bench.time_runs(
+        lambda: facility_isochrones(net, many_fac, minutes=MINUTES, cell_m=CELL_M), 1
+    )
+    many["facilities"] = len(many_fac)
+    many["for_10k_s"] = many["median_s"] * N_MANY / len(many_fac)
+    out["ours_raster_many"] = many
+
+    # Valhalla on a sample, interleaved with ours on the same facilities
+    out["valhalla"] = bench_valhalla(
+        ctx, net, fac.iloc[: 30 if ctx.quick else min(VALHALLA_SAMPLE, n_fac)]
+    )
     out["polygons"] = len(ours_result)
     out["valid"] = bool(ours_result.geometry.is_valid.all())
 
@@ -302,6 +488,9 @@ def bench_isochrones(ctx: Context) -> dict[str, Any]:
         "facility_isochrones": child_peak_memory(
             _CHILD_OURS, str(ctx.pbf), str(ctx.seed), str(n_fac), "facility"
         ),
+        "facility_isochrones_raster": child_peak_memory(
+            _CHILD_OURS, str(ctx.pbf), str(ctx.seed), str(n_fac), "raster"
+        ),
         "service_area": child_peak_memory(
             _CHILD_OURS, str(ctx.pbf), str(ctx.seed), str(n_fac), "area"
         ),
@@ -309,7 +498,17 @@ def bench_isochrones(ctx: Context) -> dict[str, Any]:
     label = f"{n_fac:,} fac. x {len(MINUTES)} bands"
     out["table"] = [
         row(f"ours facility_isochrones, {label}", ours),
+        row(
+            f"ours facility_isochrones, raster {CELL_M:g} m, {label}",
+            out["ours_facility_isochrones_raster"],
+        ),
+        row(
+            f"ours facility_isochrones, raster, {many['facilities']:,} fac. x 3",
+            many,
+            f"-> {fmt_s(many['for_10k_s'])} for 10,000 (goal < {GOAL_MANY_S:g} s)",
+        ),
         row(f"ours service_area of the {n_fac:,} (dissolved)", area),
+        row(f"ours service_area, raster {CELL_M:g} m", out["ours_service_area_raster"]),
         row(f"ours facility_isochrones, {sample_n} fac. x 3", out["ours_sample"]),
         row(
             f"osmnx example: edge+node buffers, {sample_n} fac. x 3",
@@ -356,9 +555,54 @@ def render_isochrones(fig: dict[str, Any]) -> list[str]:
                 f" edge buffers {e['median']:4.1f} % [{e['p25']:.1f}-{e['p75']:.1f}] too much,"
                 f" miss {m['median']:4.1f} % [{m['p25']:.1f}-{m['p75']:.1f}] of the reached area"
             )
+    lines += ["", *render_valhalla(fig)]
     lines += ["", "  peak memory (fresh process each, ru_maxrss):"]
     for key, mem in fig["peak_memory_mb"].items():
         lines.append("  " + memory_row(f"ours {key}, {n:,} facilities", mem))
+    return lines
+
+
+def render_valhalla(fig: dict[str, Any]) -> list[str]:
+    per = fig["per_facility_ms"]
+    many = fig["ours_raster_many"]
+    scaled = f" (extrapolated from {many['facilities']:,})" if many["facilities"] != N_MANY else ""
+    lines = [
+        f"  ours per facility ({fig['facilities']:,} fac. x 3 bands): exact {per['exact']:.2f} ms,"
+        f" raster {CELL_M:g} m {per['raster']:.2f} ms; 10,000 facilities (raster):"
+        f" {fmt_s(many['for_10k_s'])}{scaled}"
+        f" [goal < {GOAL_MANY_S:g} s: {'met' if many['for_10k_s'] < GOAL_MANY_S else 'NOT met'}]",
+    ]
+    v = fig["valhalla"]
+    if "error" in v:
+        return [*lines, f"  Valhalla: not run: {v['error']}"]
+    lines.append(
+        f"  Valhalla {v['package']} {v['version']} (tiles built in {v['tiles_build_s']:.1f} s,"
+        f" not timed), {v['facilities']} facilities, one isochrone request each, interleaved:"
+    )
+    for name in ("valhalla", "ours_raster", "ours_exact"):
+        stats = v[name]
+        text = stats.get("error") or f"{stats['per_facility_ms']:.2f} ms per facility"
+        lines.append(f"    {name:<12} {text}")
+    raster_x = v.get("speedup_raster_vs_valhalla")
+    lines.append(
+        f"    ours raster vs Valhalla: {fmt_x(raster_x)}; ours exact vs Valhalla:"
+        f" {fmt_x(v.get('speedup_exact_vs_valhalla'))}"
+        f"  [goal raster faster: {'met' if raster_x and raster_x > 1 else 'NOT met'}]"
+    )
+    for who in ("valhalla_errors", "ours_raster_errors"):
+        if who not in v:
+            continue
+        lines.append(
+            f"    {who.removesuffix('_errors')} polygons vs our exact ones"
+            " (median [p25-p75] over facilities, % of area):"
+        )
+        for band, e in v[who].items():
+            o, m = e["area_not_within_buffer_pct"], e["misses_of_ours_pct"]
+            lines.append(
+                f"      {band:>7}: {o['median']:5.1f} % [{o['p25']:.1f}-{o['p75']:.1f}] farther"
+                f" than {fig['buffer_m']:g} m from any reached point; leaves out"
+                f" {m['median']:4.1f} % [{m['p25']:.1f}-{m['p75']:.1f}] of ours"
+            )
     return lines
 
 
