@@ -680,40 +680,14 @@ def default_service_areas(
     -------
     dict
         Category -> GeoDataFrame (``minutes``, geometry) from
-        :func:`coverage.isochrones.service_area`.
+        :func:`coverage.isochrones.service_area`, exact (see
+        :func:`coverage.isochrones.audit_service_areas`, which this calls with ``cell_m=None``).
     """
-    from coverage.audit import service_categories
-    from coverage.isochrones import service_area
+    from coverage.isochrones import audit_service_areas
 
-    if result.network is None:
-        msg = "the audit result has no walking network; run audit_case again to get one"
-        raise ValueError(msg)
-    if categories is None:
-        categories = [c for r in result.pack.rules if r.kind == "reach" for c in r.all_categories]
-    categories = list(dict.fromkeys(categories))
-    services = result.services
-    cats = service_categories(services)
-    on_net = (
-        services["on_network"].fillna(False).to_numpy(dtype=bool)
-        if "on_network" in services
-        else np.ones(len(services), dtype=bool)
-    )
-    snap = result.provenance.get("max_snap_m")
-    extra: dict[str, Any] = {} if snap is None else {"max_snap_m": float(snap)}
-    out: dict[str, gpd.GeoDataFrame] = {}
-    for cat in categories:
-        pos = cats.loc[cats["category"] == cat, "pos"].to_numpy()
-        pos = pos[on_net[pos]]
-        if len(pos) == 0:
-            continue
-        out[cat] = service_area(
-            result.network,
-            services.iloc[pos],
-            minutes=tuple(minutes),
-            walk_speed_kmh=result.walk_speed_kmh,
-            **extra,
-        )
-    return out
+    # exact polygons (GEOS buffers): the map is small enough for them, unlike the GeoPackage of
+    # a city, which write_outputs fills from rasters
+    return audit_service_areas(result, categories=categories, minutes=minutes, cell_m=None)
 
 
 # ---- the context: labels and numbers of one audit ---------------------------------------------
