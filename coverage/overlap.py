@@ -62,6 +62,13 @@ __all__ = [
 #: is refused. See the module docstring for why one half.
 MAX_MISMATCH_SHARE = 0.5
 
+#: Services farther than this from the communities' bounding box cannot serve any resident (no
+#: budget of the shipped packs at the fastest allowed walking speed, 15 min at 8 km/h = 2 km,
+#: searched to twice that, reaches them), so they do not count in the services' share: a
+#: city-wide POI file audited with a district's OSM extract is not refused for the POIs of the
+#: other districts. A services layer none of whose points lies this close is refused.
+SERVICE_MARGIN_M = 5_000.0
+
 #: Metres per degree of latitude, rounded down so that the enlarged box is never too small.
 _M_PER_DEG = 110_000.0
 
@@ -86,7 +93,8 @@ class OverlapReport:
     residents_outside
         Residents whose origin lies outside every community (population points only).
     services, services_off_network
-        Services, and those farther than ``max_snap_m`` from any walkable street.
+        Services within :data:`SERVICE_MARGIN_M` of the communities, and those of them farther
+        than ``max_snap_m`` from any walkable street.
     services_outside
         Services outside every street boundary.
     layers_disjoint
@@ -100,6 +108,9 @@ class OverlapReport:
         The snapping limit.
     lower_bounds
         True for :func:`check_extents`: the shares are lower bounds found from the boxes.
+    services_far
+        Services farther than :data:`SERVICE_MARGIN_M` from the communities' box: left out of
+        the shares (they cannot serve any resident).
     """
 
     residents: float
@@ -113,6 +124,7 @@ class OverlapReport:
     sources: Mapping[str, str] = field(default_factory=dict)
     max_snap_m: float = 250.0
     lower_bounds: bool = False
+    services_far: int = 0
 
     @property
     def share_residents_off_network(self) -> float:
@@ -137,6 +149,7 @@ class OverlapReport:
             or self.share_residents_outside > MAX_MISMATCH_SHARE
             or self.share_services_off_network > MAX_MISMATCH_SHARE
             or self.layers_disjoint
+            or (self.services_far > 0 and self.services == 0)
         )
 
     def message(self, case_name: str) -> str:
@@ -156,6 +169,12 @@ class OverlapReport:
             f"({self.services_off_network:,} of {self.services:,}) lie more than {limit} from "
             "any walkable street",
         ]
+        if self.services_far:
+            shares.append(
+                f"{self.services_far:,} more services lie farther than {SERVICE_MARGIN_M:,.0f} m "
+                "from the communities' extent and are not counted"
+                + ("; no service lies closer" if self.services == 0 else "")
+            )
         if self.residents_outside:
             shares.append(
                 f"{_pct(self.share_residents_outside)} of residents "
@@ -267,9 +286,11 @@ def check_extents(
     population = communities["population"].to_numpy(dtype=float)
     population = np.where(np.isfinite(population) & (population > 0), population, 0.0)
     s_xy = _points_lonlat(services)
+    near = _near_communities(s_xy, communities)
+    s_xy = s_xy[near]
     if net is None:
         c_off = np.ones(len(communities), dtype=bool)
-        s_off = np.ones(len(services), dtype=bool)
+        s_off = np.ones(len(s_xy), dtype=bool)
     else:
         w, s, e, n = net
         c_off = (c_bounds[:, 0] > e) | (c_bounds[:, 2] < w) | (c_bounds[:, 1] > n)
@@ -282,7 +303,7 @@ def check_extents(
         residents=float(population.sum()),
         residents_off_network=float(population[c_off].sum()),
         residents_outside=0.0,
-        services=len(services),
+        services=int(near.sum()),
         services_off_network=int(s_off.sum()),
         services_outside=len(services) if disjoint else 0,
         layers_disjoint=disjoint,
@@ -290,6 +311,7 @@ def check_extents(
         sources=_sources(network, streets, communities, services),
         max_snap_m=float(max_snap_m),
         lower_bounds=True,
+        services_far=int((~near).sum()),
     )
     if not report.ok:
         raise InputMismatchError(report.message(case_name))
@@ -338,17 +360,19 @@ def check_snapping(
     population = origins["population"].to_numpy(dtype=float)
     population = np.where(np.isfinite(population) & (population > 0), population, 0.0)
     outside = origins["community_id"].isna().to_numpy()
+    near = _near_communities(_points_lonlat(services), communities)
     report = OverlapReport(
         residents=float(population.sum()),
         residents_off_network=float(population[~snapped_origins.ok].sum()),
         residents_outside=float(population[outside].sum()),
-        services=len(snapped_services),
-        services_off_network=int((~snapped_services.ok).sum()),
+        services=int(near.sum()),
+        services_off_network=int((~snapped_services.ok & near).sum()),
         services_outside=int(services_outside),
         layers_disjoint=False,
         bboxes=_bboxes(network, streets, communities, services),
         sources=_sources(network, streets, communities, services),
         max_snap_m=float(snapped_origins.max_snap_m),
+        services_far=int((~near).sum()),
     )
     if not report.ok:
         raise InputMismatchError(report.message(case_name))
@@ -356,6 +380,19 @@ def check_snapping(
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def _near_communities(
+    xy: npt.NDArray[np.float64], communities: gpd.GeoDataFrame
+) -> npt.NDArray[np.bool_]:
+    """Which points (lon, lat) lie within :data:`SERVICE_MARGIN_M` of the communities' box."""
+    bounds = communities.geometry.bounds.to_numpy(dtype=float)
+    bounds = bounds[np.isfinite(bounds).all(axis=1)]
+    if len(bounds) == 0:
+        return np.ones(len(xy), dtype=bool)
+    box = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+    w, s, e, n = _enlarge(box, SERVICE_MARGIN_M)
+    return (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n)
 
 
 def _share(part: float, total: float) -> float:

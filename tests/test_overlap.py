@@ -286,6 +286,48 @@ def test_services_that_overlap_no_boundary_are_refused(
         audit_case(case, network=chengdu_net)
 
 
+def test_a_city_wide_services_file_is_audited_with_a_district_network(
+    demo_case: Case, chengdu_net: WalkNetwork
+) -> None:
+    """A bureau's POI export covers the whole city; the OSM extract covers the district.
+
+    Three quarters of these services lie 20 km away, off the network: they cannot serve any
+    resident, so they do not count in the services' share, and the audit decides exactly as
+    with the district's services alone.
+    """
+    import pandas as pd
+
+    far = []
+    for i, (dx, dy) in enumerate([(0.2, 0.0), (-0.2, 0.0), (0.0, 0.2)]):
+        copy = demo_case.services.copy()
+        copy["service_id"] = copy["service_id"] + f"-far{i}"
+        copy["geometry"] = copy.geometry.translate(dx, dy)
+        far.append(copy)
+    city = gpd.GeoDataFrame(
+        pd.concat([demo_case.services, *far], ignore_index=True), crs=demo_case.services.crs
+    )
+    case = Case.from_frames(
+        streets=demo_case.streets, communities=demo_case.communities, services=city
+    )
+    district = Case.from_frames(
+        streets=demo_case.streets,
+        communities=demo_case.communities,
+        services=demo_case.services,
+    )
+    wide = audit_case(case, network=chengdu_net)
+    alone = audit_case(district, network=chengdu_net)
+    status = [c for c in alone.communities.columns if c.endswith("_status")]
+    assert status
+    pd.testing.assert_frame_equal(wide.communities[status], alone.communities[status])
+    # far services still refuse a case when no service at all lies near the communities
+    lonely = city[city["service_id"].str.contains("-far")]
+    only_far = Case.from_frames(
+        streets=demo_case.streets, communities=demo_case.communities, services=lonely
+    )
+    with pytest.raises(DataError, match="no service lies closer"):
+        audit_case(only_far, network=chengdu_net)
+
+
 # ---- the command line ------------------------------------------------------------------------
 
 
