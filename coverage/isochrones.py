@@ -961,7 +961,7 @@ def audit_service_areas(
         msg = "the audit result has no walking network; run audit_case again to get one"
         raise DataError(msg)
     if categories is None:
-        categories = [c for r in result.pack.rules if r.kind == "reach" for c in r.all_categories]
+        categories = result.pack.reach_categories
     services = result.services
     cats = service_categories(services)
     on_net = (

@@ -283,8 +283,7 @@ def check_extents(
     """
     net = _enlarge(network.bbox, max_snap_m) if network.n_edges else None
     c_bounds = communities.geometry.bounds.to_numpy(dtype=float)
-    population = communities["population"].to_numpy(dtype=float)
-    population = np.where(np.isfinite(population) & (population > 0), population, 0.0)
+    population = _residents(communities)
     s_xy = _points_lonlat(services)
     near = _near_communities(s_xy, communities)
     s_xy = s_xy[near]
@@ -357,8 +356,7 @@ def check_snapping(
     InputMismatchError
         When a share exceeds :data:`MAX_MISMATCH_SHARE`.
     """
-    population = origins["population"].to_numpy(dtype=float)
-    population = np.where(np.isfinite(population) & (population > 0), population, 0.0)
+    population = _residents(origins)
     outside = origins["community_id"].isna().to_numpy()
     near = _near_communities(_points_lonlat(services), communities)
     report = OverlapReport(
@@ -380,6 +378,12 @@ def check_snapping(
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def _residents(frame: gpd.GeoDataFrame) -> npt.NDArray[np.float64]:
+    """The ``population`` column, with missing, infinite and negative values as 0."""
+    population = frame["population"].to_numpy(dtype=float)
+    return np.where(np.isfinite(population) & (population > 0), population, 0.0)
 
 
 def _near_communities(

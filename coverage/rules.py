@@ -187,6 +187,16 @@ class RulePack:
                 seen.setdefault(cat, None)
         return tuple(seen)
 
+    @property
+    def reach_categories(self) -> tuple[str, ...]:
+        """Every category of the pack's reach rules, in rule order, once each."""
+        seen: dict[str, None] = {}
+        for rule in self.rules:
+            if rule.kind == "reach":
+                for cat in rule.all_categories:
+                    seen.setdefault(cat, None)
+        return tuple(seen)
+
     def reach_budgets_m(self, walk_speed_kmh: float) -> dict[str, float]:
         """For every category of a reach rule, the largest budget any rule gives it (m)."""
         budgets: dict[str, float] = {}

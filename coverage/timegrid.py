@@ -235,12 +235,6 @@ def _sample_distances(
     return d
 
 
-def _reach_categories(result: AuditResult) -> list[str]:
-    return list(
-        dict.fromkeys(c for r in result.pack.rules if r.kind == "reach" for c in r.all_categories)
-    )
-
-
 def walk_time_grids(
     result: AuditResult,
     *,
@@ -305,7 +299,11 @@ def walk_time_grids(
         limit = float(result.provenance.get("max_snap_m") or DEFAULT_MAX_SNAP_M)
         snapped = snap_points(network, services.reset_index(drop=True), max_snap_m=limit)
     cats = service_categories(services)
-    wanted = _reach_categories(result) if categories is None else list(dict.fromkeys(categories))
+    wanted = (
+        list(result.pack.reach_categories)
+        if categories is None
+        else list(dict.fromkeys(categories))
+    )
     chosen: list[tuple[str, npt.NDArray[np.bool_]]] = []
     for cat in wanted:
         mask = np.zeros(len(services), dtype=bool)
