@@ -68,6 +68,15 @@ CATEGORIES: tuple[str, ...] = (
     "clinic",
     "elderly_care",
     "park",
+    "nursery",
+    "elderly_service_station",
+    "community_health_station",
+    "general_supermarket",
+    "fitness_facility",
+    "football_pitch",
+    "open_public_space",
+    "public_green",
+    "activity_ground",
 )
 
 _SHIPPED = "categories.yaml"

@@ -27,7 +27,9 @@ def test_categories_are_the_agreed_tuple() -> None:
         "telecom", "government_service_centre", "community_service_centre", "exercise_point",
         "sports_ground", "convenience_store", "breakfast", "pharmacy", "laundry", "hairdresser",
         "fresh_market", "supermarket", "primary_school", "kindergarten", "clinic",
-        "elderly_care", "park",
+        "elderly_care", "park", "nursery", "elderly_service_station",
+        "community_health_station", "general_supermarket", "fitness_facility", "football_pitch",
+        "open_public_space", "public_green", "activity_ground",
     )  # fmt: skip
 
 
@@ -46,7 +48,7 @@ def test_every_category_has_both_labels() -> None:
 @pytest.mark.parametrize(
     ("tags", "expected"),
     [
-        ({"shop": "supermarket"}, ["supermarket", "shopping"]),
+        ({"shop": "supermarket"}, ["supermarket", "shopping", "general_supermarket"]),
         ({"shop": "convenience"}, ["convenience_store", "shopping"]),
         ({"shop": "mall"}, ["shopping"]),
         ({"shop": "bakery"}, ["shopping"]),
@@ -60,15 +62,15 @@ def test_every_category_has_both_labels() -> None:
         ({"office": "energy_supplier"}, ["power"]),
         ({"office": "water_utility"}, ["water"]),
         ({"office": "telecommunication"}, ["telecom"]),
-        ({"leisure": "fitness_station"}, ["exercise_point"]),
-        ({"leisure": "pitch"}, ["sports_ground", "exercise_point"]),
+        ({"leisure": "fitness_station"}, ["exercise_point", "fitness_facility"]),
+        ({"leisure": "pitch"}, ["sports_ground", "exercise_point", "fitness_facility"]),
         ({"amenity": "marketplace"}, ["fresh_market", "shopping"]),
         ({"amenity": "pharmacy"}, ["pharmacy"]),
         ({"shop": "hairdresser"}, ["hairdresser"]),
         ({"amenity": "kindergarten"}, ["kindergarten"]),
         ({"amenity": "clinic"}, ["clinic"]),
         ({"amenity": "nursing_home"}, ["elderly_care"]),
-        ({"leisure": "park"}, ["park", "exercise_point"]),
+        ({"leisure": "park"}, ["park", "exercise_point", "open_public_space", "public_green"]),
         ({"amenity": "school", "isced:level": "1"}, ["primary_school"]),
         ({"amenity": "school", "name": "武汉市育才小学"}, ["primary_school"]),
         ({"amenity": "school", "name": "武汉市第六中学"}, []),
@@ -124,7 +126,7 @@ def test_multi_valued_tags_and_name_zh(cmap: CategoryMap) -> None:
     ("code", "expected"),
     [
         ("050100", ["catering"]),
-        ("060400", ["supermarket", "shopping"]),
+        ("060400", ["supermarket", "shopping", "general_supermarket"]),
         ("060200", ["convenience_store", "shopping"]),
         ("061100", ["shopping"]),
         ("070500", ["express"]),
@@ -136,15 +138,15 @@ def test_multi_valued_tags_and_name_zh(cmap: CategoryMap) -> None:
         ("071500", ["laundry", "housekeeping"]),
         ("090300", ["clinic"]),
         ("090601", ["pharmacy"]),
-        ("110101", ["park", "exercise_point"]),
+        ("110101", ["park", "exercise_point", "open_public_space", "public_green"]),
         ("141203", ["primary_school"]),
         ("141204", ["kindergarten"]),
         ("141202", []),
         ("150000", []),
         (None, []),
         ("", []),
-        ("60400", ["supermarket", "shopping"]),  # leading zero lost in a spreadsheet
-        ("050000|060400", ["catering", "supermarket", "shopping"]),
+        ("60400", ["supermarket", "shopping", "general_supermarket"]),  # leading zero lost in a spreadsheet
+        ("050000|060400", ["catering", "supermarket", "shopping", "general_supermarket"]),
     ],
 )
 def test_amap_codes(cmap: CategoryMap, code: str | None, expected: list[str]) -> None:

@@ -56,7 +56,7 @@ def test_beijing_pois_get_the_categories_a_reader_would_give(
 
 
 def test_beijing_secondary_categories(services: gpd.GeoDataFrame) -> None:
-    assert services.loc["n10707024844", "categories"] == "supermarket;shopping"
+    assert services.loc["n10707024844", "categories"] == "supermarket;shopping;general_supermarket"
     assert services.loc["n1787511636", "categories"] == "convenience_store;shopping;hairdresser"
     assert "exercise_point" in services.loc["w247351546", "categories"].split(";")
 
