@@ -39,6 +39,7 @@ from coverage.population import (
     population_sources,
 )
 from coverage.rules import (
+    AREA_KINDS,
     RuleInputs,
     RulePack,
     distance_categories,
@@ -574,6 +575,14 @@ def audit_case(
         rule_pack.min_population_share if min_population_share is None else min_population_share,
         where="min_population_share",
     )
+    # a combined pack (--pack all) decides each rule at its own pack's speed and share, unless
+    # the call or the case overrides them for every rule
+    rule_pack = rule_pack.with_overrides(
+        walk_speed_kmh=speed
+        if walk_speed_kmh is not None or case.walk_speed_kmh is not None
+        else None,
+        min_population_share=min_population_share,
+    )
     if network is None and case.osm_path is None:
         msg = (
             f'case {case.name!r} names no OSM file: add [network] osm = "..." to the '
@@ -639,6 +648,9 @@ def audit_case(
             )
             origins[distance_column(cat)] = result["distance_m"].to_numpy()
             origins[f"f_{cat}"] = result["facility"].to_numpy()  # the nearest one's id
+        catchments = _catchment_distances(
+            rule_pack, speed, network, snapped_origins, snapped_services, cats
+        )
         findings += validate_service_categories(
             services,
             rule_categories={rule.id: rule.all_categories for rule in rule_pack.rules},
@@ -676,12 +688,13 @@ def audit_case(
                     area_categories={
                         r.category
                         for r in rule_pack.rules
-                        if r.kind == "area_per_capita" and r.category is not None
+                        if r.kind in AREA_KINDS and r.category is not None
                     },
                 ),
                 walk_speed_kmh=speed,
                 min_population_share=share,
                 max_snap_m=case.max_snap_m,
+                catchments=catchments,
             ),
         )
         communities = _with_geometry(tables.communities, case.communities, "community_id")
@@ -697,6 +710,20 @@ def audit_case(
             "id": rule_pack.id,
             "version": rule_pack.version,
             "file": str(rule_pack.path or f"coverage/packs/{rule_pack.id}.yaml"),
+            **(
+                {
+                    "packs": [
+                        {
+                            "id": part.id,
+                            "version": part.version,
+                            "file": str(part.path or f"coverage/packs/{part.id}.yaml"),
+                        }
+                        for part in rule_pack.parts
+                    ]
+                }
+                if rule_pack.parts
+                else {}
+            ),
         },
         "walk_speed_kmh": speed,
         "minutes_15_in_m": minutes_to_m(15, speed),
@@ -721,6 +748,29 @@ def audit_case(
         network=network,
         snapped_services=snapped_services,
     )
+
+
+def _catchment_distances(
+    pack: RulePack,
+    speed: float,
+    network: WalkNetwork,
+    snapped_origins: SnappedPoints,
+    snapped_services: SnappedPoints,
+    cats: pd.DataFrame,
+) -> dict[str, Any]:
+    """For each category of a ``catchment_per_capita`` rule, the exact walking metres of every
+    (origin, facility) pair within the largest budget (:mod:`coverage.catchment`)."""
+    from coverage.catchment import facility_distances
+
+    out: dict[str, Any] = {}
+    for cat, budget in pack.catchment_budgets_m(speed).items():
+        positions = cats.loc[cats["category"] == cat, "pos"].to_numpy()
+        mask = np.zeros(len(snapped_services), dtype=bool)
+        mask[positions] = True
+        out[cat] = facility_distances(
+            network, snapped_origins, snapped_services.subset(mask), cutoff_m=budget
+        )
+    return out
 
 
 def _check_extents(case: Case, network: WalkNetwork) -> None:
@@ -794,7 +844,7 @@ def check_case_overlap(case: Case, *, network: WalkNetwork) -> OverlapReport:
 
 
 def _unit_table(units: gpd.GeoDataFrame, id_column: str) -> pd.DataFrame:
-    wanted = (id_column, "name", "street_id", "population")
+    wanted = (id_column, "name", "street_id", "population", "households")
     keep = list(dict.fromkeys(c for c in wanted if c in units))
     return pd.DataFrame(units[keep]).set_index(id_column)
 

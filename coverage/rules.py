@@ -32,6 +32,46 @@ Kinds of rule
     ``within_minutes``, whose median resident walks to one within that time); passes at
     ``min_share`` or more.
 
+``catchment_per_capita`` (unit: street or community)
+    What residents can reach, not what lies inside the boundary: the two-step floating
+    catchment (2SFCA; with ``decay``, the enhanced E2SFCA). Each ``category`` facility's area
+    (its supply) is shared among the residents within ``max_minutes`` (or ``max_distance_m``)
+    of it, each weighted by the decay of their walk; each resident sums the shares of the
+    facilities within their budget; the unit's value is the population-weighted mean over its
+    residents (residents off the network reach nothing and count with 0). Walking distances are
+    exact network distances, the same as the reach rules' (:mod:`coverage.catchment`). The
+    administrative ratio (area inside the unit per resident) is written beside it
+    (``<id>_admin_value``). Facilities of unknown area make the value a lower bound, as for
+    ``area_per_capita``. ``decay``: ``none`` (2SFCA, every resident within the budget counts
+    fully), ``step`` (E2SFCA, Luo & Qi 2009: the budget cut into equal bands weighted by
+    ``decay_weights``, default 1.0, 0.68, 0.22) or ``gaussian`` (Dai 2010:
+    ``(exp(-(d/d0)²/2) - exp(-1/2)) / (1 - exp(-1/2))``, 1 at the facility, 0 at the budget).
+``count_per_population`` (unit: street)
+    Facilities of ``category`` inside the street per ``per_residents`` residents (default
+    10,000); passes at ``min_value`` or more (``inclusive: false`` for "above").
+``area_per_households`` (unit: community)
+    Area of ``category`` facilities inside the community (the declared ``area_m2``, a floor
+    area where the data gives one) per ``per_households`` households (default 100). Households
+    are the communities' ``households`` column where the case gives it, else the population
+    divided by :data:`AVERAGE_HOUSEHOLD_SIZE` (the 2020 census figure); the reason says which.
+``presence`` (unit: community)
+    Every one of ``categories`` has at least ``min_count`` (default 1) facilities inside the
+    community.
+``area_total`` (unit: community)
+    Area of ``category`` inside the community of at least ``min_value`` m².
+
+Every rule may also carry:
+
+- ``walk_speed_kmh`` and ``walk_speed_source``: the speed of the group the rule serves (a rule
+  for older residents walks slower), instead of the pack's; ``min_population_share``: the share
+  of residents the rule requires, instead of the pack's. Every report states them.
+- ``unverified: true``: the threshold could not be confirmed from a primary text. Such a rule
+  is switched off: it is measured, but its decision is ``not_evaluable`` and the reason says
+  why, unless the pack also says ``enabled: true``; then it decides and every reason says
+  that its threshold is unverified.
+- ``document`` and ``date``: the source document and its date (the pack's ``reference`` names
+  the documents together).
+
 Every decision is one of ``pass``, ``fail`` or ``not_evaluable`` (the data cannot decide:
 no residents, no facility of the category anywhere in the data, no window counts, or a
 shortfall that grounds of unknown area could make up), with the reason in words in English
@@ -66,24 +106,82 @@ PASS = "pass"
 FAIL = "fail"
 NOT_EVALUABLE = "not_evaluable"
 
-RuleKind = Literal["reach", "count", "windows", "area_per_capita", "community_share"]
+RuleKind = Literal[
+    "reach",
+    "count",
+    "windows",
+    "area_per_capita",
+    "community_share",
+    "catchment_per_capita",
+    "count_per_population",
+    "area_per_households",
+    "presence",
+    "area_total",
+]
 Unit = Literal["community", "street"]
 
-_KIND_UNIT: dict[str, str] = {
-    "reach": "community",
-    "count": "street",
-    "windows": "community",
-    "area_per_capita": "street",
-    "community_share": "street",
+#: The units each kind of rule may audit; the first is the default.
+_KIND_UNITS: dict[str, tuple[str, ...]] = {
+    "reach": ("community",),
+    "count": ("street",),
+    "windows": ("community",),
+    "area_per_capita": ("street",),
+    "community_share": ("street",),
+    "catchment_per_capita": ("street", "community"),
+    "count_per_population": ("street",),
+    "area_per_households": ("community",),
+    "presence": ("community",),
+    "area_total": ("community",),
 }
-_COMMON_KEYS = {"id", "kind", "unit", "title", "source"}
+_KIND_UNIT: dict[str, str] = {kind: units[0] for kind, units in _KIND_UNITS.items()}
+_COMMON_KEYS = {
+    "id",
+    "kind",
+    "unit",
+    "title",
+    "source",
+    "document",
+    "date",
+    "unverified",
+    "enabled",
+    "walk_speed_kmh",
+    "walk_speed_source",
+    "min_population_share",
+}
 _KIND_KEYS: dict[str, set[str]] = {
     "reach": {"categories", "report_categories", "max_minutes", "max_distance_m"},
     "count": {"category", "min_count", "max_count"},
     "windows": {"category", "min_count", "max_count"},
     "area_per_capita": {"category", "min_value", "inclusive"},
     "community_share": {"category", "min_share", "within_minutes"},
+    "catchment_per_capita": {
+        "category",
+        "min_value",
+        "inclusive",
+        "max_minutes",
+        "max_distance_m",
+        "decay",
+        "decay_weights",
+    },
+    "count_per_population": {"category", "min_value", "inclusive", "per_residents"},
+    "area_per_households": {"category", "min_value", "inclusive", "per_households"},
+    "presence": {"categories", "min_count"},
+    "area_total": {"category", "min_value", "inclusive"},
 }
+#: Kinds whose measure is the area of facilities (their ``category`` needs areas measured).
+AREA_KINDS = frozenset(
+    {"area_per_capita", "catchment_per_capita", "area_per_households", "area_total"}
+)
+DECAYS = ("none", "step", "gaussian")
+#: E2SFCA's weights of three equal travel-time bands (Luo & Qi 2009, Health & Place 15(4)).
+DEFAULT_STEP_WEIGHTS = (1.0, 0.68, 0.22)
+#: Average size of a family household in China, 7th national census (2020): 2.62 persons
+#: ("平均每个家庭户的人口为2.62人", 第七次全国人口普查主要数据, 国家统计局, 2021-05-11).
+AVERAGE_HOUSEHOLD_SIZE = 2.62
+AVERAGE_HOUSEHOLD_SIZE_SOURCE = (
+    "7th national census (2020), average family household 2.62 persons "
+    "(第七次全国人口普查：平均每个家庭户的人口为2.62人，国家统计局2021年5月11日)"
+)
 _PACK_KEYS = {
     "id",
     "version",
@@ -122,10 +220,50 @@ class Rule:
     inclusive: bool = False
     min_share: float | None = None
     within_minutes: float | None = None
+    document: str = ""
+    date: str = ""
+    unverified: bool = False
+    enabled: bool | None = None
+    walk_speed_kmh: float | None = None
+    walk_speed_source: str = ""
+    min_population_share: float | None = None
+    decay: str = "none"
+    decay_weights: tuple[float, ...] = ()
+    per_residents: float = 10_000.0
+    per_households: float = 100.0
+    #: Set when packs are combined (:func:`combine_packs`): the pack the rule comes from and
+    #: that pack's speed and share, which the rule keeps in the combined audit.
+    pack_id: str | None = None
+    pack_walk_speed_kmh: float | None = None
+    pack_min_population_share: float | None = None
 
     def label(self, lang: str = "en") -> str:
         """The rule's title in ``lang`` (``zh`` or ``en``)."""
         return str(self.title.get(lang) or self.title.get("en") or self.id)
+
+    def speed(self, default_kmh: float) -> float:
+        """The walking speed this rule is decided at: its own (a group's), else its pack's
+        (in a combined audit), else ``default_kmh`` (the audit's)."""
+        if self.walk_speed_kmh is not None:
+            return float(self.walk_speed_kmh)
+        if self.pack_walk_speed_kmh is not None:
+            return float(self.pack_walk_speed_kmh)
+        return float(default_kmh)
+
+    def share(self, default: float) -> float:
+        """The share of residents this rule requires: its own, else its pack's, else
+        ``default``."""
+        if self.min_population_share is not None:
+            return float(self.min_population_share)
+        if self.pack_min_population_share is not None:
+            return float(self.pack_min_population_share)
+        return float(default)
+
+    @property
+    def decides(self) -> bool:
+        """Whether the rule's decision counts: ``enabled`` when the pack says, else every rule
+        but an ``unverified`` one (switched off: measured, never decided)."""
+        return self.enabled if self.enabled is not None else not self.unverified
 
     def budget_m(self, walk_speed_kmh: float) -> float | None:
         """The walking distance a reach rule allows, in metres."""
@@ -146,7 +284,7 @@ class Rule:
     @property
     def all_categories(self) -> tuple[str, ...]:
         """Every category the rule measures (required and reported)."""
-        if self.kind == "reach":
+        if self.kind in ("reach", "presence"):
             return self.categories + self.report_categories
         return (self.category,) if self.category else ()
 
@@ -165,6 +303,8 @@ class RulePack:
     min_population_share_note: str
     rules: tuple[Rule, ...]
     path: Path | None = field(default=None, compare=False)
+    #: The packs a combined pack was made of (:func:`combine_packs`); empty otherwise.
+    parts: tuple[RulePack, ...] = field(default=(), compare=False)
 
     def label(self, lang: str = "en") -> str:
         """The pack's title in ``lang``."""
@@ -201,12 +341,113 @@ class RulePack:
         """For every category of a reach rule, the largest budget any rule gives it (m)."""
         budgets: dict[str, float] = {}
         for rule in self.rules:
-            budget = rule.budget_m(walk_speed_kmh)
+            budget = rule.budget_m(rule.speed(walk_speed_kmh))
             if rule.kind != "reach" or budget is None:
                 continue
             for cat in rule.all_categories:
                 budgets[cat] = max(budgets.get(cat, 0.0), budget)
         return budgets
+
+    def catchment_budgets_m(self, walk_speed_kmh: float) -> dict[str, float]:
+        """For every category of a ``catchment_per_capita`` rule, the largest budget (m)."""
+        budgets: dict[str, float] = {}
+        for rule in self.rules:
+            budget = rule.budget_m(rule.speed(walk_speed_kmh))
+            if rule.kind == "catchment_per_capita" and budget is not None:
+                assert rule.category is not None
+                budgets[rule.category] = max(budgets.get(rule.category, 0.0), budget)
+        return budgets
+
+    @property
+    def pack_ids(self) -> tuple[str, ...]:
+        """The packs the rules come from, in order (one id unless packs were combined)."""
+        return tuple(dict.fromkeys(rule.pack_id or self.id for rule in self.rules))
+
+    def rules_of(self, pack_id: str) -> tuple[Rule, ...]:
+        """The rules that come from pack ``pack_id``."""
+        return tuple(r for r in self.rules if (r.pack_id or self.id) == pack_id)
+
+    def with_overrides(
+        self, *, walk_speed_kmh: float | None = None, min_population_share: float | None = None
+    ) -> RulePack:
+        """The pack with the audit's overrides applied to every rule that has no speed or
+        share of its own: in a combined pack each rule otherwise keeps its pack's."""
+        import dataclasses
+
+        rules = []
+        for rule in self.rules:
+            changes: dict[str, Any] = {}
+            if walk_speed_kmh is not None:
+                changes["pack_walk_speed_kmh"] = None
+            if min_population_share is not None:
+                changes["pack_min_population_share"] = None
+            rules.append(dataclasses.replace(rule, **changes) if changes else rule)
+        return dataclasses.replace(self, rules=tuple(rules))
+
+
+#: ``--pack all`` audits every shipped pack at once.
+ALL_PACKS = "all"
+
+
+def combine_packs(packs: Sequence[RulePack]) -> RulePack:
+    """One pack holding the rules of several, for one audit that shares the network and the
+    searches (a category searched once serves every pack).
+
+    Each rule keeps its pack's walking speed and share of residents (``pack_id``,
+    ``pack_walk_speed_kmh``, ``pack_min_population_share``), so that its decisions are the ones
+    auditing its pack alone gives. A rule id that two packs share is prefixed with its pack id
+    (``<pack>:<rule>``).
+
+    Raises
+    ------
+    RulePackError
+        If ``packs`` is empty or names a pack twice.
+    """
+    import dataclasses
+
+    if not packs:
+        msg = "combine_packs: give at least one rule pack"
+        raise RulePackError(msg)
+    ids = [p.id for p in packs]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        msg = f"the pack list names {', '.join(dupes)} more than once"
+        raise RulePackError(msg)
+    if len(packs) == 1:
+        return packs[0]
+    counts: dict[str, int] = {}
+    for p in packs:
+        for r in p.rules:
+            counts[r.id] = counts.get(r.id, 0) + 1
+    rules = tuple(
+        dataclasses.replace(
+            r,
+            id=f"{p.id}:{r.id}" if counts[r.id] > 1 else r.id,
+            pack_id=p.id,
+            pack_walk_speed_kmh=p.walk_speed_kmh,
+            pack_min_population_share=p.min_population_share,
+        )
+        for p in packs
+        for r in p.rules
+    )
+    first = packs[0]
+    return RulePack(
+        id="+".join(ids),
+        version=1,
+        title={
+            "zh": "、".join(p.label("zh") for p in packs),
+            "en": "; ".join(p.label("en") for p in packs),
+        },
+        reference="\n".join(p.reference for p in packs if p.reference),
+        walk_speed_kmh=first.walk_speed_kmh,
+        walk_speed_note="each rule is decided at its own pack's speed: "
+        + "; ".join(f"{p.id} {p.walk_speed_kmh:g} km/h" for p in packs),
+        min_population_share=first.min_population_share,
+        min_population_share_note="each rule keeps its own pack's share: "
+        + "; ".join(f"{p.id} {100 * p.min_population_share:g}%" for p in packs),
+        rules=rules,
+        parts=tuple(packs),
+    )
 
 
 def list_packs() -> list[str]:
@@ -223,13 +464,24 @@ def load_pack(name_or_path: str | Path) -> RulePack:
     Parameters
     ----------
     name_or_path
-        A shipped pack's name (see :func:`list_packs`) or the path of a YAML file.
+        A shipped pack's name (see :func:`list_packs`) or the path of a YAML file; ``"all"``
+        (every shipped pack) or a comma-separated list of names and files gives one combined
+        pack (:func:`combine_packs`).
 
     Raises
     ------
     RulePackError
         Naming the file and the key that is wrong.
     """
+    if isinstance(name_or_path, str) and (
+        name_or_path.strip() == ALL_PACKS or "," in name_or_path
+    ):
+        names = (
+            list_packs()
+            if name_or_path.strip() == ALL_PACKS
+            else [n.strip() for n in name_or_path.split(",") if n.strip()]
+        )
+        return combine_packs([load_pack(n) for n in names])
     text: str
     where: str
     path: Path | None = None
@@ -312,8 +564,9 @@ def _parse_rule(raw: Any, where: str) -> Rule:
         msg = f"{where}: key 'kind' is {kind!r}; use one of {', '.join(_KIND_UNIT)}"
         raise RulePackError(msg)
     unit = raw.get("unit", _KIND_UNIT[kind])
-    if unit != _KIND_UNIT[kind]:
-        msg = f"{where}: a {kind!r} rule audits unit {_KIND_UNIT[kind]!r}, not {unit!r}"
+    if unit not in _KIND_UNITS[kind]:
+        allowed_units = " or ".join(repr(u) for u in _KIND_UNITS[kind])
+        msg = f"{where}: a {kind!r} rule audits unit {allowed_units}, not {unit!r}"
         raise RulePackError(msg)
     allowed = _COMMON_KEYS | _KIND_KEYS[kind]
     unknown = sorted(set(raw) - allowed)
@@ -327,7 +580,22 @@ def _parse_rule(raw: Any, where: str) -> Rule:
         "unit": unit,
         "title": _labels(raw.get("title", rule_id), where),
         "source": str(raw.get("source", "")),
+        **_common_options(raw, where),
     }
+    if kind == "presence":
+        min_count = _opt(raw, "min_count", where, int)
+        if min_count is not None and min_count < 1:
+            msg = f"{where}: key 'min_count' must be 1 or more, got {min_count}"
+            raise RulePackError(msg)
+        return Rule(
+            **common,
+            categories=_categories(
+                _need(raw, "categories", where, (list, str)), where, "categories"
+            ),
+            min_count=1 if min_count is None else min_count,
+        )
+    if kind in ("catchment_per_capita", "count_per_population", "area_per_households", "area_total"):
+        return _parse_measure_rule(raw, kind, common, where)
     if kind == "reach":
         minutes = _opt(raw, "max_minutes", where, number)
         distance = _opt(raw, "max_distance_m", where, number)
@@ -382,6 +650,100 @@ def _parse_rule(raw: Any, where: str) -> Rule:
         min_share=share,
         within_minutes=None if within is None else float(within),
     )
+
+
+def _common_options(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The keys every kind of rule may carry: provenance, verification, group settings."""
+    out: dict[str, Any] = {
+        "document": str(raw.get("document") or ""),
+        "date": str(raw.get("date") or ""),
+        "walk_speed_source": str(raw.get("walk_speed_source") or "").strip(),
+    }
+    for key in ("unverified", "enabled"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, bool):
+            msg = f"{where}: key {key!r} must be true or false, got {value!r}"
+            raise RulePackError(msg)
+        if value is not None:
+            out[key] = value
+    try:  # the same ranges as the pack's, the case file's and the CLI's
+        speed = _opt(raw, "walk_speed_kmh", where, (int, float))
+        if speed is not None:
+            out["walk_speed_kmh"] = check_walk_speed(
+                float(speed), where=f"{where}: key 'walk_speed_kmh'"
+            )
+            if not out["walk_speed_source"]:
+                msg = (
+                    f"{where}: a rule with its own 'walk_speed_kmh' must cite where the speed "
+                    "comes from in 'walk_speed_source'"
+                )
+                raise RulePackError(msg)
+        share = _opt(raw, "min_population_share", where, (int, float))
+        if share is not None:
+            out["min_population_share"] = check_population_share(
+                float(share), where=f"{where}: key 'min_population_share'"
+            )
+    except ConfigError as exc:
+        raise RulePackError(str(exc)) from exc
+    return out
+
+
+def _parse_measure_rule(
+    raw: Mapping[str, Any], kind: str, common: dict[str, Any], where: str
+) -> Rule:
+    """``catchment_per_capita``, ``count_per_population``, ``area_per_households`` and
+    ``area_total``: a category, a threshold and the kind's own options."""
+    number = (int, float)
+    category = _categories(_need(raw, "category", where, str), where, "category")[0]
+    value = float(_need(raw, "min_value", where, number))
+    if value < 0:
+        msg = f"{where}: key 'min_value' must not be negative, got {value:g}"
+        raise RulePackError(msg)
+    inclusive = raw.get("inclusive", True)
+    if not isinstance(inclusive, bool):
+        msg = f"{where}: key 'inclusive' must be true or false"
+        raise RulePackError(msg)
+    options: dict[str, Any] = {"category": category, "min_value": value, "inclusive": inclusive}
+    if kind == "catchment_per_capita":
+        minutes = _opt(raw, "max_minutes", where, number)
+        distance = _opt(raw, "max_distance_m", where, number)
+        if (minutes is None) == (distance is None):
+            msg = f"{where}: give exactly one of 'max_minutes' and 'max_distance_m'"
+            raise RulePackError(msg)
+        if (minutes is not None and minutes <= 0) or (distance is not None and distance <= 0):
+            msg = f"{where}: the walking budget must be positive"
+            raise RulePackError(msg)
+        decay = str(raw.get("decay", "none"))
+        if decay not in DECAYS:
+            msg = f"{where}: key 'decay' is {decay!r}; use one of {', '.join(DECAYS)}"
+            raise RulePackError(msg)
+        weights = raw.get("decay_weights")
+        if weights is not None and decay != "step":
+            msg = f"{where}: 'decay_weights' goes with decay: step only"
+            raise RulePackError(msg)
+        if decay == "step":
+            weights = DEFAULT_STEP_WEIGHTS if weights is None else weights
+            if (
+                not isinstance(weights, Sequence)
+                or not weights
+                or not all(isinstance(w, number) and 0 <= w <= 1 for w in weights)
+            ):
+                msg = f"{where}: 'decay_weights' must be a list of weights in [0, 1]"
+                raise RulePackError(msg)
+        options.update(
+            max_minutes=None if minutes is None else float(minutes),
+            max_distance_m=None if distance is None else float(distance),
+            decay=decay,
+            decay_weights=tuple(float(w) for w in weights) if decay == "step" else (),
+        )
+    for key in ("per_residents", "per_households"):
+        if key in _KIND_KEYS[kind] and raw.get(key) is not None:
+            per = _need(raw, key, where, number)
+            if per <= 0:
+                msg = f"{where}: key {key!r} must be positive, got {per}"
+                raise RulePackError(msg)
+            options[key] = float(per)
+    return Rule(**common, **options)
 
 
 def _parse_pack(raw: Any, *, where: str, path: Path | None) -> RulePack:
@@ -464,6 +826,10 @@ class RuleInputs:
     max_snap_m
         The snapping limit: origins farther than this from any walkable street are off the
         network (``NaN`` distances); named in the reasons.
+    catchments
+        For each category of a ``catchment_per_capita`` rule, the
+        :class:`coverage.catchment.FacilityDistances` of the origins (rows aligned with
+        ``origins``) to the category's facilities within the largest budget.
     """
 
     communities: Any
@@ -474,6 +840,7 @@ class RuleInputs:
     walk_speed_kmh: float
     min_population_share: float
     max_snap_m: float = 250.0  # coverage.snapping.DEFAULT_MAX_SNAP_M (not imported: stay light)
+    catchments: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -496,7 +863,7 @@ def distance_categories(pack: RulePack, walk_speed_kmh: float) -> dict[str, floa
     for rule in pack.rules:
         if rule.kind == "community_share" and rule.within_minutes is not None:
             assert rule.category is not None
-            budget = minutes_to_m(rule.within_minutes, walk_speed_kmh)
+            budget = minutes_to_m(rule.within_minutes, rule.speed(walk_speed_kmh))
             budgets[rule.category] = max(budgets.get(rule.category, 0.0), budget)
     return budgets
 
@@ -567,11 +934,47 @@ def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
             _windows(rule, inputs, communities)
         elif rule.kind == "area_per_capita":
             _area_per_capita(rule, inputs, streets)
-        else:
+        elif rule.kind == "community_share":
             _community_share(rule, inputs, communities, streets)
+        else:
+            from coverage.rules_measures import evaluate_measure
+
+            evaluate_measure(rule, inputs, communities, streets)
+        _mark_unverified(rule, communities if rule.unit == "community" else streets)
+        # many rules add many columns: keep the frames in one block each (pandas warns else)
+        communities, streets = communities.copy(), streets.copy()
     _street_rollup(pack, communities, streets)
     summary = pd.DataFrame([_summarise(rule, communities, streets) for rule in pack.rules])
+    summary.insert(1, "pack", [rule.pack_id or pack.id for rule in pack.rules])
     return RuleTables(communities=communities, streets=streets, summary=summary)
+
+
+def _mark_unverified(rule: Rule, table: Any) -> None:
+    """An unverified threshold: switched off (``not_evaluable``, the measure kept), or, when
+    the pack switches it on, decided with every reason saying the threshold is unverified."""
+    if not rule.unverified:
+        return
+    status = f"{rule.id}_status"
+    if rule.decides:
+        table[f"{rule.id}_reason"] = "UNVERIFIED threshold (not confirmed from a primary " "text): " + table[f"{rule.id}_reason"].astype(str)
+        table[f"{rule.id}_reason_zh"] = "阈值未经核实（未能在原文中确认）：" + table[
+            f"{rule.id}_reason_zh"
+        ].astype(str)
+        return
+    measured = table[status].astype(str)
+    table[f"{rule.id}_measured_status"] = measured.to_numpy()
+    table[status] = NOT_EVALUABLE
+    table[f"{rule.id}_reason"] = (
+        "switched off: the threshold could not be confirmed from a primary text "
+        "(unverified: true); on the measure, it would be " + measured + ": "
+        + table[f"{rule.id}_reason"].astype(str)
+    )
+    table[f"{rule.id}_reason_zh"] = (
+        "规则未启用：阈值未能在原文中核实（unverified: true）；按测量值将为"
+        + measured.map({PASS: "达标", FAIL: "不达标", NOT_EVALUABLE: "无法评估"}).fillna(measured)
+        + "："
+        + table[f"{rule.id}_reason_zh"].astype(str)
+    )
 
 
 def _codes(inputs: RuleInputs) -> tuple[Any, int]:
@@ -637,11 +1040,11 @@ def _write_decision(
 def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     import numpy as np
 
-    speed = inputs.walk_speed_kmh
+    speed = rule.speed(inputs.walk_speed_kmh)
     budget = rule.budget_m(speed)
     minutes = rule.budget_minutes(speed)
     assert budget is not None and minutes is not None
-    need = inputs.min_population_share
+    need = rule.share(inputs.min_population_share)
     codes, n = _codes(inputs)
     valid = codes >= 0
     weights = inputs.origins["population"].to_numpy(dtype=float)[valid]
@@ -969,7 +1372,7 @@ def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: 
     how = "inside"
     how_zh = "社区内"
     if rule.within_minutes is not None:
-        budget = minutes_to_m(rule.within_minutes, inputs.walk_speed_kmh)
+        budget = minutes_to_m(rule.within_minutes, rule.speed(inputs.walk_speed_kmh))
         median = communities.get(f"median_m_{cat}")
         if median is not None:
             has = has | (median.to_numpy(dtype=float) <= budget)
@@ -1053,6 +1456,9 @@ def _summarise(rule: Rule, communities: Any, streets: Any) -> dict[str, Any]:
     total_pop = float(pop.sum())
     return {
         "rule": rule.id,
+        "unverified": rule.unverified,
+        "decides": rule.decides,
+        "walk_speed_kmh": rule.walk_speed_kmh,
         "title": rule.label("en"),
         "title_zh": rule.label("zh"),
         "unit": rule.unit,
