@@ -172,7 +172,8 @@ def decay_weights(
             msg = "decay='step' needs step_weights"
             raise ValueError(msg)
         bands = np.asarray(step_weights, dtype=float)
-        band = np.floor(np.clip(d, 0.0, None) / budget_m * bands.size).astype(np.int64)
+        finite = np.where(np.isfinite(d), np.clip(d, 0.0, None), budget_m)
+        band = np.floor(finite / budget_m * bands.size).astype(np.int64)
         w = bands[np.clip(band, 0, bands.size - 1)]
     elif decay == "gaussian":
         floor = math.exp(-0.5)
