@@ -119,7 +119,11 @@ def _show_progress(*, quiet: bool) -> bool:
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")]
 PackOption = Annotated[
     str | None,
-    typer.Option("--pack", help="Rule pack name (see `rules`) or YAML file; default the case's."),
+    typer.Option(
+        "--pack",
+        help="Rule pack name (see `rules`) or YAML file; 'all' or a comma list (a,b) audits "
+        "several packs in one run; default the case's.",
+    ),
 ]
 
 
@@ -281,6 +285,11 @@ def _run_audit(
     log.debug("timings: %s", result.timings)
     if not quiet:
         typer.echo(result.describe(lang.value))
+        if result.pack.parts:  # several packs: which standard fails where
+            from coverage.standards import standards_sentences
+
+            typer.echo("")
+            typer.echo("\n".join(standards_sentences(result, lang=lang.value)))
         findings = _findings_text(result, lang.value)
         if findings:
             typer.echo("")
@@ -477,45 +486,69 @@ def rules(
     *,
     lang: LangOption = Lang.en,
 ) -> None:
-    """List the rule packs and their rules: id, unit, threshold and the source sentence."""
+    """List the rule packs and their rules: id, unit, threshold and the source sentence
+    (``--lang zh``: headers, units, thresholds and category names in Chinese)."""
     from rich.table import Table
 
     from coverage.rules import list_packs, load_pack
+    from coverage.standards import threshold_text
 
+    zh = lang.value == "zh"
     out = Console(soft_wrap=False)
     try:
         packs = [load_pack(pack)] if pack else [load_pack(name) for name in list_packs()]
     except CoverageError as exc:
         raise _fail(exc) from exc
+    packs = [part for p in packs for part in (p.parts or (p,))]  # --pack all, a,b: each pack
+    heads = ("编号", "单元", "规则", "阈值", "依据原文") if zh else _RULES_HEADS
     for p in packs:
         # pack texts are data (a user's YAML): Text, never rich markup
+        caption = (
+            f"步行速度 {p.walk_speed_kmh:g} 公里/小时；可达性规则要求 "
+            f"{100 * p.min_population_share:g}% 的居民。{p.reference}"
+            if zh
+            else f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
+            f"{100 * p.min_population_share:g}% of residents. {p.reference}"
+        )
         table = Table(
             title=Text(f"{p.id} (v{p.version}): {p.label(lang.value)}"),
-            caption=Text(
-                f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
-                f"{100 * p.min_population_share:g}% of residents. {p.reference}"
-            ),
+            caption=Text(caption),
             show_lines=True,
         )
-        table.add_column("id", no_wrap=True)
-        table.add_column("unit", no_wrap=True)
-        table.add_column("rule", overflow="fold")
-        table.add_column("threshold", overflow="fold")
-        table.add_column("source", overflow="fold")
+        for i, head in enumerate(heads):
+            table.add_column(head, no_wrap=i < 2, overflow="fold")
         for rule in p.rules:
+            label = rule.label(lang.value)
+            if rule.unverified:
+                label += (
+                    ("（阈值未核实，已启用）" if zh else " (UNVERIFIED threshold, switched on)")
+                    if rule.decides
+                    else (
+                        "（阈值未核实，未启用）" if zh else " (unverified threshold: switched off)"
+                    )
+                )
+            source = "；".join(v for v in (rule.source, rule.document, rule.date) if v)
+            if rule.walk_speed_source:
+                source += (
+                    "；步行速度依据：" if zh else "; walking speed: "
+                ) + rule.walk_speed_source
+            unit = {"community": "社区", "street": "街道"}[rule.unit] if zh else rule.unit
             table.add_row(
                 *(
                     Text(v)
                     for v in (
                         rule.id,
-                        rule.unit,
-                        rule.label(lang.value),
-                        _threshold_text(rule, p),
-                        rule.source,
+                        unit,
+                        label,
+                        threshold_text(rule, p, lang=lang.value),
+                        source,
                     )
                 )
             )
         out.print(table)
+
+
+_RULES_HEADS = ("id", "unit", "rule", "threshold", "source")
 
 
 def _undecidable_rules(case: Case, pack: RulePack) -> list[Finding]:

@@ -170,11 +170,19 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
             entry["kind"] = rule.kind
             entry["threshold"] = _rule_threshold(result, rule)
             entry["threshold_zh"] = _rule_threshold(result, rule, suffix="_zh")
-            entry["budget_m"] = rule.budget_m(result.walk_speed_kmh)
+            entry["budget_m"] = rule.budget_m(rule.speed(result.walk_speed_kmh))
             entry["source"] = rule.source
+            entry["document"] = rule.document or None
+            entry["date"] = rule.date or None
+            entry["walk_speed_source"] = rule.walk_speed_source or None
         rules.append(entry)
     prov = result.provenance
     speed = result.walk_speed_kmh
+    standards: dict[str, Any] = {}
+    if result.pack.parts:  # several packs audited at once: the units x standards matrix
+        from coverage.standards import standards_dict
+
+        standards = {"standards": standards_dict(result)}
     return to_jsonable(
         {
             "case": result.case_name,
@@ -215,6 +223,7 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
             ],
             "provenance": prov,
             "timings": result.timings,
+            **standards,
         }
     )
 
@@ -709,10 +718,47 @@ def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, st
         f'<section id="rule-{_e(rule.id)}"><h3>{_e(rule.id)} {_e(rule.label(lang))}</h3>'
         f"<p>{_e(head)}; {_e(t['population_pass'].format(pct=_fmt_pct(share)))}</p>"
         f"<blockquote>{_e(t['source'])}：{_e(rule.source)}</blockquote>"
+        f"{_rule_notes(result, rule, lang)}"
         f"<details{' open' if len(rows) <= 30 else ''}><summary>{_e(unit_name)} × {len(rows)}"
         f"</summary><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
         "</table></details></section>"
     )
+
+
+def _rule_notes(result: AuditResult, rule: Rule, lang: str) -> str:
+    """The rule's document and date, its own walking speed (a group's) and whether its
+    threshold is unverified: said in the report as the pack speed is."""
+    notes = []
+    if rule.document or rule.date:
+        notes.append(", ".join(v for v in (rule.document, rule.date) if v))
+    if rule.walk_speed_kmh is not None:
+        notes.append(
+            f"本规则步行速度 {rule.walk_speed_kmh:g} 公里/小时（{rule.walk_speed_source}）"
+            if lang == "zh"
+            else f"this rule walks at {rule.walk_speed_kmh:g} km/h ({rule.walk_speed_source})"
+        )
+    elif rule.pack_id is not None:
+        speed = rule.speed(result.walk_speed_kmh)
+        notes.append(
+            f"{rule.pack_id}：步行速度 {speed:g} 公里/小时"
+            if lang == "zh"
+            else f"{rule.pack_id}: walking speed {speed:g} km/h"
+        )
+    if rule.unverified:
+        if rule.decides:
+            notes.append(
+                "阈值未经核实（未能在原文中确认），结论仅供参考"
+                if lang == "zh"
+                else "UNVERIFIED threshold (not confirmed from a primary text): decisions are "
+                "indicative only"
+            )
+        else:
+            notes.append(
+                "阈值未经核实，规则未启用：仅列出测量值，不作结论"
+                if lang == "zh"
+                else "threshold unverified: the rule is switched off (measured, not decided)"
+            )
+    return "".join(f"<p><small>{_e(n)}</small></p>" for n in notes)
 
 
 def _findings_html(result: AuditResult, t: Mapping[str, str]) -> str:
@@ -823,6 +869,10 @@ def render_report_html(
     params_html = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in params)
     charts = _worst_communities_chart(result, lang, t) + _worst_streets_chart(result, t)
     rules_html = "".join(_rule_section(result, rule, lang, t) for rule in result.pack.rules)
+    if result.pack.parts:  # several packs at once: the units x standards matrix first
+        from coverage.standards import standards_html
+
+        rules_html = standards_html(result, lang=lang) + rules_html
     map_html = (
         f'<p><a href="{_e(map_file)}">{_e(t["map_link"])}</a></p>'
         if map_file

@@ -473,9 +473,7 @@ def load_pack(name_or_path: str | Path) -> RulePack:
     RulePackError
         Naming the file and the key that is wrong.
     """
-    if isinstance(name_or_path, str) and (
-        name_or_path.strip() == ALL_PACKS or "," in name_or_path
-    ):
+    if isinstance(name_or_path, str) and (name_or_path.strip() == ALL_PACKS or "," in name_or_path):
         names = (
             list_packs()
             if name_or_path.strip() == ALL_PACKS
@@ -594,7 +592,12 @@ def _parse_rule(raw: Any, where: str) -> Rule:
             ),
             min_count=1 if min_count is None else min_count,
         )
-    if kind in ("catchment_per_capita", "count_per_population", "area_per_households", "area_total"):
+    if kind in (
+        "catchment_per_capita",
+        "count_per_population",
+        "area_per_households",
+        "area_total",
+    ):
         return _parse_measure_rule(raw, kind, common, where)
     if kind == "reach":
         minutes = _opt(raw, "max_minutes", where, number)
@@ -734,7 +737,7 @@ def _parse_measure_rule(
             max_minutes=None if minutes is None else float(minutes),
             max_distance_m=None if distance is None else float(distance),
             decay=decay,
-            decay_weights=tuple(float(w) for w in weights) if decay == "step" else (),
+            decay_weights=tuple(float(w) for w in weights or ()) if decay == "step" else (),
         )
     for key in ("per_residents", "per_households"):
         if key in _KIND_KEYS[kind] and raw.get(key) is not None:
@@ -956,7 +959,10 @@ def _mark_unverified(rule: Rule, table: Any) -> None:
         return
     status = f"{rule.id}_status"
     if rule.decides:
-        table[f"{rule.id}_reason"] = "UNVERIFIED threshold (not confirmed from a primary " "text): " + table[f"{rule.id}_reason"].astype(str)
+        table[f"{rule.id}_reason"] = (
+            "UNVERIFIED threshold (not confirmed from a primary "
+            "text): " + table[f"{rule.id}_reason"].astype(str)
+        )
         table[f"{rule.id}_reason_zh"] = "阈值未经核实（未能在原文中确认）：" + table[
             f"{rule.id}_reason_zh"
         ].astype(str)
@@ -966,7 +972,9 @@ def _mark_unverified(rule: Rule, table: Any) -> None:
     table[status] = NOT_EVALUABLE
     table[f"{rule.id}_reason"] = (
         "switched off: the threshold could not be confirmed from a primary text "
-        "(unverified: true); on the measure, it would be " + measured + ": "
+        "(unverified: true); on the measure, it would be "
+        + measured
+        + ": "
         + table[f"{rule.id}_reason"].astype(str)
     )
     table[f"{rule.id}_reason_zh"] = (

@@ -99,9 +99,7 @@ def _facility_areas(inputs: RuleInputs, category: str) -> pd.Series:
     return rows.groupby("service_id")["area_m2"].sum(min_count=1)
 
 
-def _area_inside(
-    rule: Rule, inputs: RuleInputs, table: Any
-) -> tuple[np.ndarray, np.ndarray, bool]:
+def _area_inside(rule: Rule, inputs: RuleInputs, table: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """Known area of the rule's category inside each unit of ``table``, the number of
     facilities of unknown area there, and whether the data has any facility of the kind."""
     assert rule.category is not None
@@ -245,7 +243,9 @@ def _area_per_households(rule: Rule, inputs: RuleInputs, communities: Any) -> No
                 f"{h:,.0f} households (population / {AVERAGE_HOUSEHOLD_SIZE:g}, the 2020 "
                 "census average household size)"
             )
-            hh_zh = f"{h:,.0f}户（常住人口÷{AVERAGE_HOUSEHOLD_SIZE:g}，2020年人口普查平均家庭户规模）"
+            hh_zh = (
+                f"{h:,.0f}户（常住人口÷{AVERAGE_HOUSEHOLD_SIZE:g}，2020年人口普查平均家庭户规模）"
+            )
         s, note, note_zh = _lower_bound_decision(_passes(v, rule), int(k), rule)
         status.append(s)
         reason.append(
@@ -337,9 +337,7 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         if missing:
             status.append(FAIL)
             reason.append(f"missing inside the community: {', '.join(missing)}{unknown}")
-            reason_zh.append(
-                f"社区内缺少：{'、'.join(_label_zh(c) for c in missing)}{unknown_zh}"
-            )
+            reason_zh.append(f"社区内缺少：{'、'.join(_label_zh(c) for c in missing)}{unknown_zh}")
         elif no_data:
             status.append(NOT_EVALUABLE)
             reason.append(f"every kind measured is present{unknown}")
@@ -378,9 +376,7 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
     n = len(table)
     pop_units = table["population"].to_numpy(dtype=float)
     admin_area, admin_unknown, have_data = _area_inside(rule, inputs, table)
-    admin = np.divide(
-        admin_area, pop_units, out=np.full(n, np.nan), where=pop_units > 0
-    )
+    admin = np.divide(admin_area, pop_units, out=np.full(n, np.nan), where=pop_units > 0)
     sign, sign_zh = _sign(rule)
     method, method_zh = _DECAY_WORDS[rule.decay]
     budget_text = f"{minutes:g} min ({_fmt_m(budget)} at {speed:g} km/h)"
@@ -422,6 +418,7 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
             np.bincount(codes[ok], weights=(weights * reaches_unknown)[ok], minlength=n) > 0
         )
     status, reason, reason_zh = [], [], []
+    unit_zh = "社区" if rule.unit == "community" else "街道"
     for i in range(n):
         admin_text = (
             f"; inside the {rule.unit}: {admin[i]:.2f} m² per resident (administrative ratio"
@@ -430,7 +427,7 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
             else ""
         )
         admin_zh = (
-            f"；按{'社区' if rule.unit == 'community' else '街道'}内面积计为人均{admin[i]:.2f}平方米"
+            f"；按{unit_zh}内面积计为人均{admin[i]:.2f}平方米"
             f"（行政口径{'，下限' if admin_unknown[i] else ''}）"
             if not math.isnan(admin[i])
             else ""

@@ -39,16 +39,18 @@ def snapped(demo: AuditResult) -> tuple[SnappedPoints, SnappedPoints, np.ndarray
     return origins, demo.snapped_services.subset(mask), mask
 
 
-def _dense_by_reach_search(demo: AuditResult, origins: SnappedPoints, grounds: SnappedPoints) -> np.ndarray:
+def _dense_by_reach_search(
+    demo: AuditResult, origins: SnappedPoints, grounds: SnappedPoints
+) -> np.ndarray:
     """Every (origin, ground) distance, one reach-rule search (nearest_facility) per ground."""
     assert demo.network is not None
     out = np.full((len(origins), len(grounds)), np.inf)
     for j in range(len(grounds)):
         one = np.zeros(len(grounds), dtype=bool)
         one[j] = True
-        out[:, j] = nearest_facility(
-            demo.network, origins, grounds.subset(one), cutoff_m=BUDGET_M
-        )["distance_m"].to_numpy()
+        out[:, j] = nearest_facility(demo.network, origins, grounds.subset(one), cutoff_m=BUDGET_M)[
+            "distance_m"
+        ].to_numpy()
     return out
 
 
@@ -82,7 +84,7 @@ def test_pair_distances_match_networkx_dijkstra(
 ) -> None:
     """A slow reference: osmnx's graph, points snapped by checking every edge, networkx
     Dijkstra from each of a few grounds."""
-    origins, grounds, mask = snapped
+    _, grounds, mask = snapped
     assert demo.network is not None
     graph = osmnx_walk_graph(DEMO.parent / "chengdu-center.osm.bz2", tmp_path)
     metric = demo.network.metric_crs
@@ -140,7 +142,11 @@ def _brute_force_fca(
     ("decay", "weights", "weight"),
     [
         ("none", (), lambda d: 1.0),
-        ("step", (1.0, 0.68, 0.22), lambda d: 1.0 if d < 1000 / 3 else 0.68 if d < 2000 / 3 else 0.22),
+        (
+            "step",
+            (1.0, 0.68, 0.22),
+            lambda d: 1.0 if d < 1000 / 3 else 0.68 if d < 2000 / 3 else 0.22,
+        ),
         (
             "gaussian",
             (),
@@ -206,9 +212,7 @@ def test_two_step_fca_equals_pysal_access_on_the_same_cost_matrix(
 
 def test_decay_weights_by_construction() -> None:
     d = np.array([0.0, 100.0, 333.0, 334.0, 700.0, 1000.0, 1000.0001, np.inf])
-    np.testing.assert_array_equal(
-        decay_weights(d, 1000.0, decay="none"), [1, 1, 1, 1, 1, 1, 0, 0]
-    )
+    np.testing.assert_array_equal(decay_weights(d, 1000.0, decay="none"), [1, 1, 1, 1, 1, 1, 0, 0])
     np.testing.assert_array_equal(
         decay_weights(d, 1000.0, decay="step", step_weights=(1.0, 0.68, 0.22)),
         [1, 1, 1, 0.68, 0.22, 0.22, 0, 0],
@@ -221,7 +225,9 @@ def test_decay_weights_by_construction() -> None:
 
 def test_facility_distances_keeps_a_facility_at_the_origin() -> None:
     """A stored 0 (the facility is where the resident is) is a pair within reach."""
-    cost = sp.csr_matrix((np.array([0.0, 500.0]), np.array([0, 0]), np.array([0, 1, 2])), shape=(2, 1))
+    cost = sp.csr_matrix(
+        (np.array([0.0, 500.0]), np.array([0, 0]), np.array([0, 1, 2])), shape=(2, 1)
+    )
     assert cost.nnz == 2
     access_ = two_step_fca(np.array([10.0, 30.0]), np.array([80.0]), cost, budget_m=1000.0)
     np.testing.assert_allclose(access_, [2.0, 2.0])

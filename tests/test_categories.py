@@ -145,7 +145,10 @@ def test_multi_valued_tags_and_name_zh(cmap: CategoryMap) -> None:
         ("150000", []),
         (None, []),
         ("", []),
-        ("60400", ["supermarket", "shopping", "general_supermarket"]),  # leading zero lost in a spreadsheet
+        (
+            "60400",
+            ["supermarket", "shopping", "general_supermarket"],
+        ),  # leading zero lost in a spreadsheet
         ("050000|060400", ["catering", "supermarket", "shopping", "general_supermarket"]),
     ],
 )

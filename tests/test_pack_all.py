@@ -77,9 +77,14 @@ def _served(result: AuditResult, category: str) -> pd.Series:
     return cats.apply(lambda c: category in c) | (result.services["category"] == category)
 
 
-@pytest.mark.parametrize(("rule_id", "category"), [("NF-15", "fitness_facility"),
-                                                   ("WF-12", "fitness_facility"),
-                                                   ("SDG-400", "open_public_space")])
+@pytest.mark.parametrize(
+    ("rule_id", "category"),
+    [
+        ("NF-15", "fitness_facility"),
+        ("WF-12", "fitness_facility"),
+        ("SDG-400", "open_public_space"),
+    ],
+)
 def test_reach_rules_match_shares_recounted_from_the_origins(
     every: AuditResult, rule_id: str, category: str
 ) -> None:

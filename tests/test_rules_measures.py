@@ -104,7 +104,9 @@ CATCHMENT = """\
 """
 
 
-def _catchment_case(value: float, *, inclusive: bool, unknown: bool, tmp_path: Path) -> pd.DataFrame:
+def _catchment_case(
+    value: float, *, inclusive: bool, unknown: bool, tmp_path: Path
+) -> pd.DataFrame:
     services = [("F1", "sports_ground", "S1", "C1")]
     areas = [("F1", "sports_ground", "S1", 260.0)]
     rows = [(0, 0, 1000.0), (1, 0, 1000.0)]  # both residents exactly at the budget
@@ -322,9 +324,7 @@ def test_a_group_rule_walks_at_its_own_speed(tmp_path: Path) -> None:
     slow = evaluate_pack(
         pack(
             tmp_path,
-            GROUP.format(
-                speed="  walk_speed_kmh: 3.0\n  walk_speed_source: GOAT elderly profile"
-            ),
+            GROUP.format(speed="  walk_speed_kmh: 3.0\n  walk_speed_source: GOAT elderly profile"),
         ),
         data,
     )
@@ -377,8 +377,17 @@ def test_pack_lists_and_all() -> None:
         load_pack("wuhan-fitness,nope")
 
 
-@pytest.mark.parametrize("name", ["national-fitness", "wuhan-fitness", "complete-community",
-                                  "embedded-services", "gb50180-2018-green", "sdg-11-7-1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "national-fitness",
+        "wuhan-fitness",
+        "complete-community",
+        "embedded-services",
+        "gb50180-2018-green",
+        "sdg-11-7-1",
+    ],
+)
 def test_every_new_pack_cites_document_date_and_source(name: str) -> None:
     p = load_pack(name)
     assert p.reference

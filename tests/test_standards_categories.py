@@ -24,9 +24,7 @@ NEW = (
 
 @pytest.fixture(scope="module")
 def beijing() -> gpd.GeoDataFrame:
-    return read_osm_services("tests/data/osm/beijing-haidian-cau.osm.bz2").set_index(
-        "service_id"
-    )
+    return read_osm_services("tests/data/osm/beijing-haidian-cau.osm.bz2").set_index("service_id")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +75,9 @@ def test_new_categories_never_change_a_primary_category(
 
 def test_football_needs_soccer_and_squares_are_not_green() -> None:
     cmap = load_category_map()
-    assert "football_pitch" not in cmap.classify_osm_tags_all({"leisure": "pitch", "sport": "tennis"})
+    assert "football_pitch" not in cmap.classify_osm_tags_all(
+        {"leisure": "pitch", "sport": "tennis"}
+    )
     assert "football_pitch" in cmap.classify_osm_tags_all({"leisure": "pitch", "sport": "soccer"})
     square = cmap.classify_osm_tags_all({"place": "square"})
     assert "open_public_space" in square and "public_green" not in square
