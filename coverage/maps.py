@@ -738,6 +738,10 @@ class _Context:
     def threshold(self, rule: Rule) -> str:
         t = self.t
         cat = _cat_label(rule.category, self.lang) if rule.category else ""
+        if rule.kind not in _MAP_KINDS:  # the standards packs' kinds: coverage.standards words
+            from coverage.standards import threshold_text
+
+            return threshold_text(rule, self.result.pack, lang=self.lang)
         if rule.kind == "reach":
             return t["reach_threshold"].format(s=_pct_short(self.share), budget=self.budget(rule))
         if rule.kind in ("count", "windows"):
@@ -763,6 +767,8 @@ class _Context:
     def value(self, rule: Rule, row: Mapping[str, Any]) -> str:
         t = self.t
         v = _num(row.get(f"{rule.id}_value"))
+        if rule.kind not in _MAP_KINDS:
+            return "—" if v is None else f"{v:,.2f}"
         if rule.kind == "reach":
             return self.pct(v)
         if v is None:
@@ -784,6 +790,11 @@ class _Context:
         key = f"{rule.id}_reason_zh" if self.lang == "zh" else f"{rule.id}_reason"
         value = row.get(key)
         return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+#: The rule kinds the map words itself; the others (coverage.rules_measures) are worded by
+#: coverage.standards.threshold_text and shown with their plain value.
+_MAP_KINDS = frozenset({"reach", "count", "windows", "area_per_capita", "community_share"})
 
 
 def _pct_short(value: float | None) -> str:

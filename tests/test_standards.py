@@ -150,3 +150,14 @@ def test_rules_lang_zh_is_chinese_throughout() -> None:
     )
     for cat in load_pack("complete-community").categories:
         assert f" {cat}" not in zh_only.stdout and f"{cat}、" not in zh_only.stdout
+
+
+def test_map_words_the_new_kinds(every: AuditResult, tmp_path: Path) -> None:
+    from coverage.maps import save_map
+
+    one = audit_case(DEMO, pack="national-fitness", network=every.network)
+    path = tmp_path / "map.html"
+    save_map(one, path, lang="en", offline=True)
+    text = path.read_text(encoding="utf-8")
+    assert "of sports_ground per resident within 15 min" in text
+    assert "0.9 football_pitch per 10,000 residents" in text
