@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from scipy.sparse import csgraph
 
-from coverage.access import _origin_distances, node_distances
+from coverage.access import _append_rows
 from coverage.network import WalkNetwork
 from coverage.snapping import SnappedPoints
 
@@ -80,10 +81,13 @@ def facility_distances(
 ) -> FacilityDistances:
     """Exact walking metres of every (origin, facility) pair within ``cutoff_m``.
 
-    One search per facility, bounded by ``cutoff_m``, with the code of
-    :func:`coverage.access.nearest_facility` (the chain ends, the nodes inside chains, a
-    facility on the origin's own edge): for every pair, the distance is the one
-    ``nearest_facility`` gives for that facility alone.
+    The distances are those of :func:`coverage.access.nearest_facility` run for each facility
+    alone (the tests check this, pair by pair, on the demo), computed in batches: one bounded
+    ``scipy.sparse.csgraph.dijkstra`` from a batch of facilities on the network contracted to
+    its junctions (each facility a virtual source joined to its chain's two ends, as in
+    :func:`coverage.access.node_distances`), then for every origin the two ends of its edge:
+    a junction's distance directly, a bend's through its chain's ends or, for a facility on
+    the same chain, along it; and a facility on the origin's own edge directly.
 
     Parameters
     ----------
@@ -103,20 +107,90 @@ def facility_distances(
         msg = f"cutoff_m must be a positive number of metres, got {cutoff_m!r}"
         raise ValueError(msg)
     limit = cutoff_m * (1.0 + _LIMIT_SLACK)
+    shape = (len(origins), len(facilities))
+    fac = np.flatnonzero(facilities.ok)
+    org = np.flatnonzero(origins.ok)
     rows: list[npt.NDArray[np.int64]] = []
     cols: list[npt.NDArray[np.int64]] = []
     vals: list[npt.NDArray[np.float64]] = []
-    for j in np.flatnonzero(facilities.ok):
-        mask = np.zeros(len(facilities), dtype=bool)
-        mask[j] = True
-        one = facilities.subset(mask)
-        nodes = node_distances(network, one, cutoff_m=limit)
-        distance, _ = _origin_distances(network, origins, one, nodes)
-        within = np.flatnonzero(distance <= cutoff_m)  # NaN (off the network) and inf drop out
-        rows.append(within)
-        cols.append(np.full(within.size, j, dtype=np.int64))
-        vals.append(distance[within])
-    shape = (len(origins), len(facilities))
+    if fac.size and org.size:
+        ch = network.chains
+        n_core = ch.core_nodes.size
+        # the facilities as virtual sources on their chains (coverage.access.node_distances)
+        f_edge = facilities.edge[fac]
+        f_snap = facilities.snap_m[fac]
+        f_chain = ch.edge_chain[f_edge]
+        start = ch.edge_start_m[f_edge]
+        f_along = np.where(
+            ch.edge_forward[f_edge],
+            start + facilities.offset_m[fac],
+            start - facilities.offset_m[fac],
+        )
+        length = ch.chain_length_m[f_chain]
+        graph = _append_rows(
+            ch.adjacency,
+            np.column_stack([ch.chain_a[f_chain], ch.chain_b[f_chain]]).ravel(),
+            np.column_stack([f_snap + f_along, f_snap + length - f_along]).ravel(),
+        )
+        # the origins: their edge, and how each end of it is reached from the core graph
+        o_edge = origins.edge[org]
+        o_off = origins.offset_m[org]
+        o_snap = origins.snap_m[org]
+        o_len = network.edge_length_m[o_edge]
+        ends = [
+            _node_access(network, network.edge_u[o_edge]),
+            _node_access(network, network.edge_v[o_edge]),
+        ]
+        # Only origins that can lie within the budget are looked at: a walk is never shorter
+        # than the straight line, and a point is at most snap + offset from its edge's first
+        # node; the sources are batched by place so that each batch's box stays small.
+        xy = network.xy
+        o_xy = xy[network.edge_u[o_edge]]
+        o_slack = o_snap + o_off
+        f_xy = xy[network.edge_u[f_edge]]
+        f_slack = f_snap + facilities.offset_m[fac]
+        f_off = facilities.offset_m[fac]
+        perm = np.lexsort((f_xy[:, 1], np.floor(f_xy[:, 0] / max(cutoff_m, 1.0))))
+        for lo in range(0, fac.size, _BATCH):
+            sources = perm[lo : lo + _BATCH]
+            reach = cutoff_m + f_slack[sources].max()
+            box_lo = f_xy[sources].min(axis=0) - reach
+            box_hi = f_xy[sources].max(axis=0) + reach
+            sel = np.flatnonzero(
+                (o_xy[:, 0] >= box_lo[0] - o_slack)
+                & (o_xy[:, 0] <= box_hi[0] + o_slack)
+                & (o_xy[:, 1] >= box_lo[1] - o_slack)
+                & (o_xy[:, 1] <= box_hi[1] + o_slack)
+            )
+            if sel.size == 0:
+                continue
+            core = csgraph.dijkstra(
+                graph,
+                directed=True,
+                indices=n_core + sources,
+                limit=limit,
+                min_only=False,
+            )[:, :n_core]
+            d_end = []
+            for a, pos, b, rest, chain, x_pos in ends:
+                d = np.minimum(core[:, a[sel]] + pos[sel], core[:, b[sel]] + rest[sel])
+                # a facility on the same chain as a bend reaches it along the chain
+                j, i = _pairs_on(chain[sel], f_chain[sources], skip=-1)
+                if j.size:
+                    direct = f_snap[sources][j] + np.abs(x_pos[sel][i] - f_along[sources][j])
+                    np.minimum.at(d, (j, i), direct)
+                d_end.append(d)
+            s_snap, s_off = o_snap[sel], o_off[sel]
+            dist = np.minimum(s_snap + s_off + d_end[0], s_snap + (o_len[sel] - s_off) + d_end[1])
+            # a facility on the origin's own edge, reached without passing a node
+            j, i = _pairs_on(o_edge[sel], f_edge[sources])
+            if j.size:
+                direct = s_snap[i] + np.abs(s_off[i] - f_off[sources][j]) + f_snap[sources][j]
+                np.minimum.at(dist, (j, i), direct)
+            j, i = np.nonzero(dist <= cutoff_m)
+            rows.append(org[sel][i])
+            cols.append(fac[sources][j])
+            vals.append(dist[j, i])
     if rows:
         r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     else:
@@ -133,6 +207,55 @@ def facility_distances(
         facility_ids=np.asarray(facilities.index, dtype=object),
         cutoff_m=float(cutoff_m),
     )
+
+
+#: Facilities searched together (one bounded Dijkstra call, one row each).
+_BATCH = 32
+
+
+def _node_access(
+    network: WalkNetwork, nodes: npt.NDArray[np.int64]
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]:
+    """How each node is reached from the core graph: ``min(D[a] + pos, D[b] + rest)`` over its
+    chain's ends (a junction: itself, at 0), its chain (-1 for a junction) and its position
+    along the chain."""
+    ch = network.chains
+    is_core = ch.core[nodes]
+    chain = np.where(is_core, -1, ch.node_chain[nodes])
+    safe = np.maximum(chain, 0)
+    own = ch.core_index[nodes]
+    pos = np.where(is_core, 0.0, ch.node_pos_m[nodes])
+    a = np.where(is_core, own, ch.chain_a[safe])
+    b = np.where(is_core, own, ch.chain_b[safe])
+    rest = np.where(is_core, 0.0, ch.chain_length_m[safe] - pos)
+    return a, pos, b, rest, chain, pos
+
+
+def _pairs_on(
+    keys: npt.NDArray[np.int64], source_keys: npt.NDArray[np.int64], *, skip: int | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every (source position, item position) whose keys are equal (``skip``: a key that
+    matches nothing)."""
+    order = np.argsort(source_keys, kind="stable")
+    sorted_keys = source_keys[order]
+    lo = np.searchsorted(sorted_keys, keys, side="left")
+    hi = np.searchsorted(sorted_keys, keys, side="right")
+    counts = hi - lo
+    if skip is not None:
+        counts = np.where(keys == skip, 0, counts)
+    items = np.repeat(np.arange(keys.size), counts)
+    if items.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    firsts = np.repeat(lo, counts)
+    offsets = np.arange(items.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return order[firsts + offsets].astype(np.int64), items.astype(np.int64)
 
 
 def decay_weights(

@@ -80,6 +80,7 @@ and Chinese.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -879,6 +880,7 @@ def _fmt_pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+@functools.lru_cache(maxsize=256)
 def _label_zh(category: str) -> str:
     from coverage.categories import category_label
 
@@ -891,6 +893,14 @@ def weighted_quantiles(values: Any, weights: Any, groups: Any, n_groups: int, q:
     The quantile is the smallest value whose cumulative weight reaches ``q`` of the group's
     total (``inf`` values sort last). Groups without weight get NaN.
     """
+    return weighted_quantiles_many(values, weights, groups, n_groups, (q,))[0]
+
+
+def weighted_quantiles_many(
+    values: Any, weights: Any, groups: Any, n_groups: int, qs: Sequence[float]
+) -> list[Any]:
+    """:func:`weighted_quantiles` for several ``qs`` from one sort (an audit of every pack
+    asks the median and the 90th percentile of many categories)."""
     import numpy as np
 
     values = np.asarray(values, dtype=float)
@@ -898,9 +908,9 @@ def weighted_quantiles(values: Any, weights: Any, groups: Any, n_groups: int, q:
     groups = np.asarray(groups, dtype=np.int64)
     keep = ~np.isnan(values) & (weights > 0)
     values, weights, groups = values[keep], weights[keep], groups[keep]
-    out = np.full(n_groups, np.nan)
+    outs = [np.full(n_groups, np.nan) for _ in qs]
     if values.size == 0:
-        return out
+        return outs
     order = np.lexsort((values, groups))
     v, w, g = values[order], weights[order], groups[order]
     cum = np.cumsum(w)
@@ -908,12 +918,13 @@ def weighted_quantiles(values: Any, weights: Any, groups: Any, n_groups: int, q:
     starts = np.searchsorted(g, np.arange(n_groups))
     before = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
     present = totals > 0
-    target = before + q * totals
-    # tolerate rounding in the cumulative sum
-    pos = np.searchsorted(cum, target[present] - 1e-9 * np.maximum(totals[present], 1.0))
-    pos = np.minimum(pos, v.size - 1)
-    out[present] = v[pos]
-    return out
+    for q, out in zip(qs, outs, strict=True):
+        target = before + q * totals
+        # tolerate rounding in the cumulative sum
+        pos = np.searchsorted(cum, target[present] - 1e-9 * np.maximum(totals[present], 1.0))
+        pos = np.minimum(pos, v.size - 1)
+        out[present] = v[pos]
+    return outs
 
 
 def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
@@ -928,7 +939,7 @@ def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
     communities = inputs.communities.copy()
     streets = inputs.streets.copy()
     _add_distance_measures(pack, inputs, communities)
-    for rule in pack.rules:
+    for done, rule in enumerate(pack.rules, start=1):
         if rule.kind == "reach":
             _reach(rule, inputs, communities)
         elif rule.kind == "count":
@@ -944,8 +955,8 @@ def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
 
             evaluate_measure(rule, inputs, communities, streets)
         _mark_unverified(rule, communities if rule.unit == "community" else streets)
-        # many rules add many columns: keep the frames in one block each (pandas warns else)
-        communities, streets = communities.copy(), streets.copy()
+        if done % 8 == 0:  # many rules add many columns: consolidate (pandas warns else)
+            communities, streets = communities.copy(), streets.copy()
     _street_rollup(pack, communities, streets)
     summary = pd.DataFrame([_summarise(rule, communities, streets) for rule in pack.rules])
     summary.insert(1, "pack", [rule.pack_id or pack.id for rule in pack.rules])
@@ -1015,10 +1026,9 @@ def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any)
             d = np.full(d.shape, np.nan)  # not measured: no facility of the kind in the data
         else:
             d = np.where(np.isnan(d), np.inf, d)  # off the network: farther than the limit
-        for q, name in ((0.5, "median_m"), (0.9, "p90_m")):
-            communities[f"{name}_{cat}"] = weighted_quantiles(
-                d[valid], weights[valid], codes[valid], n, q
-            )
+        median, p90 = weighted_quantiles_many(d[valid], weights[valid], codes[valid], n, (0.5, 0.9))
+        communities[f"median_m_{cat}"] = median
+        communities[f"p90_m_{cat}"] = p90
 
 
 def _has_facility(inputs: RuleInputs, category: str) -> bool:

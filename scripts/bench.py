@@ -39,6 +39,9 @@ Every timing is run ``--repeat`` times (fewer where a section says so) and repor
 
 ``peers`` (``scripts/bench_peers.py``)
     the osmnx isochrone example on the osmnx-simplified graph vs ours.
+``packs`` (``scripts/bench_packs.py``)
+    every rule pack in one audit (``--pack all``) against each pack alone and their sum, on
+    the demo and on the city-size case; goal: all packs < 1.5 × the slowest single pack.
 ``growth`` (``scripts/bench_growth.py``)
     each stage (graph from arrays, cached load, snapping, search, rules, audit) and the audit's
     peak memory on networks of 10 k to 2 M nodes made from Heidelberg.
@@ -1469,6 +1472,7 @@ SECTIONS: dict[str, Callable[[], Section]] = {
     "maps": _section_module("maps"),
     "peers": _section_module("peers"),
     "growth": _section_module("growth"),
+    "packs": _section_module("packs"),
 }
 
 

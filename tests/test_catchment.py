@@ -68,12 +68,13 @@ def test_pair_distances_equal_the_reach_search_for_every_ground(
     pattern[coo.row, coo.col] = True
     assert within.sum() > 100
     assert (pattern == within).all()
-    np.testing.assert_array_equal(stored[within], dense[within])
+    # the same sums in another order: equal to a nanometre
+    np.testing.assert_allclose(stored[within], dense[within], rtol=0, atol=1e-9)
     # and the nearest of them is the reach rules' nearest facility
     nearest = nearest_facility(demo.network, origins, grounds, cutoff_m=BUDGET_M)["distance_m"]
     best = np.where(pattern, stored, np.inf).min(axis=1)
     reached = nearest.to_numpy() <= BUDGET_M
-    np.testing.assert_array_equal(best[reached], nearest.to_numpy()[reached])
+    np.testing.assert_allclose(best[reached], nearest.to_numpy()[reached], rtol=0, atol=1e-9)
     assert np.isinf(best[~reached]).all()
 
 
