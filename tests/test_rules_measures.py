@@ -394,3 +394,35 @@ def test_every_new_pack_cites_document_date_and_source(name: str) -> None:
     for rule in p.rules:
         assert rule.source and rule.document and rule.date, rule.id
         assert rule.label("zh") != rule.label("en")
+
+
+def test_the_case_households_column_reaches_the_rules(tmp_path: Path) -> None:
+    """End to end on the demo: a ``households`` column of the communities is used as given;
+    without it, households are derived (2.62 per household) and the reason says so."""
+    from coverage.audit import audit_case
+    from coverage.case import Case
+
+    demo = Path(__file__).parents[1] / "data" / "demo" / "case.toml"
+    p = pack(
+        tmp_path,
+        """\
+        - id: H
+          kind: area_per_households
+          category: sports_ground
+          min_value: 30
+          per_households: 100
+        """,
+    )
+    case = Case.from_config(demo)
+    derived = audit_case(case, pack=p).communities.set_index("community_id")
+    populated = derived["population"] > 0
+    assert (derived.loc[populated, "H_households_source"] == "derived").all()
+    assert derived.loc[populated, "H_households"].to_numpy() == pytest.approx(
+        derived.loc[populated, "population"].to_numpy() / AVERAGE_HOUSEHOLD_SIZE
+    )
+    case.communities["households"] = (case.communities["population"] / 3.0).round()
+    given = audit_case(case, pack=p).communities.set_index("community_id")
+    assert (given.loc[populated, "H_households_source"] == "data").all()
+    assert not given.loc[populated, "H_reason"].str.contains("census").any()
+    assert derived.loc[populated, "H_reason"].str.contains("2020 census").all()
+    assert derived.loc[populated, "H_reason_zh"].str.contains("2020年人口普查").all()
