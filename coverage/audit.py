@@ -181,6 +181,9 @@ class AuditResult:
             share = float(row["population_share_in_passing_units"])
             pct = "n/a" if np.isnan(share) else f"{100 * share:.1f}%"
             units = "communities" if row["unit"] == "community" else "streets"
+            own = row.get("walk_speed_kmh")
+            if own is not None and not pd.isna(own):  # a group's speed, stated as the pack's
+                title = f"{title} (at {float(own):g} km/h)"
             lines.append(
                 f"  {row['rule']:<6} {title}: {row['passing']} pass, {row['failing']} fail,"
                 f" {row['not_evaluable']} not evaluable of {row['units']} {units};"

@@ -527,7 +527,9 @@ def rules(
                         "（阈值未核实，未启用）" if zh else " (unverified threshold: switched off)"
                     )
                 )
-            source = "；".join(v for v in (rule.source, rule.document, rule.date) if v)
+            source = ("；" if zh else "; ").join(
+                v for v in (rule.source, rule.document, rule.date) if v
+            )
             if rule.walk_speed_source:
                 source += (
                     "；步行速度依据：" if zh else "; walking speed: "
