@@ -54,12 +54,37 @@ def test_pack_all_decides_as_each_pack_alone(
         assert set(summary["pack"]) == {name}
 
 
-def test_pack_all_searches_each_category_once(every: AuditResult) -> None:
-    # one d_<category> column per category any reach rule of any pack needs
-    cats = every.pack.reach_categories
-    assert len(cats) == len(set(cats))
+def test_pack_all_searches_each_category_once(
+    every: AuditResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coverage.audit as audit_module
+    import coverage.catchment as catchment_module
+
+    searched: list[int] = []
+    pairs: list[int] = []
+    nearest = audit_module.nearest_facility
+    pair_search = catchment_module.facility_distances
+
+    def counting_nearest(*args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append(1)
+        return nearest(*args, **kwargs)
+
+    def counting_pairs(*args, **kwargs):  # type: ignore[no-untyped-def]
+        pairs.append(1)
+        return pair_search(*args, **kwargs)
+
+    monkeypatch.setattr(audit_module, "nearest_facility", counting_nearest)
+    monkeypatch.setattr(catchment_module, "facility_distances", counting_pairs)
+    result = audit_case(DEMO, pack="all", network=every.network)
+    # one search per category that any reach rule of any pack needs, however many packs
+    cats = result.pack.reach_categories
+    shared = {c for c in cats if sum(c in r.all_categories for r in result.pack.rules) > 1}
+    assert len(shared) > 3  # e.g. supermarket, fitness_facility: measured by several packs
+    assert len(searched) == len(set(cats))
+    # and one pair search per catchment category (sports_ground for two packs, public_green)
+    assert len(pairs) == len(result.pack.catchment_budgets_m(result.walk_speed_kmh)) == 2
     for cat in cats:
-        assert f"d_{cat}" in every.origins
+        assert f"d_{cat}" in result.origins
 
 
 def test_every_new_pack_decides_something_on_the_demo(every: AuditResult) -> None:
