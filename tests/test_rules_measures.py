@@ -426,3 +426,18 @@ def test_the_case_households_column_reaches_the_rules(tmp_path: Path) -> None:
     assert not given.loc[populated, "H_reason"].str.contains("census").any()
     assert derived.loc[populated, "H_reason"].str.contains("2020 census").all()
     assert derived.loc[populated, "H_reason_zh"].str.contains("2020年人口普查").all()
+
+
+def test_a_group_rule_requires_its_own_share(tmp_path: Path) -> None:
+    data = inputs(
+        services=[("e", "elderly_service_station", "S1", "C1")],
+        origin_d={"elderly_service_station": [600.0, 900.0, np.nan]},
+        populations=(60.0, 40.0, 0.0),
+    )
+    # C1 and C2 are one origin each: put both in C1 to get a 60% share there
+    data.origins.loc[1, "community_id"] = "C1"
+    pack_share = evaluate_pack(pack(tmp_path, GROUP.format(speed="")), data)
+    assert pack_share.communities.loc["C1", "E_status"] == FAIL  # 60% < the pack's 90%
+    own = evaluate_pack(pack(tmp_path, GROUP.format(speed="  min_population_share: 0.6")), data)
+    assert own.communities.loc["C1", "E_status"] == PASS  # exactly the rule's own 60%
+    assert "60.0%" in own.communities.loc["C1", "E_threshold"]
