@@ -25,6 +25,7 @@ import shapely
 
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError
+from coverage.settings import check_tile_crs, check_tile_url
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -33,16 +34,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GCJ02_TILE_HOSTS",
-    "TILE_CRS",
     "shift_bounds",
     "shift_frame",
     "shift_result",
     "tile_crs",
     "tile_source",
 ]
-
-#: The coordinate systems a tile server may draw in.
-TILE_CRS: tuple[str, ...] = ("wgs84", "gcj02")
 
 #: Host names (and their sub-domains) whose tiles are drawn in GCJ-02: the credit shown when
 #: the case gives none, and the sub-domains that replace ``{s}`` in their URLs.
@@ -90,8 +87,8 @@ def tile_crs(url: str, *, crs: str | None = None) -> str:
     Raises
     ------
     ConfigError
-        If ``crs`` is not one of :data:`TILE_CRS`, or the URL is Baidu's (BD-09 on its own
-        tile grid, which this map cannot draw).
+        If ``crs`` is not one of :data:`coverage.settings.TILE_CRS`, or the URL is Baidu's
+        (BD-09 on its own tile grid, which this map cannot draw).
     """
     host = _host(url)
     if _known(host, _BD09_TILE_HOSTS):
@@ -102,14 +99,7 @@ def tile_crs(url: str, *, crs: str | None = None) -> str:
         )
         raise ConfigError(msg)
     if crs is not None:
-        value = str(crs).strip().lower().replace("-", "")
-        if value not in TILE_CRS:
-            msg = (
-                f"tiles crs = {crs!r}: give 'wgs84' (天地图, OpenStreetMap, most servers) or "
-                "'gcj02' (Amap/高德, Tencent/腾讯 style tiles)"
-            )
-            raise ConfigError(msg)
-        return value
+        return check_tile_crs(crs, where="tiles crs")
     return "gcj02" if _known(host, GCJ02_TILE_HOSTS) else "wgs84"
 
 
@@ -141,7 +131,8 @@ def tile_source(
     Raises
     ------
     ConfigError
-        As :func:`tile_crs`; or if a value is not text.
+        As :func:`tile_crs`; if the URL is not a tile URL template
+        (:func:`coverage.settings.check_tile_url`); or if a value is not text.
     """
     case = result.provenance.get("map") or {}
     given = {"url": url, "attribution": attribution, "crs": crs, "subdomains": subdomains}
@@ -156,6 +147,7 @@ def tile_source(
         out[key] = value or None
     if out["url"] is None:
         return {"url": None, "attribution": None, "crs": "wgs84", "subdomains": None}
+    out["url"] = check_tile_url(out["url"], where="tiles")
     out["crs"] = tile_crs(out["url"], crs=out["crs"])
     provider = _known(_host(out["url"]), GCJ02_TILE_HOSTS)
     if provider is not None:

@@ -540,7 +540,7 @@ def audit_map(
         if tile["subdomains"]:
             local_options["subdomains"] = tile["subdomains"]
         tiles.append((t["base_local"], tiles_url, local_options))
-    if not offline:
+    if not offline and not shift:  # WGS-84 web tiles would not line up with GCJ-02 data
         # tile.openstreetmap.org refuses requests without a Referer (2026 policy): send the
         # origin when the map is served over http(s); a file:// page has none to send.
         osm_options = {
