@@ -183,6 +183,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "base_none": "无底图",
         "base_offline": "离线底图（OpenStreetMap 数据）",
         "unit_names": "社区和街道名称",
+        "ui_layers": "图层",
+        "ui_base": "底图",
+        "ui_legend": "图例",
+        "ui_info": "说明",
+        "search_placeholder": "搜索社区或街道（名称或编号）",
+        "search_none": "无匹配结果",
+        "north": "指北针：图上方为正北",
         "ctl_base": "底图",
         "ctl_views": "显示规则（单选）",
         "ctl_overlays": "叠加图层",
@@ -269,6 +276,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "base_none": "No base map",
         "base_offline": "Offline base map (OpenStreetMap data)",
         "unit_names": "Community and street names",
+        "ui_layers": "Layers",
+        "ui_base": "Base map",
+        "ui_legend": "Legend",
+        "ui_info": "About",
+        "search_placeholder": "Find a community or street (name or id)",
+        "search_none": "No match",
+        "north": "North arrow: north is up",
         "ctl_base": "Base map",
         "ctl_views": "Rule shown (pick one)",
         "ctl_overlays": "Overlays",
@@ -525,6 +539,7 @@ def audit_map(
             f"var sc_data = {_js_text_json(data)};\nvar sc_config = {_js_json(config)};\n"
             f"{_asset('service-coverage', 'maps.js')}\n"
             f"{_asset('service-coverage', 'basemap.js')}\n"
+            f"{_asset('service-coverage', 'ui.js')}\n"
             f"sc_setup({fmap.get_name()});"
         )
     )
@@ -683,6 +698,21 @@ def audit_map(
         "heads": {k: html.escape(t[k]) for k in ("ctl_base", "ctl_views", "ctl_overlays")},
         "osm": html.escape(t["osm_network"]),
         "offline": offline,
+        # set as text by ui.js (textContent), never as HTML
+        "ui": {
+            k.removeprefix("ui_"): t[k]
+            for k in (
+                "ui_layers",
+                "ui_base",
+                "ui_legend",
+                "ui_info",
+                "search_placeholder",
+                "search_none",
+                "community",
+                "street",
+                "north",
+            )
+        },
     }
     fmap.add_child(
         _Script(
@@ -698,6 +728,13 @@ def audit_map(
     )
     fig.header.add_child(
         _Raw(f"<style>{_asset('service-coverage', 'maps.css')}</style>"), name="sc_css"
+    )
+    fig.header.add_child(
+        _Raw(
+            f"<style>{_asset('service-coverage', 'ui.css')}\n"
+            f"@page {{ size: {_PAPER[paper]}; margin: 8mm; }}</style>"
+        ),
+        name="sc_ui_css",
     )
     fig.html.add_child(_Raw(_SVG_DEFS), name="sc_svg_defs")
     return fmap
