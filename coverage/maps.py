@@ -499,7 +499,7 @@ def audit_map(
         "community": _unit_features(ctx, communities, "community", geo),
         "street": _unit_features(ctx, streets, "street", geo),
     }
-    _add_names(data, {"community": communities, "street": streets}, metric)
+    names = _unit_names(data, {"community": communities, "street": streets}, metric)
     views = _views(ctx, communities, streets)
     default_rule = rule or rule_ids[0]
     default_view = next(i for i, v in enumerate(views) if v["rule"] == default_rule)
@@ -536,7 +536,8 @@ def audit_map(
     }
     fmap.add_child(
         _Script(
-            f"var sc_data = {_js_text_json(data)};\nvar sc_config = {_js_json(config)};\n"
+            f"var sc_data = {_js_json(data)};\nvar sc_config = {_js_json(config)};\n"
+            f"var sc_names = {_js_text_json(names)};\n"
             f"{_asset('service-coverage', 'maps.js')}\n"
             f"{_asset('service-coverage', 'basemap.js')}\n"
             f"{_asset('service-coverage', 'ui.js')}\n"
@@ -1339,21 +1340,24 @@ def _unit_features(
 # ---- names and the offline base map -----------------------------------------------------------
 
 
-def _add_names(
+def _unit_names(
     data: Mapping[str, list[dict[str, Any]]],
     tables: Mapping[str, gpd.GeoDataFrame],
     metric: Any,
-) -> None:
-    """Give each unit record its name as text (``n``) and where to write it (``l``).
+) -> dict[str, list[list[Any]]]:
+    """Each unit record's name as text and where to write it, aligned with ``data``.
 
-    The name is the data's text, unescaped: the page draws it with the canvas ``fillText``
-    (labels) and sets it with ``textContent`` (search results), never as HTML. The place is
-    the pole of inaccessibility of the unit's largest part (the point inside farthest from
-    its edge, where a label fits best), to 10^-5 degrees.
+    ``{"community": [[name, lon, lat], ...], "street": [...]}`` (``[name]`` alone when the
+    unit has no geometry). The name is the data's text, unescaped: the page draws it with the
+    canvas ``fillText`` (labels) and sets it with ``textContent`` (search results), never as
+    HTML; it is written with :func:`_js_text_json`, without a single ``<`` or ``>``. The
+    place is the pole of inaccessibility of the unit's largest part (the point inside
+    farthest from its edge, where a label fits best), to 10^-5 degrees.
     """
     import geopandas as gpd
     from shapely.ops import polylabel
 
+    out: dict[str, list[list[Any]]] = {}
     for unit, table in tables.items():
         id_col = "community_id" if unit == "community" else "street_id"
         geoms = table.geometry.to_crs(metric).to_numpy()
@@ -1372,17 +1376,14 @@ def _add_names(
             except Exception:  # a degenerate polygon: any inner point will do
                 points.append(largest.representative_point())
         where = gpd.GeoSeries(points, crs=metric).to_crs(4326)
-        by_id: dict[str, tuple[str, list[float] | None]] = {}
-        for row_id, name, p in zip(
-            table[id_col], table.get("name", table[id_col]), where, strict=True
-        ):
+        labels = table["name"] if "name" in table else table[id_col]
+        by_id: dict[str, list[Any]] = {}
+        for row_id, name, p in zip(table[id_col], labels, where, strict=True):
             label = _text(name) or _text(row_id)
-            at = None if p is None or p.is_empty else [round(p.x, 5), round(p.y, 5)]
-            by_id[_text(row_id)] = (label, at)
-        for record in data[unit]:
-            label, at = by_id.get(record["id"], (record["id"], None))
-            record["n"] = label
-            record["l"] = at
+            at = [] if p is None or p.is_empty else [round(p.x, 5), round(p.y, 5)]
+            by_id[_text(row_id)] = [label, *at]
+        out[unit] = [by_id.get(record["id"], [record["id"]]) for record in data[unit]]
+    return out
 
 
 def _parts(geom: Any) -> list[Any]:

@@ -61,17 +61,18 @@ def test_every_unit_has_its_name_and_a_label_point_inside(
     demo: AuditResult, demo_html: str
 ) -> None:
     data = script_json(demo_html, "sc_data")
-    assert isinstance(data, dict)
+    names_data = script_json(demo_html, "sc_names")
+    assert isinstance(data, dict) and isinstance(names_data, dict)
     for unit, table, id_col in (
         ("community", demo.communities, "community_id"),
         ("street", demo.streets, "street_id"),
     ):
         geoms = dict(zip(table[id_col], table.geometry, strict=True))
         names = dict(zip(table[id_col], table["name"], strict=True))
-        assert len(data[unit]) == len(table)
-        for record in data[unit]:
-            assert record["n"] == names[record["id"]]
-            point = shapely.Point(record["l"])
+        assert len(data[unit]) == len(table) == len(names_data[unit])
+        for record, (name, lon, lat) in zip(data[unit], names_data[unit], strict=True):
+            assert name == names[record["id"]]
+            point = shapely.Point(lon, lat)
             assert geoms[record["id"]].buffer(1e-5).contains(point), record["id"]
 
 
@@ -79,11 +80,12 @@ def test_names_in_the_data_carry_no_markup(demo: AuditResult) -> None:
     communities = demo.communities.copy()
     communities.loc[communities.index[0], "name"] = "<b>x</b></script>"
     text = str(audit_map(dataclasses.replace(demo, communities=communities)).get_root().render())
-    data_text = text[text.index("var sc_data = ") : text.index("var sc_config = ")]
-    assert "<b>" not in data_text and "</script>" not in data_text
-    data = script_json(text, "sc_data")
-    assert isinstance(data, dict)
-    assert data["community"][0]["n"] == "<b>x</b></script>"  # the same text after parsing
+    start = text.index("var sc_names = ")
+    names_text = text[start : text.index(";\n", start)]
+    assert "<" not in names_text and ">" not in names_text
+    names = script_json(text, "sc_names")
+    assert isinstance(names, dict)
+    assert names["community"][0][0] == "<b>x</b></script>"  # the same text after parsing
 
 
 @pytest.mark.parametrize(
@@ -119,3 +121,29 @@ def test_the_print_sheet_is_a4_landscape_or_a3(demo: AuditResult, tmp_path: Path
     assert "@page { size: 420mm 297mm; margin: 8mm; }" in a3
     with pytest.raises(ValueError, match="paper must be one of A4, A3, got 'A5'"):
         audit_map(demo, paper="A5")
+
+
+def test_hostile_names_in_the_osm_file_stay_data(demo: AuditResult, tmp_path: Path) -> None:
+    """Place and street names come from the OSM file, which anyone can edit: they reach the
+    page as JSON strings without a single < or >, and the canvas draws them as text."""
+    from tests.conftest import write_osm_xml
+
+    evil = "</script><script>window.__pwned=1</script>{{7*7}}"
+    nodes = {i: (104.07 + 0.002 * i, 30.67) for i in range(1, 6)}
+    path = write_osm_xml(
+        tmp_path / "evil.osm", nodes, [(1, [1, 2, 3, 4, 5], {"highway": "primary", "name": evil})]
+    )
+    text = path.read_text("utf-8").replace(
+        "</osm>",
+        '<node id="9" version="1" lat="30.671" lon="104.071"><tag k="place" v="suburb"/>'
+        '<tag k="name" v="&lt;img src=x onerror=alert(1)&gt;"/></node>\n</osm>',
+    )
+    path.write_text(text, "utf-8")
+    result = dataclasses.replace(demo, provenance={**demo.provenance, "osm_file": str(path)})
+    html = str(audit_map(result).get_root().render())
+    start = html.index("var sc_basemap = ")
+    script = html[start : html.index(";\n", start)]
+    assert "<" not in script and ">" not in script
+    base = script_json(html, "sc_basemap")
+    assert isinstance(base, dict)
+    assert set(base["names"]) == {evil, "<img src=x onerror=alert(1)>"}

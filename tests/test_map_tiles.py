@@ -215,7 +215,9 @@ def test_on_gcj02_tiles_every_layer_is_drawn_in_gcj02(demo: AuditResult) -> None
     assert np.abs(b[:, 0] - lon).max() < 2e-6 and np.abs(b[:, 1] - lat).max() < 2e-6
     assert np.hypot(*(b - a).T).min() > 1e-3  # hundreds of metres in Chengdu
     # labels, walking-time images and the offline base map move too
-    la, lb = data_plain["community"][0]["l"], data_gcj["community"][0]["l"]
+    names_plain, names_gcj = script_json(plain, "sc_names"), script_json(gcj, "sc_names")
+    assert isinstance(names_plain, dict) and isinstance(names_gcj, dict)
+    la, lb = names_plain["community"][0][1:], names_gcj["community"][0][1:]
     assert lb == pytest.approx(list(wgs84_to_gcj02(*la)), abs=2e-5)
     ta, tb = script_json(plain, "sc_time"), script_json(gcj, "sc_time")
     assert isinstance(ta, list) and isinstance(tb, list)

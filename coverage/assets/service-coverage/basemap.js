@@ -235,7 +235,20 @@ function sc_labels_draw(ctx, t, scale, z, layer) {
     ctx.restore();
   }
 }
+function sc_unit_names() {
+  // once: each unit record gets its name (n) and label point (l) from sc_names (maps.py)
+  if (window.sc_names_done || !window.sc_names || !window.sc_data) { return; }
+  ["community", "street"].forEach(function (unit) {
+    var recs = sc_data[unit] || [], names = sc_names[unit] || [];
+    for (var i = 0; i < recs.length && i < names.length; i++) {
+      recs[i].n = names[i][0];
+      if (names[i].length > 2) { recs[i].l = [names[i][1], names[i][2]]; }
+    }
+  });
+  window.sc_names_done = true;
+}
 function sc_basemap_layers(map, group, labels) {
+  sc_unit_names();
   // the base map (under every layer) and the names (above the coloured areas, below markers)
   map.createPane("sc-labels");
   map.getPane("sc-labels").style.zIndex = 440;
