@@ -27,6 +27,15 @@ on an intranet:
   layer shown at opening is built.
 * The walking speed and time budget, the pack, the audit date, the data sources and
   "© OpenStreetMap contributors" are on the map.
+* **An offline base map** (:mod:`coverage.basemap`): streets, water, green space, railways and
+  names from the case's OSM file, drawn by the page on canvas (``basemap.js``); the default
+  base layer when no tile server is given. A tile server (``tiles_url``, or the case file's
+  ``[map]``) in GCJ-02 shifts every layer into GCJ-02 (:mod:`coverage.map_tiles`).
+* **Names, search, layout and print** (``ui.js``, ``ui.css``): community names as labels from
+  zoom 15, a search box (name or id, offline) that opens a unit's popup, panels that fold
+  (folded on narrow screens), popups placed clear of every control, a north arrow, and a
+  print stylesheet (one A4 or A3 landscape sheet: controls hidden; title, legend, scale,
+  north arrow and sources kept).
 
 By default (``offline=True``) Leaflet and Leaflet.markercluster (vendored from npm into
 ``coverage/assets/`` by ``scripts/vendor_assets.py``) are inlined into the HTML and no tile
