@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GCJ02_TILE_HOSTS",
+    "gcj02_coordinates",
     "shift_bounds",
     "shift_frame",
     "shift_result",
@@ -157,7 +158,9 @@ def tile_source(
     return out
 
 
-def _to_gcj02(coords: np.ndarray) -> np.ndarray:
+def gcj02_coordinates(coords: np.ndarray) -> np.ndarray:
+    """An ``(n, 2)`` array of WGS-84 longitude/latitude moved to GCJ-02 (for
+    :func:`shapely.transform`)."""
     lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
     return np.column_stack([lon, lat])
 
@@ -165,7 +168,7 @@ def _to_gcj02(coords: np.ndarray) -> np.ndarray:
 def shift_frame(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A copy of ``frame`` in EPSG:4326 with every coordinate moved from WGS-84 to GCJ-02."""
     wgs = frame.to_crs(4326)
-    return wgs.set_geometry(shapely.transform(wgs.geometry.to_numpy(), _to_gcj02), crs=4326)
+    return wgs.set_geometry(shapely.transform(wgs.geometry.to_numpy(), gcj02_coordinates), crs=4326)
 
 
 def shift_bounds(bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -1420,9 +1420,9 @@ def _basemap_data(result: AuditResult, *, shift: bool) -> dict[str, Any] | None:
         logger.warning("the map has no offline base map: %s", exc)
         return None
     if shift:
-        from coverage.map_tiles import _to_gcj02
+        from coverage.map_tiles import gcj02_coordinates
 
-        return encode_basemap(features, shift=_to_gcj02)
+        return encode_basemap(features, shift=gcj02_coordinates)
     return encode_basemap(features)
 
 

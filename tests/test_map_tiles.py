@@ -153,6 +153,16 @@ def test_the_case_file_sets_the_tile_server(tmp_path: Path) -> None:
     assert "天地图 · 某区自然资源局 · © OpenStreetMap contributors" in text
 
 
+def test_a_hostile_tile_url_in_the_case_file_stays_data(tmp_path: Path) -> None:
+    url = "http://t.local/{z}/{x}/{y}.png?{{7*7}}</script><script>window.__pwned=1</script>"
+    path = _case_with(tmp_path, f"tiles = '{url}'\nattribution = '{{{{ 7*191 }}}}'\n")
+    text = save_map(audit_case(Case.from_config(path)), tmp_path / "m.html").read_text("utf-8")
+    assert "window.__pwned=1</script>" not in text  # never closes the script
+    assert url.replace("</", "<\\/") in text  # the URL, verbatim, as a JSON string
+    assert "{{ 7*191 }} · © OpenStreetMap contributors" in text
+    assert "1337 · ©" not in text
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [
