@@ -708,6 +708,7 @@ def audit_case(
         "config": str(case.config_path) if case.config_path else None,
         "inputs_sha256": dict(case.sources),
         "osm_file": str(case.osm_path) if case.osm_path else None,
+        "map": dict(case.map_options),
         "network": network.report.as_dict() if network.report else None,
         "pack": {
             "id": rule_pack.id,

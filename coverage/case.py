@@ -59,6 +59,12 @@ typo never passes silently. A complete example::
     # points = { path = "pop.csv", population = "pop", lon = "x", lat = "y",
     #            coordinate_system = "gcj02" }
 
+    [map]                         # optional: a tile server under map.html
+    tiles = "http://tiles.bureau.local/{z}/{x}/{y}.png"
+    attribution = "© 某某区自然资源局"  # shown on the map (plain text)
+    # crs = "gcj02"               # tiles drawn in GCJ-02 (Amap/Tencent hosts are recognised)
+    # subdomains = "1234"         # what replaces {s} in the URL
+
 Each layer section also accepts ``layer``, ``encoding``, ``lon``, ``lat``, ``wkt``, ``crs``
 and ``coordinate_system`` as in :func:`coverage.load.read_layer`. ``encoding = "auto"`` (the
 default) detects GBK, UTF-8 and Big5 text and refuses what it cannot tell; name the encoding
@@ -114,7 +120,7 @@ from coverage.load import (
     validate_case_layers,
     validate_service_categories,
 )
-from coverage.settings import check_walk_speed
+from coverage.settings import check_tile_crs, check_tile_url, check_walk_speed
 
 __all__ = ["DEFAULT_MAX_SNAP_M", "DEFAULT_PACK", "Case"]
 
@@ -136,6 +142,7 @@ _SECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "categories": ((), ("extra",)),
     "residents": ((), ("buildings", "levels", "grid_m", "points")),
+    "map": ((), ("tiles", "attribution", "crs", "subdomains")),
 }
 _REQUIRED_SECTIONS = ("case", "streets", "communities", "services")
 _POINTS_KEYS = ("population", "id", *_READ_KEYS)
@@ -169,6 +176,9 @@ class Case:
         Largest distance from a point to the walking network that still counts as reachable.
     findings
         Non-fatal problems met while loading.
+    map_options
+        The ``[map]`` table, checked: ``tiles``, ``attribution``, ``crs``, ``subdomains``
+        (the map's tile server, see :func:`coverage.maps.audit_map`).
     sources
         Input file path -> SHA-256 of its contents, for provenance.
     config_path
@@ -188,6 +198,7 @@ class Case:
     findings: list[Finding] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     config_path: Path | None = None
+    map_options: dict[str, str] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------------------
     @classmethod
@@ -439,6 +450,7 @@ class Case:
             findings=list(case_findings(findings)),
             sources=sources,
             config_path=config_path,
+            map_options=_map_options(config.get("map", {}), config_path),
         )
 
     # ----------------------------------------------------------------------------------------
@@ -620,6 +632,25 @@ def _check_config(config: Mapping[str, Any], config_path: Path) -> None:
     if "typecode" in services and services.get("classify") != "amap":
         msg = f"{config_path}: [services] 'typecode' applies only with classify = 'amap'"
         raise ConfigError(msg)
+
+
+def _map_options(table: Mapping[str, Any], config_path: Path) -> dict[str, str]:
+    """The ``[map]`` table, checked: a tile URL template, its attribution, crs, sub-domains."""
+    out: dict[str, str] = {}
+    if "tiles" in table:
+        out["tiles"] = check_tile_url(table["tiles"], where=f"{config_path}: [map] tiles")
+    for key in ("attribution", "subdomains"):
+        if key in table:
+            out[key] = _str(table, key, "map", config_path)
+    if "crs" in table:
+        out["crs"] = check_tile_crs(table["crs"], where=f"{config_path}: [map] crs")
+    if out and "tiles" not in out:
+        msg = (
+            f"{config_path}: [map] {', '.join(sorted(out))} without 'tiles'; add "
+            'tiles = "http://.../{z}/{x}/{y}.png" or remove the [map] section'
+        )
+        raise ConfigError(msg)
+    return out
 
 
 def _str(table: Mapping[str, Any], key: str, section: str, config_path: Path) -> str:

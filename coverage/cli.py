@@ -172,6 +172,50 @@ OnlineOption = Annotated[
     ),
 ]
 NoMapOption = Annotated[bool, typer.Option("--no-map", help="Do not write map.html.")]
+
+
+def _check_tiles(value: str | None) -> str | None:
+    from coverage.settings import check_tile_url
+
+    if value is None:
+        return None
+    try:
+        return check_tile_url(value, where="--tiles")
+    except CoverageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _check_tiles_crs(value: str | None) -> str | None:
+    from coverage.settings import check_tile_crs
+
+    if value is None:
+        return None
+    try:
+        return check_tile_crs(value, where="--tiles-crs")
+    except CoverageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+TilesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tiles",
+        callback=_check_tiles,
+        help="A tile server under map.html (an intranet's 天地图 or the bureau's own): a URL "
+        "template such as http://tiles.local/{z}/{x}/{y}.png. Replaces the case file's [map] "
+        "tiles. Amap/Tencent hosts are drawn in GCJ-02 and the map's data is shifted to match. "
+        "The offline base map stays one click away.",
+    ),
+]
+TilesCrsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tiles-crs",
+        callback=_check_tiles_crs,
+        help="wgs84 or gcj02: what --tiles is drawn in (default: gcj02 for Amap/Tencent hosts, "
+        "else wgs84).",
+    ),
+]
 NoAreasOption = Annotated[
     bool,
     typer.Option(
@@ -236,6 +280,8 @@ def _run_audit(
     cache_dir: Path | None,
     no_service_areas: bool = False,
     outputs: str | None = None,
+    tiles: str | None = None,
+    tiles_crs: str | None = None,
 ) -> None:
     from coverage.audit import audit_case, check_origin_grid
     from coverage.case import Case
@@ -270,6 +316,15 @@ def _run_audit(
                 # audit_case was given the network: report what building/loading it took
                 result.timings = {**result.timings, "network": network.report.build_seconds}
             result.timings = {"load": load_seconds, **result.timings}
+            if tiles is not None:  # --tiles replaces the case's tile server, crs and credit
+                result.provenance["map"] = {"tiles": tiles} | (
+                    {"crs": tiles_crs} if tiles_crs else {}
+                )
+            elif tiles_crs is not None:
+                result.provenance["map"] = {
+                    **(result.provenance.get("map") or {}),
+                    "crs": tiles_crs,
+                }
             written = write_outputs(
                 result,
                 out,
@@ -371,6 +426,8 @@ def audit(
     no_map: NoMapOption = False,
     no_service_areas: NoAreasOption = False,
     outputs: OutputsOption = None,
+    tiles: TilesOption = None,
+    tiles_crs: TilesCrsOption = None,
     fail_on_violation: FailOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -392,6 +449,8 @@ def audit(
         cache_dir=cache_dir,
         no_service_areas=no_service_areas,
         outputs=outputs,
+        tiles=tiles,
+        tiles_crs=tiles_crs,
     )
 
 
@@ -425,6 +484,8 @@ def demo(
     no_map: NoMapOption = False,
     no_service_areas: NoAreasOption = False,
     outputs: OutputsOption = None,
+    tiles: TilesOption = None,
+    tiles_crs: TilesCrsOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     cache_dir: CacheOption = None,
@@ -449,6 +510,8 @@ def demo(
         cache_dir=cache_dir,
         no_service_areas=no_service_areas,
         outputs=outputs,
+        tiles=tiles,
+        tiles_crs=tiles_crs,
     )
 
 

@@ -27,6 +27,15 @@ on an intranet:
   layer shown at opening is built.
 * The walking speed and time budget, the pack, the audit date, the data sources and
   "© OpenStreetMap contributors" are on the map.
+* **An offline base map** (:mod:`coverage.basemap`): streets, water, green space, railways and
+  names from the case's OSM file, drawn by the page on canvas (``basemap.js``); the default
+  base layer when no tile server is given. A tile server (``tiles_url``, or the case file's
+  ``[map]``) in GCJ-02 shifts every layer into GCJ-02 (:mod:`coverage.map_tiles`).
+* **Names, search, layout and print** (``ui.js``, ``ui.css``): community names as labels from
+  zoom 15, a search box (name or id, offline) that opens a unit's popup, panels that fold
+  (folded on narrow screens), popups placed clear of every control, a north arrow, and a
+  print stylesheet (one A4 or A3 landscape sheet: controls hidden; title, legend, scale,
+  north arrow and sources kept).
 
 By default (``offline=True``) Leaflet and Leaflet.markercluster (vendored from npm into
 ``coverage/assets/`` by ``scripts/vendor_assets.py``) are inlined into the HTML and no tile
@@ -181,6 +190,15 @@ _TEXT: dict[str, dict[str, str]] = {
         "base_carto": "浅色底图（CARTO Positron）",
         "base_local": "本地底图",
         "base_none": "无底图",
+        "base_offline": "离线底图（OpenStreetMap 数据）",
+        "unit_names": "社区和街道名称",
+        "ui_layers": "图层",
+        "ui_base": "底图",
+        "ui_legend": "图例",
+        "ui_info": "说明",
+        "search_placeholder": "搜索社区或街道（名称或编号）",
+        "search_none": "无匹配结果",
+        "north": "指北针：图上方为正北",
         "ctl_base": "底图",
         "ctl_views": "显示规则（单选）",
         "ctl_overlays": "叠加图层",
@@ -265,6 +283,15 @@ _TEXT: dict[str, dict[str, str]] = {
         "base_carto": "Light (CARTO Positron)",
         "base_local": "Local tiles",
         "base_none": "No base map",
+        "base_offline": "Offline base map (OpenStreetMap data)",
+        "unit_names": "Community and street names",
+        "ui_layers": "Layers",
+        "ui_base": "Base map",
+        "ui_legend": "Legend",
+        "ui_info": "About",
+        "search_placeholder": "Find a community or street (name or id)",
+        "search_none": "No match",
+        "north": "North arrow: north is up",
         "ctl_base": "Base map",
         "ctl_views": "Rule shown (pick one)",
         "ctl_overlays": "Overlays",
@@ -310,6 +337,9 @@ _TEXT: dict[str, dict[str, str]] = {
 
 _STATUS_CODE = {"pass": "p", "fail": "f", "not_evaluable": "n"}
 
+#: The print stylesheet's sheets (landscape).
+_PAPER = {"A4": "297mm 210mm", "A3": "420mm 297mm"}
+
 #: The classes of the walking-time layers, minutes (the "15-minute life circle" bands).
 _TIME_BANDS: tuple[float, ...] = (5.0, 10.0, 15.0)
 
@@ -330,6 +360,11 @@ def audit_map(
     coordinate_decimals: int = 6,
     carto_api_key: str | None = None,
     walk_time: bool = True,
+    basemap: bool = True,
+    tiles_attribution: str | None = None,
+    tiles_crs: str | None = None,
+    tiles_subdomains: str | None = None,
+    paper: str = "A4",
 ) -> folium.Map:
     """An interactive map of an audit.
 
@@ -348,8 +383,10 @@ def audit_map(
         without internet access). ``False``: load them from a CDN and add OpenStreetMap base
         maps (a smaller file that needs internet access).
     tiles_url
-        A tile URL template (``http://tiles.local/{z}/{x}/{y}.png``) of a local tile server,
-        added as a base map (the default one when given).
+        A tile URL template (``http://tiles.local/{z}/{x}/{y}.png``) of a tile server (an
+        intranet's 天地图 or a bureau's own), added as a base map (the default one when
+        given). Default: the case file's ``[map] tiles``, kept in ``result.provenance["map"]``.
+        The URL is data: it reaches the page only as a JSON string.
     isochrones
         Facility isochrones (``service_id``, ``category``, ``minutes``, geometry), as
         :func:`coverage.isochrones.facility_isochrones` returns; one layer per category.
@@ -370,6 +407,30 @@ def audit_map(
         :mod:`coverage.timegrid` for what a pixel means), inlined as a PNG of a few hundred KB
         at most. This is how the map shows service areas; the dissolved polygons
         (``service_areas``) are for GIS export and drawn only when passed.
+    basemap
+        ``True`` (default): the offline base map, read from the case's OSM file
+        (``result.provenance["osm_file"]``) by :func:`coverage.basemap.read_osm_basemap`:
+        streets (the walking network, and roads a pedestrian cannot use, fainter), water,
+        green space, railways and names, drawn by the page itself on canvas. The default
+        base map when no tile server is given. About 0.3 MB for the demo; at most
+        :data:`coverage.basemap.BASEMAP_BUDGET_BYTES`.
+    tiles_attribution
+        The tile server's attribution (plain text, shown escaped). Default: the case file's
+        ``[map] attribution``, else a credit for the known GCJ-02 providers, else "Local tiles".
+    tiles_crs
+        ``"wgs84"`` or ``"gcj02"``: the coordinates the tiles are drawn in. Default: the case
+        file's ``[map] crs``, else ``"gcj02"`` for the hosts of Amap/AutoNavi, Tencent and
+        Google China (:func:`coverage.map_tiles.tile_crs`), else ``"wgs84"``. With
+        ``"gcj02"`` every layer of the map (units, services, walking time, isochrones, the
+        offline base map) is shifted from WGS-84 into GCJ-02
+        (:func:`coverage.crs.wgs84_to_gcj02`) so that it lies on the tiles' streets; the data
+        and every other output stay in WGS-84.
+    tiles_subdomains
+        The letters or digits that replace ``{s}`` in ``tiles_url`` (default: Leaflet's
+        ``abc``; ``1234`` for Amap's hosts).
+    paper
+        ``"A4"`` (default) or ``"A3"``: the landscape sheet the print stylesheet lays the map
+        out on (the browser's print dialog may still choose another).
 
     Returns
     -------
@@ -394,6 +455,27 @@ def audit_map(
     if rule is not None and rule not in rule_ids:
         msg = f"rule {rule!r} is not in pack {pack.id!r}; its rules: {', '.join(rule_ids)}"
         raise ValueError(msg)
+    if paper not in _PAPER:
+        msg = f"paper must be one of {', '.join(_PAPER)}, got {paper!r}"
+        raise ValueError(msg)
+    from coverage.map_tiles import shift_bounds, shift_frame, shift_result, tile_source
+
+    tile = tile_source(
+        result,
+        url=tiles_url,
+        attribution=tiles_attribution,
+        crs=tiles_crs,
+        subdomains=tiles_subdomains,
+    )
+    tiles_url = tile["url"]
+    shift = tile["crs"] == "gcj02"
+    original = result
+    if shift:
+        result = shift_result(result)
+        isochrones = None if isochrones is None else shift_frame(isochrones)
+        service_areas = (
+            None if service_areas is None else {k: shift_frame(v) for k, v in service_areas.items()}
+        )
     t = _TEXT[lang]
     ctx = _Context(result, lang)
     communities = result.communities.to_crs(4326)
@@ -426,6 +508,7 @@ def audit_map(
         "community": _unit_features(ctx, communities, "community", geo),
         "street": _unit_features(ctx, streets, "street", geo),
     }
+    names = _unit_names(data, {"community": communities, "street": streets}, metric)
     views = _views(ctx, communities, streets)
     default_rule = rule or rule_ids[0]
     default_view = next(i for i, v in enumerate(views) if v["rule"] == default_rule)
@@ -463,7 +546,11 @@ def audit_map(
     fmap.add_child(
         _Script(
             f"var sc_data = {_js_json(data)};\nvar sc_config = {_js_json(config)};\n"
-            f"{_asset('service-coverage', 'maps.js')}\nsc_setup({fmap.get_name()});"
+            f"var sc_names = {_js_text_json(names)};\n"
+            f"{_asset('service-coverage', 'maps.js')}\n"
+            f"{_asset('service-coverage', 'basemap.js')}\n"
+            f"{_asset('service-coverage', 'ui.js')}\n"
+            f"sc_setup({fmap.get_name()});"
         )
     )
 
@@ -472,9 +559,13 @@ def audit_map(
     # compiled again as a template, and a user's URL or attribution must never be.
     tiles: list[tuple[str, str, dict[str, Any]]] = []  # label, URL template, Leaflet options
     if tiles_url:
-        attr = f"{html.escape(t['base_local'])} · © OpenStreetMap contributors"
-        tiles.append((t["base_local"], tiles_url, {"attribution": attr, "maxZoom": 19}))
-    if not offline:
+        credit = tile["attribution"] or t["base_local"]
+        attr = f"{html.escape(credit)} · © OpenStreetMap contributors"
+        local_options: dict[str, Any] = {"attribution": attr, "maxZoom": 19}
+        if tile["subdomains"]:
+            local_options["subdomains"] = tile["subdomains"]
+        tiles.append((t["base_local"], tiles_url, local_options))
+    if not offline and not shift:  # WGS-84 web tiles would not line up with GCJ-02 data
         # tile.openstreetmap.org refuses requests without a Referer (2026 policy): send the
         # origin when the map is served over http(s); a file:// page has none to send.
         osm_options = {
@@ -505,9 +596,27 @@ def audit_map(
     if tiles:
         code.append(f"{bases[0][1]}.addTo({fmap.get_name()});")
         fmap.add_child(_Script("\n".join(code)))
-    none = folium.FeatureGroup(name="sc_base_none", control=False, show=not tiles)
+    offline_base = _basemap_data(original, shift=shift) if basemap else None
+    base_group = None
+    if offline_base is not None:
+        fmap.add_child(_Script(f"var sc_basemap = {_js_text_json(offline_base)};"))
+        base_group = folium.FeatureGroup(name="sc_basemap", control=False, show=not tiles)
+        fmap.add_child(base_group)
+        bases.append((t["base_offline"], base_group.get_name()))
+    none = folium.FeatureGroup(
+        name="sc_base_none", control=False, show=not tiles and offline_base is None
+    )
     fmap.add_child(none)
     bases.append((t["base_none"], none.get_name()))
+    names_group = folium.FeatureGroup(name="sc_names", control=False, show=True)
+    fmap.add_child(names_group)
+    fmap.add_child(
+        _Script(
+            f"sc_basemap_layers({fmap.get_name()}, "
+            f"{base_group.get_name() if base_group is not None else 'null'}, "
+            f"{names_group.get_name()});"
+        )
+    )
 
     # ---- one layer per rule view (radio) ------------------------------------------------------
     # folium objects get code-made names only; the labels people read go through sc_controls
@@ -523,6 +632,7 @@ def audit_map(
     outline.add_child(_Script(f"sc_outline_layer({outline.get_name()});"))
     fmap.add_child(outline)
     overlays.append((html.escape(t["streets_outline"]), outline.get_name()))
+    overlays.append((html.escape(t["unit_names"]), names_group.get_name()))
 
     shown_cats = set(pack.rule(default_rule).all_categories)
     poi, poi_counts = _poi_columns(ctx)
@@ -541,9 +651,12 @@ def audit_map(
     if walk_time and result.network is not None:
         from coverage.timegrid import walk_time_grids
 
-        grids = walk_time_grids(result, minutes=_TIME_BANDS)
+        grids = walk_time_grids(original, minutes=_TIME_BANDS)
         images = [
-            {"url": _png_data_uri(grid), "b": [round(v, 7) for v in grid.bounds]}
+            {
+                "url": _png_data_uri(grid),
+                "b": [round(v, 7) for v in (shift_bounds(grid.bounds) if shift else grid.bounds)],
+            }
             for grid in grids.values()
         ]
         fmap.add_child(_Script(f"var sc_time = {_js_json(images)};"))
@@ -595,6 +708,21 @@ def audit_map(
         "heads": {k: html.escape(t[k]) for k in ("ctl_base", "ctl_views", "ctl_overlays")},
         "osm": html.escape(t["osm_network"]),
         "offline": offline,
+        # set as text by ui.js (textContent), never as HTML
+        "ui": {
+            k.removeprefix("ui_"): t[k]
+            for k in (
+                "ui_layers",
+                "ui_base",
+                "ui_legend",
+                "ui_info",
+                "search_placeholder",
+                "search_none",
+                "community",
+                "street",
+                "north",
+            )
+        },
     }
     fmap.add_child(
         _Script(
@@ -610,6 +738,13 @@ def audit_map(
     )
     fig.header.add_child(
         _Raw(f"<style>{_asset('service-coverage', 'maps.css')}</style>"), name="sc_css"
+    )
+    fig.header.add_child(
+        _Raw(
+            f"<style>{_asset('service-coverage', 'ui.css')}\n"
+            f"@page {{ size: {_PAPER[paper]}; margin: 8mm; }}</style>"
+        ),
+        name="sc_ui_css",
     )
     fig.html.add_child(_Raw(_SVG_DEFS), name="sc_svg_defs")
     return fmap
@@ -1222,6 +1357,86 @@ def _unit_features(
     return out
 
 
+# ---- names and the offline base map -----------------------------------------------------------
+
+
+def _unit_names(
+    data: Mapping[str, list[dict[str, Any]]],
+    tables: Mapping[str, gpd.GeoDataFrame],
+    metric: Any,
+) -> dict[str, list[list[Any]]]:
+    """Each unit record's name as text and where to write it, aligned with ``data``.
+
+    ``{"community": [[name, lon, lat], ...], "street": [...]}`` (``[name]`` alone when the
+    unit has no geometry). The name is the data's text, unescaped: the page draws it with the
+    canvas ``fillText`` (labels) and sets it with ``textContent`` (search results), never as
+    HTML; it is written with :func:`_js_text_json`, without a single ``<`` or ``>``. The
+    place is the pole of inaccessibility of the unit's largest part (the point inside
+    farthest from its edge, where a label fits best), to 10^-5 degrees.
+    """
+    import geopandas as gpd
+    from shapely.ops import polylabel
+
+    out: dict[str, list[list[Any]]] = {}
+    for unit, table in tables.items():
+        id_col = "community_id" if unit == "community" else "street_id"
+        geoms = table.geometry.to_crs(metric).to_numpy()
+        points: list[Any] = []
+        for g in geoms:
+            if g is None or g.is_empty:
+                points.append(None)
+                continue
+            parts = [p for p in _parts(g) if p.geom_type == "Polygon"]
+            if not parts:
+                points.append(g.representative_point())
+                continue
+            largest = max(parts, key=lambda p: p.area)
+            try:
+                points.append(polylabel(largest, tolerance=5.0))
+            except Exception:  # a degenerate polygon: any inner point will do
+                points.append(largest.representative_point())
+        where = gpd.GeoSeries(points, crs=metric).to_crs(4326)
+        labels = table["name"] if "name" in table else table[id_col]
+        by_id: dict[str, list[Any]] = {}
+        for row_id, name, p in zip(table[id_col], labels, where, strict=True):
+            label = _text(name) or _text(row_id)
+            at = [] if p is None or p.is_empty else [round(p.x, 5), round(p.y, 5)]
+            by_id[_text(row_id)] = [label, *at]
+        out[unit] = [by_id.get(record["id"], [record["id"]]) for record in data[unit]]
+    return out
+
+
+def _parts(geom: Any) -> list[Any]:
+    import shapely
+
+    return list(shapely.get_parts(geom))
+
+
+def _basemap_data(result: AuditResult, *, shift: bool) -> dict[str, Any] | None:
+    """The encoded offline base map of the case's OSM file, or None without one."""
+    from coverage.basemap import encode_basemap, read_osm_basemap
+    from coverage.errors import DataError
+
+    osm = result.provenance.get("osm_file")
+    if not osm:
+        logger.info("no OSM file in the audit's provenance: the map has no offline base map")
+        return None
+    path = Path(str(osm))
+    if not path.is_file():
+        logger.warning("%s: the case's OSM file is gone, so the map has no offline base map", path)
+        return None
+    try:
+        features = read_osm_basemap(path)
+    except DataError as exc:
+        logger.warning("the map has no offline base map: %s", exc)
+        return None
+    if shift:
+        from coverage.map_tiles import gcj02_coordinates
+
+        return encode_basemap(features, shift=gcj02_coordinates)
+    return encode_basemap(features)
+
+
 # ---- services, isochrones, service areas ------------------------------------------------------
 
 
@@ -1659,6 +1874,13 @@ def _js_json(value: Any) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
+
+
+def _js_text_json(value: Any) -> str:
+    """:func:`_js_json` with every ``<`` and ``>`` escaped too, for data that holds raw text
+    (names drawn on canvas or set with ``textContent``): no markup from the data appears in
+    the file at all."""
+    return _js_json(value).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _js_layers(pairs: Iterable[tuple[str, str]]) -> str:

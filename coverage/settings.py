@@ -13,18 +13,25 @@ Ranges
     mistake (m/s, m/min) and would make every budget wrong.
 ``min_population_share``
     A share of residents in (0, 1]: 0.9 means 90 %. A percentage (90) is refused.
+Map tiles (``[map]`` of a case file, ``--tiles``)
+    ``tiles`` is a tile URL template with ``{z}``, ``{x}`` and ``{y}`` (or ``{-y}``), over
+    ``http``/``https`` or relative to ``map.html``; ``crs`` is ``"wgs84"`` or ``"gcj02"``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from coverage.errors import ConfigError
 
 __all__ = [
     "MAX_WALK_SPEED_KMH",
     "MIN_WALK_SPEED_KMH",
+    "TILE_CRS",
     "check_population_share",
+    "check_tile_crs",
+    "check_tile_url",
     "check_walk_speed",
 ]
 
@@ -98,3 +105,69 @@ def check_population_share(value: object, *, where: str) -> float:
         )
         raise ConfigError(msg)
     return share
+
+
+#: The coordinate systems a tile server may draw in.
+TILE_CRS: tuple[str, ...] = ("wgs84", "gcj02")
+
+
+def check_tile_url(value: object, *, where: str) -> str:
+    """Return a tile URL template, or raise if it cannot be one.
+
+    Parameters
+    ----------
+    value
+        The URL as given.
+    where
+        Where it came from (``"case.toml: [map] tiles"``, ``"--tiles"``), for the message.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ConfigError
+        If the value is not an ``http(s)`` or relative URL with ``{z}``, ``{x}`` and ``{y}``
+        (or ``{-y}``).
+    """
+    example = "http://tiles.local/{z}/{x}/{y}.png"
+    if not isinstance(value, str) or not value.strip():
+        msg = f"{where} = {value!r}: give a tile URL template such as {example}"
+        raise ConfigError(msg)
+    url = value.strip()
+    missing = [p for p in ("{z}", "{x}") if p not in url]
+    if "{y}" not in url and "{-y}" not in url:
+        missing.append("{y}")
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", url)
+    if missing or (scheme and scheme.group(1).lower() not in ("http", "https")):
+        what = f"it lacks {', '.join(missing)}" if missing else "only http(s) or a relative URL"
+        msg = (
+            f"{where} = {value!r}: not a tile URL template ({what}); write it as the server "
+            f"documents it, e.g. {example} or tiles/{{z}}/{{x}}/{{y}}.png (a folder beside "
+            "map.html)"
+        )
+        raise ConfigError(msg)
+    return url
+
+
+def check_tile_crs(value: object, *, where: str) -> str:
+    """Return ``"wgs84"`` or ``"gcj02"`` (case, ``-`` and spaces ignored), or raise.
+
+    Raises
+    ------
+    ConfigError
+        If the value is neither.
+    """
+    text = (
+        str(value).strip().lower().replace("-", "").replace(" ", "")
+        if isinstance(value, str)
+        else None
+    )
+    if text not in TILE_CRS:
+        msg = (
+            f"{where} = {value!r}: give 'wgs84' (天地图, OpenStreetMap, most servers) or "
+            "'gcj02' (Amap/高德 or Tencent/腾讯 style tiles)"
+        )
+        raise ConfigError(msg)
+    return text

@@ -321,6 +321,7 @@ function sc_controls(map, bases, views, overlays, panels, defaultView) {
   if (panels.offline) { map.attributionControl.setPrefix("Leaflet"); }
   map.attributionControl.addAttribution(panels.osm);
   map.sc_controls = {views: main, bases: baseCtl, legend: legend, info: info};
+  if (window.sc_ui) { sc_ui(map, panels); }  // ui.js: search, folding panels, north arrow
   window.sc_controls_done = true;
   sc_check_ready();
 }
