@@ -307,16 +307,35 @@ def _origins(case: Case, *, cache_dir: str | Path | None = None) -> gpd.GeoDataF
     Population points first; a community without points falls back to residential
     buildings, then residential land use, then a grid over the whole community
     (:func:`coverage.population.spread_population`). The origins' ``source`` says which.
-    """
-    from coverage.population import spread_population
 
-    buildings, residential = _residential_layers(case, cache_dir=cache_dir)
-    return spread_population(
+    The origins are cached on disk (:mod:`coverage.origin_cache`), keyed by the communities,
+    the points, the buildings and land use (an OSM file by its SHA-256), the grid and the code.
+    """
+    from coverage._io import file_sha256
+    from coverage.origin_cache import cached_spread_population, frame_digest
+    from coverage.osm_features import OSM_FEATURES_VERSION
+
+    source = case.residents.get("buildings")
+    if source and Path(source).name.endswith(_OSM_SUFFIXES):
+        layers_key = f"osm {file_sha256(Path(source))} features {OSM_FEATURES_VERSION}"
+
+        def layers() -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+            return _residential_layers(case, cache_dir=cache_dir)
+
+    else:  # a vector layer (or none): its contents are the key
+        read = _residential_layers(case, cache_dir=cache_dir)
+        layers_key = f"layers {frame_digest(read[0])} {frame_digest(read[1])}"
+
+        def layers() -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+            return read
+
+    return cached_spread_population(
         case.communities,
         points=case.origins,
-        buildings=buildings,
-        residential=residential,
+        layers=layers,
+        layers_key=layers_key,
         grid_m=float(case.residents.get("grid_m", 50.0)),
+        cache_dir=cache_dir,
     )
 
 
