@@ -44,12 +44,13 @@ __all__ = ["NodeDistances", "nearest_facility", "node_distances"]
 
 @dataclass(frozen=True, eq=False)
 class NodeDistances:
-    """Distance from the nearest source to every network node.
+    """Distance from the nearest source to every network node (or to the nodes asked for).
 
     Attributes
     ----------
     distance_m
-        Shape (n_nodes,); ``inf`` beyond the cutoff or on islands without a source.
+        Shape (n_nodes,), or aligned with the ``at=`` of :func:`node_distances`; ``inf``
+        beyond the cutoff or on islands without a source.
     source
         Position (into the snapped sources) of the nearest source, -1 where unreached.
     cutoff_m
