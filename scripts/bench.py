@@ -1743,9 +1743,15 @@ def main(argv: list[str] | None = None) -> int:
         "cache_speedup_vs_build": pick("build", "cache_speedup_vs_build"),
         "query1_speedup_vs_pandana_simplified_graph": pick(
             "query", "simplified_graph", "query1_speedup_vs_pandana_simplified_graph"
+        )
+        or pick(
+            "query-simplified", "simplified_graph", "query1_speedup_vs_pandana_simplified_graph"
         ),
         "query12_speedup_vs_pandana_simplified_graph": pick(
             "query", "simplified_graph", "query12_speedup_vs_pandana_simplified_graph"
+        )
+        or pick(
+            "query-simplified", "simplified_graph", "query12_speedup_vs_pandana_simplified_graph"
         ),
         "query_speedup_vs_pandana_unsimplified_graph": pick(
             "query", "query_speedup_vs_pandana", "headline"
