@@ -94,9 +94,9 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
             wkb = shapely.to_wkb(values.to_numpy(), include_srid=False)
             digest.update(np.array([len(b) if b is not None else -1 for b in wkb]).tobytes())
             digest.update(b"".join(b for b in wkb if b is not None))
-        elif pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(
-            values.dtype
-        ):
+        elif isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+            # plain numeric arrays by their bytes; anything else (objects, nullable or
+            # extension types, text) by the repr of each value, never by object pointers
             digest.update(np.ascontiguousarray(values.to_numpy()).tobytes())
         else:
             digest.update("\x1f".join(repr(v) for v in values.tolist()).encode())

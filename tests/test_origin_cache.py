@@ -229,6 +229,12 @@ def test_frame_digest_sees_every_change() -> None:
         frame.iloc[:2],
         frame.assign(population=frame["population"].astype("float32")),
     ]
+    # nullable and object columns are read by value (not by the address of their objects)
+    nullable = frame.assign(n=pd.array([1, None, 3], dtype="Int64"))
+    assert frame_digest(nullable) == frame_digest(nullable.copy(deep=True))
+    assert frame_digest(nullable) != frame_digest(nullable.assign(n=pd.array([1, None, 4])))
+    boxed = frame.assign(o=pd.Series([10**30, 2, 3], dtype=object))
+    assert frame_digest(boxed) == frame_digest(frame.assign(o=[10**30, 2, 3]))
     digests = {frame_digest(c) for c in changes}
     assert base not in digests
     assert len(digests) == len(changes)
