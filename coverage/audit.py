@@ -311,16 +311,35 @@ def _origins(case: Case, *, cache_dir: str | Path | None = None) -> gpd.GeoDataF
     Population points first; a community without points falls back to residential
     buildings, then residential land use, then a grid over the whole community
     (:func:`coverage.population.spread_population`). The origins' ``source`` says which.
-    """
-    from coverage.population import spread_population
 
-    buildings, residential = _residential_layers(case, cache_dir=cache_dir)
-    return spread_population(
+    The origins are cached on disk (:mod:`coverage.origin_cache`), keyed by the communities,
+    the points, the buildings and land use (an OSM file by its SHA-256), the grid and the code.
+    """
+    from coverage._io import file_sha256
+    from coverage.origin_cache import cached_spread_population, frame_digest
+    from coverage.osm_features import OSM_FEATURES_VERSION
+
+    source = case.residents.get("buildings")
+    if source and Path(source).name.endswith(_OSM_SUFFIXES):
+        layers_key = f"osm {file_sha256(Path(source))} features {OSM_FEATURES_VERSION}"
+
+        def layers() -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+            return _residential_layers(case, cache_dir=cache_dir)
+
+    else:  # a vector layer (or none): its contents are the key
+        read = _residential_layers(case, cache_dir=cache_dir)
+        layers_key = f"layers {frame_digest(read[0])} {frame_digest(read[1])}"
+
+        def layers() -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+            return read
+
+    return cached_spread_population(
         case.communities,
         points=case.origins,
-        buildings=buildings,
-        residential=residential,
+        layers=layers,
+        layers_key=layers_key,
         grid_m=float(case.residents.get("grid_m", 50.0)),
+        cache_dir=cache_dir,
     )
 
 
@@ -441,22 +460,15 @@ def _area_pieces(
     )
     poly_pos = np.flatnonzero(polygonal)
     if polygonal.any():
-        poly = gpd.GeoDataFrame({"pos": poly_pos}, geometry=geoms[polygonal].values, crs=metric)
-        pieces = gpd.overlay(
-            poly,
-            gpd.GeoDataFrame(
-                {"street_id": streets["street_id"].to_numpy()},
-                geometry=street_geoms.values,
-                crs=metric,
-            ),
-            how="intersection",
-            keep_geom_type=True,
+        poly_at, street_at, clipped = _clip_polygons(
+            np.asarray(geoms.to_numpy()[polygonal], dtype=object),
+            np.asarray(street_geoms.to_numpy(), dtype=object),
         )
         pieces = pd.DataFrame(
             {
-                "pos": pieces["pos"].to_numpy(dtype=int),
-                "street_id": pieces["street_id"].to_numpy(),
-                "geometry": pieces.geometry.to_numpy(),
+                "pos": poly_pos[poly_at].astype(int),
+                "street_id": streets["street_id"].to_numpy()[street_at],
+                "geometry": clipped,
             }
         )
         pieces["category"] = [cats.get(int(p), []) for p in pieces["pos"]]
@@ -494,6 +506,63 @@ def _area_pieces(
     frame["area_m2"] = frame["area_m2"].astype(float)
     frame.insert(0, "service_id", services["service_id"].to_numpy()[frame["pos"].to_numpy(int)])
     return frame.drop(columns="pos")
+
+
+_POLYGON_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+_COLLECTION_TYPE = 7
+
+
+def _polygonal_only(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Geometry collections reduced to the union of their polygonal parts, and the mask of
+    the geometries that are then polygonal (lines, points, empty collections are not)."""
+    out = geoms.copy()
+    for i in np.flatnonzero(shapely.get_type_id(out) == _COLLECTION_TYPE):
+        parts = shapely.get_parts(out[i])
+        out[i] = shapely.union_all(parts[np.isin(shapely.get_type_id(parts), _POLYGON_TYPES)])
+    return out, np.isin(shapely.get_type_id(out), _POLYGON_TYPES)
+
+
+def _valid_polygons(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Invalid polygons repaired (their polygonal parts kept); positions of those kept."""
+    if not np.isin(shapely.get_type_id(geoms), _POLYGON_TYPES).all():
+        return geoms, np.arange(geoms.size)
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any():
+        return geoms, np.arange(geoms.size)
+    fixed = geoms.copy()
+    fixed[bad] = shapely.make_valid(fixed[bad])
+    fixed, keep = _polygonal_only(fixed)
+    return fixed[keep], np.flatnonzero(keep)
+
+
+def _clip_polygons(
+    polygons: np.ndarray, clips: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The polygonal pieces of every polygon inside every clip polygon it meets.
+
+    What ``geopandas.overlay(how="intersection", keep_geom_type=True)`` gives for polygons,
+    without its frames: invalid inputs repaired, pairs that intersect, their intersections
+    (polygonal ones made valid), collections reduced to their polygonal parts, other results
+    (lines and points where they only touch) dropped. Ordered by polygon, then clip.
+
+    Returns
+    -------
+    tuple
+        Positions into ``polygons``, positions into ``clips``, and the pieces.
+    """
+    polys, poly_kept = _valid_polygons(polygons)
+    clip, clip_kept = _valid_polygons(clips)
+    if polys.size == 0 or clip.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=object)
+    at_poly, at_clip = shapely.STRtree(clip).query(polys, predicate="intersects")
+    order = np.lexsort((at_clip, at_poly))
+    at_poly, at_clip = at_poly[order], at_clip[order]
+    pieces = shapely.intersection(polys[at_poly], clip[at_clip])
+    polygonal = np.isin(shapely.get_type_id(pieces), _POLYGON_TYPES)
+    pieces[polygonal] = shapely.make_valid(pieces[polygonal])
+    pieces, keep = _polygonal_only(pieces)
+    return poly_kept[at_poly[keep]], clip_kept[at_clip[keep]], pieces[keep]
 
 
 def _union_shares(positions: np.ndarray, pieces: pd.Series) -> list[tuple[int, float]]:

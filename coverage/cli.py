@@ -739,8 +739,8 @@ def cache(
     """Show where the cache is and what it holds (or empty it with --clear).
 
     Each file is one OSM file's walking network (with its snapping index), or the buildings or
-    land use read from one, keyed by the file's contents; a file that cannot be read is
-    rebuilt on its next use.
+    land use read from one, keyed by the file's contents, or the residential origins of a case,
+    keyed by its inputs; a file that cannot be read is rebuilt on its next use.
     """
     from coverage.network import cache_entries, clear_cache, default_cache_dir
 
@@ -763,6 +763,8 @@ def cache(
                 f"{entry.osm_file or 'unknown OSM file'}; {entry.nodes or 0:,} nodes, "
                 f"{entry.edges or 0:,} edges"
             )
+        elif entry.kind == "origins":
+            what = f"residential origins, {entry.rows or 0:,} rows"
         else:
             what = (
                 f"{entry.osm_file or 'unknown OSM file'}; {entry.reader or 'features'}, "

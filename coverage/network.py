@@ -1022,7 +1022,8 @@ class CacheEntry:
     kind
         ``"network"`` (a walking network with its search and snapping structures) or
         ``"osm features"`` (buildings or land use read from an OSM file, see
-        :mod:`coverage.osm_features`).
+        :mod:`coverage.osm_features`) or ``"origins"`` (residential origins, see
+        :mod:`coverage.origin_cache`).
     size_bytes
         Its size.
     osm_file
@@ -1034,7 +1035,8 @@ class CacheEntry:
     nodes, edges
         The network's size, if readable.
     reader, rows
-        For OSM features: what was read (``buildings``, ``landuse``) and how many rows.
+        For OSM features: what was read (``buildings``, ``landuse``) and how many rows; for
+        origins: ``origins`` and how many.
     error
         Why the file cannot be read (it is then rebuilt on next use), else None.
     """
@@ -1053,11 +1055,15 @@ class CacheEntry:
 
 
 #: The cache's sub-folders and the kind of entry each holds.
-_CACHE_KINDS = (("networks", "network"), ("osm-features", "osm features"))
+_CACHE_KINDS = (
+    ("networks", "network"),
+    ("osm-features", "osm features"),
+    ("origins", "origins"),
+)
 
 
 def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
-    """The files of the cache (networks and OSM features), with what each holds.
+    """The files of the cache (networks, OSM features, origins), with what each holds.
 
     Parameters
     ----------
@@ -1067,7 +1073,8 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
     Returns
     -------
     list[CacheEntry]
-        Networks first, then OSM features, each sorted by path; leftover temporary files of
+        Networks first, then OSM features, then origins, each sorted by path; leftover
+        temporary files of
         interrupted writes are listed too, with an ``error``.
     """
     base = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -1110,7 +1117,7 @@ def cache_entries(cache_dir: str | os.PathLike[str] | None = None) -> list[Cache
 
 
 def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Delete every file of the cache (networks and OSM features).
+    """Delete every file of the cache (networks, OSM features, origins).
 
     Parameters
     ----------

@@ -8,7 +8,10 @@ Usage::
 Each round starts one fresh interpreter per version (old, then this checkout), each with its own
 cache folder; the interpreter audits the case once to warm its caches, then times five more
 audits (clearing the in-process memo of OSM buildings and land use, as the benchmark does) and
-prints their median. Versions alternate, so background load hits both alike.
+prints their median. Versions alternate, so background load hits both alike; the load
+average before and after is printed so that a loaded machine shows. The new version's warm-up
+audit also fills its caches (network, OSM features, residential origins), as a user's first
+audit of a case does.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--case", type=Path, default=REPO / "data" / "demo" / "case.toml")
     args = parser.parse_args()
+    print(f"load average before: {_load()}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         versions = {"old": args.old.resolve(), "new": REPO}
         seconds: dict[str, list[float]] = {name: [] for name in versions}
@@ -70,6 +74,15 @@ def main() -> None:
     old = sorted(seconds["old"])[len(seconds["old"]) // 2]
     new = sorted(seconds["new"])[len(seconds["new"]) // 2]
     print(f"median of rounds: old {old * 1000:.1f} ms, new {new * 1000:.1f} ms: {old / new:.2f}x")
+    ratios = sorted(o / n for o, n in zip(seconds["old"], seconds["new"], strict=True))
+    print(f"ratio of each round: {', '.join(f'{r:.2f}x' for r in ratios)}")
+    print(f"load average after: {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine has os.cpu_count() cores)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":
