@@ -238,12 +238,17 @@ def _run_audit(
     from coverage.network import build_walk_network
     from coverage.report import any_failing, check_output_folder, write_outputs
     from coverage.rules import load_pack
+    from coverage.wording import shareable, step_text
 
     log = logging.getLogger("coverage.cli")
     try:
         check_output_folder(out)  # before the work, not after it
-        with _progress(enabled=_show_progress(quiet=quiet)) as step:
-            step(f"reading case {config}")
+        with _progress(enabled=_show_progress(quiet=quiet)) as show:
+
+            def step(text: str, detail: str = "") -> None:
+                show(step_text(text, lang.value, detail=detail))
+
+            step("reading case", config.name)
             started = time.perf_counter()
             case = Case.from_config(config)
             load_seconds = time.perf_counter() - started
@@ -251,7 +256,7 @@ def _run_audit(
             check_origin_grid(case)  # before the network is built
             network = None
             if case.osm_path is not None:
-                step(f"walking network of {case.osm_path.name}")
+                step("walking network of", case.osm_path.name)
                 network = build_walk_network(case.osm_path, cache_dir=cache_dir)
             step("origins, snapping, searches and rules")
             result = audit_case(
@@ -286,8 +291,11 @@ def _run_audit(
             typer.echo("")
             typer.echo(findings)
         typer.echo("")
+        zh = lang is Lang.zh
+        typer.echo(f"{'输出文件夹：' if zh else 'output folder: '}{shareable(str(out))}")
         for key, path in written.items():
-            typer.echo(f"{key:<16} {path}")
+            what = _OUTPUT_WORDS_ZH.get(key, key) if zh else key
+            typer.echo(f"  {what:<16} {path.name}")
     if fail_on_violation and any_failing(result):
         failing = ", ".join(
             f"{r['rule']} ({r['failing']})"
@@ -298,6 +306,18 @@ def _run_audit(
         raise typer.Exit(code=EXIT_VIOLATION)
 
 
+#: What each output is, on the terminal under --lang zh (keys of report.OUTPUT_FILES).
+_OUTPUT_WORDS_ZH = {
+    "gpkg": "GIS 图层",
+    "communities_csv": "社区表",
+    "streets_csv": "街道表",
+    "summary_json": "机读摘要",
+    "findings_csv": "发现清单",
+    "report_html": "报告网页",
+    "report_docx": "报告文档",
+    "map_html": "交互地图",
+    "static_maps": "静态地图",
+}
 #: Ids shown per finding on the terminal (all are in findings.csv).
 _TERMINAL_IDS = 10
 _FINDING_WORDS = {
@@ -323,12 +343,14 @@ _FINDING_WORDS = {
 def _findings_text(result: AuditResult, lang: str) -> str:
     """The audit's findings (off the network, islands, categories without facilities,
     uncategorised services, ...) as terminal lines in ``lang``; empty if there are none."""
+    from coverage.wording import finding_text, layer_text
+
     words = _FINDING_WORDS.get(lang, _FINDING_WORDS["en"])
     lines: list[str] = []
     for f in result.findings:
-        message = f.message_zh if lang == "zh" and f.message_zh else f.message
-        line = f"  {words.get(f.severity, f.severity)} [{f.layer}] {message}"
-        if f.ids and f.ids[0] not in message:  # load findings name their ids already
+        message = finding_text(f, lang)
+        line = f"  {words.get(f.severity, f.severity)} [{layer_text(f.layer, lang)}] {message}"
+        if f.ids and f.ids[0] not in f.message:  # load findings name their ids already
             shown = ", ".join(f.ids[:_TERMINAL_IDS])
             more = (
                 f", … ({words['more'].format(n=len(f.ids))})" if len(f.ids) > _TERMINAL_IDS else ""
@@ -340,7 +362,7 @@ def _findings_text(result: AuditResult, lang: str) -> str:
         text = words["uncategorised"].format(
             n=int(categories.isna().sum()), total=len(result.services)
         )
-        lines.append(f"  {words['warning']} [services] {text}")
+        lines.append(f"  {words['warning']} [{layer_text('services', lang)}] {text}")
     return "\n".join([words["head"], *lines]) if lines else ""
 
 
@@ -443,6 +465,39 @@ def demo(
     )
 
 
+def _threshold_text_zh(rule: Rule, pack: RulePack) -> str:
+    """:func:`_threshold_text` in Chinese (category labels, Chinese units)."""
+    from coverage.wording import category_text
+
+    def cats(codes: tuple[str, ...]) -> str:
+        return "、".join(category_text(c, "zh") for c in codes)
+
+    speed = pack.walk_speed_kmh
+    if rule.kind == "reach":
+        minutes = rule.budget_minutes(speed)
+        budget = rule.budget_m(speed)
+        shown = f"（另列出：{cats(rule.report_categories)}）" if rule.report_categories else ""
+        return (
+            f"{100 * pack.min_population_share:g}% 以上居民步行 {minutes:g} 分钟（{speed:g} "
+            f"公里/小时，约 {budget:,.0f} 米）内可到达：{cats(rule.categories)}{shown}"
+        )
+    if rule.kind in ("count", "windows"):
+        lo, hi = rule.min_count, rule.max_count
+        assert rule.category is not None
+        what = cats((rule.category,))
+        what = what if rule.kind == "count" else f"每个{what}的窗口"
+        if lo is not None and hi is not None:
+            return f"{what} {lo}-{hi} 个"
+        return f"{what} {lo} 个及以上" if lo is not None else f"{what}不超过 {hi} 个"
+    assert rule.category is not None
+    if rule.kind == "area_per_capita":
+        op = "不低于" if rule.inclusive else "大于"
+        return f"人均{cats((rule.category,))}面积{op} {rule.min_value:g} 平方米"
+    within = f"步行 {rule.within_minutes:g} 分钟内" if rule.within_minutes else "社区内"
+    share = 100 * (rule.min_share or 0.0)
+    return f"{share:g}% 以上的社区{within}有{cats((rule.category,))}"
+
+
 def _threshold_text(rule: Rule, pack: RulePack) -> str:
     speed = pack.walk_speed_kmh
     if rule.kind == "reach":
@@ -487,30 +542,38 @@ def rules(
         packs = [load_pack(pack)] if pack else [load_pack(name) for name in list_packs()]
     except CoverageError as exc:
         raise _fail(exc) from exc
+    zh = lang is Lang.zh
     for p in packs:
         # pack texts are data (a user's YAML): Text, never rich markup
+        caption = (
+            f"步行速度 {p.walk_speed_kmh:g} 公里/小时；可达性规则要求 "
+            f"{100 * p.min_population_share:g}% 的居民可到达。{p.reference}"
+            if zh
+            else f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
+            f"{100 * p.min_population_share:g}% of residents. {p.reference}"
+        )
         table = Table(
             title=Text(f"{p.id} (v{p.version}): {p.label(lang.value)}"),
-            caption=Text(
-                f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
-                f"{100 * p.min_population_share:g}% of residents. {p.reference}"
-            ),
+            caption=Text(caption),
             show_lines=True,
         )
-        table.add_column("id", no_wrap=True)
-        table.add_column("unit", no_wrap=True)
-        table.add_column("rule", overflow="fold")
-        table.add_column("threshold", overflow="fold")
-        table.add_column("source", overflow="fold")
+        headers = (
+            ("编号", "单元", "规则", "标准", "依据原文")
+            if zh
+            else ("id", "unit", "rule", "threshold", "source")
+        )
+        for n, header in enumerate(headers):
+            table.add_column(header, no_wrap=n < 2, overflow="fold")
+        units = {"community": "社区", "street": "街道"} if zh else {}
         for rule in p.rules:
             table.add_row(
                 *(
                     Text(v)
                     for v in (
                         rule.id,
-                        rule.unit,
+                        units.get(rule.unit, rule.unit),
                         rule.label(lang.value),
-                        _threshold_text(rule, p),
+                        _threshold_text_zh(rule, p) if zh else _threshold_text(rule, p),
                         rule.source,
                     )
                 )

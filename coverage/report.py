@@ -161,6 +161,8 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
         ``ids_count`` and ``ids_truncated``; the full lists are in ``findings.csv``),
         ``provenance`` and ``timings``.
     """
+    from coverage.wording import shareable
+
     rules = []
     by_id = {r.id: r for r in result.pack.rules}
     for row in result.summary.to_dict("records"):
@@ -206,7 +208,8 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
                 {
                     "severity": f.severity,
                     "layer": f.layer,
-                    "message": f.message,
+                    "message": shareable(f.message),
+                    "message_zh": shareable(f.message_zh),
                     "ids": f.ids[:FINDING_IDS_LIMIT],
                     "ids_count": len(f.ids),
                     "ids_truncated": len(f.ids) > FINDING_IDS_LIMIT,
@@ -339,21 +342,66 @@ def write_spreadsheet_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     return out
 
 
-def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    write_spreadsheet_csv(_table(gdf), path)
+def _people_frame(gdf: pd.DataFrame) -> pd.DataFrame:
+    """Every column but the geometry: lists and dicts as JSON text; booleans, numbers and
+    ``inf`` (farther than the search limit) as they are."""
+    geometry = gdf.geometry.name if hasattr(gdf, "geometry") else None
+    out = pd.DataFrame(gdf).drop(columns=[c for c in (geometry,) if c in gdf.columns])
+    for i, column in enumerate(out.columns):
+        if out[column].dtype == object:
+            values = [v if isinstance(v, bool | np.bool_) else _plain_value(v) for v in out[column]]
+            out.isetitem(i, np.array(values, dtype=object))
+    return out
 
 
-def _write_findings_csv(result: AuditResult, path: Path) -> None:
-    """Every id of every finding, one row each (``summary.json`` lists only the first ones)."""
-    import geopandas as gpd
+def _write_csv(gdf: pd.DataFrame, path: Path, lang: str = "en") -> None:
+    from coverage.wording import people_table
+
+    frame = _people_frame(gdf)
+    if lang == "en":  # the codes, as summary.json has them; true/false as before
+        for column in frame.columns:
+            if pd.api.types.is_bool_dtype(frame[column]):
+                frame[column] = frame[column].map({True: "true", False: "false"}).astype(object)
+        write_spreadsheet_csv(frame, path)
+        return
+    write_spreadsheet_csv(people_table(frame, lang), path)
+
+
+def findings_table(result: AuditResult, *, lang: str = "en") -> pd.DataFrame:
+    """Every id of every finding, one row each: what ``findings.csv`` holds.
+
+    Parameters
+    ----------
+    result
+        The audit.
+    lang
+        ``"en"``: the codes and the English messages; ``"zh"``: the Chinese messages where
+        written (see :func:`coverage.wording.finding_text`). Files are named, never their paths.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``finding``, ``severity``, ``layer``, ``id`` and ``message``.
+    """
+    from coverage.wording import finding_text
 
     rows = [
-        {"finding": n, "severity": f.severity, "layer": f.layer, "id": i, "message": f.message}
+        {
+            "finding": n,
+            "severity": f.severity,
+            "layer": f.layer,
+            "id": i,
+            "message": finding_text(f, lang),
+        }
         for n, f in enumerate(result.findings, start=1)
         for i in (f.ids or ("",))
     ]
-    frame = pd.DataFrame(rows, columns=["finding", "severity", "layer", "id", "message"])
-    _write_csv(gpd.GeoDataFrame(frame, geometry=[None] * len(frame)), path)
+    return pd.DataFrame(rows, columns=["finding", "severity", "layer", "id", "message"])
+
+
+def _write_findings_csv(result: AuditResult, path: Path, lang: str = "en") -> None:
+    """Every id of every finding, one row each (``summary.json`` lists only the first ones)."""
+    _write_csv(findings_table(result, lang=lang), path, lang)
 
 
 def _service_areas_layer(
@@ -414,7 +462,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "snap": "最大吸附距离",
         "pack": "规则包",
         "rules": "各规则逐单元结果",
-        "rule_summary": "通过 {p} · 未通过 {f} · 无法评估 {n}（共 {u} 个{unit}）",
+        "rule_summary": "通过 {p} · 未通过 {f} · 不可评估 {n}（共 {u} 个{unit}）",
         "population_pass": "通过单元内居民 {pct}",
         "community": "社区",
         "street": "街道",
@@ -430,7 +478,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "source": "依据原文",
         "pass": "通过",
         "fail": "未通过",
-        "not_evaluable": "无法评估",
+        "not_evaluable": "不可评估",
         "charts": "最需关注的单元",
         "worst_communities": (
             "可达性最差的社区（{rule}：{n}类必备服务中，{pct}以上居民可在时限内到达的类别数；"
@@ -457,6 +505,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "timings": "耗时（秒）",
         "more": "另有 {n} 个编号",
         "units_failing": "存在未通过规则的单元",
+        "network_text": (
+            "{source}：{nodes} 个节点，{edges} 条路段，共 {km} 公里，{components} 个连通分量"
+        ),
+        "stages": "load=读取;network=路网;origins=居民点;snapping=吸附;search=距离搜索;"
+        "rules=规则判定;outputs=输出",
+        "osm_licence": "OpenStreetMap 数据 {attribution}，依开放数据库许可协议（ODbL）使用。",
     },
     "en": {
         "title": "Walking access to public services: audit report",
@@ -511,6 +565,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "timings": "Timings (s)",
         "more": "{n} more ids",
         "units_failing": "units failing at least one rule",
+        "network_text": "{source} — {nodes} nodes, {edges} edges, {km} km, {components} components",
+        "stages": "",
+        "osm_licence": "OpenStreetMap data {attribution}, Open Database License (ODbL).",
     },
 }
 
@@ -715,7 +772,9 @@ def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, st
     )
 
 
-def _findings_html(result: AuditResult, t: Mapping[str, str]) -> str:
+def _findings_html(result: AuditResult, t: Mapping[str, str], lang: str = "en") -> str:
+    from coverage.wording import finding_text, layer_text, severity_text
+
     if not result.findings:
         return f"<p>{_e(t['no_findings'])}</p>"
     items = []
@@ -725,30 +784,39 @@ def _findings_html(result: AuditResult, t: Mapping[str, str]) -> str:
         more = f" … ({t['more'].format(n=len(ids) - 20)})" if len(ids) > 20 else ""
         id_text = f"<br><small>{_e(shown)}{_e(more)}</small>" if ids else ""
         items.append(
-            f'<li><span class="{_e(f.severity)}">{_e(f.severity)}</span> '
-            f"[{_e(f.layer)}] {_e(f.message)}{id_text}</li>"
+            f'<li><span class="{_e(f.severity)}">{_e(severity_text(f.severity, lang))}</span> '
+            f"[{_e(layer_text(f.layer, lang))}] {_e(finding_text(f, lang))}{id_text}</li>"
         )
     return f"<ul>{''.join(items)}</ul>"
 
 
 def _sources_html(result: AuditResult, t: Mapping[str, str]) -> str:
+    from coverage.wording import shareable
+
     prov = result.provenance
+    # file names only: where the auditor's disk keeps a file is nobody else's business
     rows = "".join(
-        f"<tr><td>{_e(Path(p).name)}</td><td><code>{_e(str(h)[:16])}…</code></td>"
-        f"<td><small>{_e(p)}</small></td></tr>"
+        f"<tr><td>{_e(Path(p).name)}</td><td><code>{_e(str(h)[:16])}…</code></td></tr>"
         for p, h in (prov.get("inputs_sha256") or {}).items()
     )
     parts = [
-        f"<table><thead><tr><th>{_e(t['file'])}</th><th>SHA-256</th><th></th></tr></thead>"
+        f"<table><thead><tr><th>{_e(t['file'])}</th><th>SHA-256</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     ]
     net = prov.get("network") or {}
     if net:
         parts.append(
-            f"<p>{_e(t['network'])}: {_e(net.get('source'))} — {_fmt_number(net.get('nodes'))}"
-            f" nodes, {_fmt_number(net.get('edges'))} edges, "
-            f"{_fmt_number(net.get('length_km'))} km, {_fmt_number(net.get('components'))}"
-            " components</p>"
+            "<p>"
+            + _e(
+                t["network_text"].format(
+                    source=shareable(str(net.get("source") or "")),
+                    nodes=_fmt_number(net.get("nodes")),
+                    edges=_fmt_number(net.get("edges")),
+                    km=_fmt_number(net.get("length_km")),
+                    components=_fmt_number(net.get("components")),
+                )
+            )
+            + "</p>"
         )
     software = prov.get("software") or {}
     if software:
@@ -758,12 +826,14 @@ def _sources_html(result: AuditResult, t: Mapping[str, str]) -> str:
             + "</p>"
         )
     if result.timings:
+        stages = t.get("stages", "")
+        names = dict(item.split("=", 1) for item in stages.split(";") if "=" in item)
         parts.append(
             f"<p>{_e(t['timings'])}: "
-            + _e(", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+            + _e(", ".join(f"{names.get(k, k)} {v:.2f}" for k, v in result.timings.items()))
             + "</p>"
         )
-    parts.append(f"<p>OpenStreetMap data {_e(OSM_ATTRIBUTION)}, Open Database License (ODbL).</p>")
+    parts.append(f"<p>{_e(t['osm_licence'].format(attribution=OSM_ATTRIBUTION))}</p>")
     return "".join(parts)
 
 
@@ -790,6 +860,8 @@ def render_report_html(
     if lang not in _TEXT:
         msg = f"lang must be one of {', '.join(_TEXT)}, got {lang!r}"
         raise ValueError(msg)
+    from coverage.wording import date_text
+
     t = _TEXT[lang]
     speed = result.walk_speed_kmh
     share = result.provenance.get("min_population_share")
@@ -817,7 +889,7 @@ def render_report_html(
         (t["share"], _fmt_pct(float(share)) if share is not None else "–"),
         (t["snap"], f"{_fmt_number(result.provenance.get('max_snap_m'))} m"),
         (t["pack"], f"{result.pack.label(lang)} ({result.pack.id} v{result.pack.version})"),
-        (t["created"], str(result.provenance.get("created_utc", ""))),
+        (t["created"], date_text(result.provenance.get("created_utc"), lang)),
     ]
     version = (result.provenance.get("software") or {}).get("service-coverage", "")
     params_html = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in params)
@@ -839,7 +911,7 @@ def render_report_html(
         f"<h2>{_e(t['parameters'])}</h2><table>{params_html}</table>"
         f"<h2>{_e(t['charts'])}</h2>{charts}"
         f"<h2>{_e(t['rules'])}</h2>{rules_html}"
-        f"<h2>{_e(t['findings'])}</h2>{_findings_html(result, t)}"
+        f"<h2>{_e(t['findings'])}</h2>{_findings_html(result, t, lang)}"
         f"<h2>{_e(t['sources'])}</h2>{_sources_html(result, t)}"
         f"<footer>service-coverage {_e(version)}"
         f" · {_e(OSM_ATTRIBUTION)}</footer>"
@@ -1069,11 +1141,11 @@ def _write_all(
         written["gpkg"] = paths["gpkg"]
     if "csv" in groups:
         step("tables")
-        _write_csv(result.communities, paths["communities_csv"])
-        _write_csv(result.streets, paths["streets_csv"])
+        _write_csv(result.communities, paths["communities_csv"], lang)
+        _write_csv(result.streets, paths["streets_csv"], lang)
         written["communities_csv"] = paths["communities_csv"]
         written["streets_csv"] = paths["streets_csv"]
-        _write_findings_csv(result, paths["findings_csv"])
+        _write_findings_csv(result, paths["findings_csv"], lang)
         written["findings_csv"] = paths["findings_csv"]
 
     map_written = False
