@@ -110,8 +110,8 @@ _ENGLISH_TWINS = ("threshold", "reason")
 _RULE_COLUMN = re.compile(r"^(?P<rule>[A-Za-z][A-Za-z0-9.]*?\d[A-Za-z0-9.]*)_(?P<rest>.+)$")
 
 # POSIX absolute paths (two parts or more) and Windows drive paths; the last part is kept.
-_PATH_STOP = r"\s:;,()\[\]'\"“”‘’（），；：、"
-_POSIX_PATH = re.compile(rf"(?<![\w.~])/(?:[^{_PATH_STOP}/]+/)+(?P<name>[^{_PATH_STOP}/]+)")
+_PATH_STOP = r"\s:;,()\[\]{}<>|*?=&'\"“”‘’（），；：、"
+_POSIX_PATH = re.compile(rf"(?<![\w.~<>/])/(?:[^{_PATH_STOP}/]+/)+(?P<name>[^{_PATH_STOP}/]+)")
 _WINDOWS_PATH = re.compile(
     rf"\b[A-Za-z]:[\\/](?:[^{_PATH_STOP}\\/]+[\\/])+(?P<name>[^{_PATH_STOP}\\/]+)"
 )
