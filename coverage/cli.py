@@ -312,17 +312,18 @@ _OUTPUT_WORDS_ZH = {
     "communities_csv": "社区表",
     "streets_csv": "街道表",
     "summary_json": "机读摘要",
-    "findings_csv": "发现清单",
+    "findings_csv": "整改清单",
+    "data_findings_csv": "数据问题清单",
     "report_html": "报告网页",
     "report_docx": "报告文档",
     "map_html": "交互地图",
     "static_maps": "静态地图",
 }
-#: Ids shown per finding on the terminal (all are in findings.csv).
+#: Ids shown per finding on the terminal (all are in data_findings.csv).
 _TERMINAL_IDS = 10
 _FINDING_WORDS = {
     "en": {
-        "head": "findings (all ids in findings.csv):",
+        "head": "findings (all ids in data_findings.csv):",
         "warning": "warning",
         "error": "error",
         "ids": "ids",
@@ -330,7 +331,7 @@ _FINDING_WORDS = {
         "uncategorised": "{n} of {total} services have no category and feed no rule",
     },
     "zh": {
-        "head": "发现（全部编号见 findings.csv）：",
+        "head": "发现（全部编号见 data_findings.csv）：",
         "warning": "警告",
         "error": "错误",
         "ids": "编号",

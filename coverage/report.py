@@ -19,9 +19,17 @@
     Per rule: units passing, failing and not evaluable, population in passing units; the
     parameters; the findings; the provenance; the timings (:func:`summary_dict`). Each
     finding lists at most :data:`FINDING_IDS_LIMIT` ids, with their full count; the full
-    lists are in ``findings.csv``.
+    lists are in ``data_findings.csv``.
 ``findings.csv``
-    One row per (finding, id): every id each finding concerns.
+    The 整改清单: one row per unit and failing rule (the rule, its source sentence, the
+    measured value, the requirement, the residents, the data and date), the same rows as in
+    ``report.docx`` (:func:`coverage.document.rectification_table`).
+``data_findings.csv``
+    One row per (finding, id): every id each finding about the data and the audit concerns.
+``static-maps/``
+    A print-ready map per rule, ``<rule id>.png`` and ``.svg`` (:mod:`coverage.static_maps`).
+``report.docx``
+    The document a bureau files (社区体检报告, :mod:`coverage.document`).
 ``report.html``
     A self-contained report (no external scripts, styles or fonts) in Chinese or English
     (:func:`render_report_html`).
@@ -38,6 +46,7 @@ be written.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import logging
@@ -84,18 +93,24 @@ OUTPUT_FILES: dict[str, str] = {
     "streets_csv": "streets.csv",
     "summary_json": "summary.json",
     "findings_csv": "findings.csv",
+    "data_findings_csv": "data_findings.csv",
+    "static_maps": "static-maps",
     "report_html": "report.html",
+    "report_docx": "report.docx",
     "map_html": "map.html",
 }
 #: Output groups a caller can choose (``write_outputs(outputs=...)``, ``--outputs``) -> their
 #: keys in :data:`OUTPUT_FILES`. ``summary.json`` is always written: it marks a complete set.
 OUTPUT_GROUPS: dict[str, tuple[str, ...]] = {
     "gpkg": ("gpkg",),
-    "csv": ("communities_csv", "streets_csv", "findings_csv"),
+    "csv": ("communities_csv", "streets_csv", "findings_csv", "data_findings_csv"),
     "report": ("report_html",),
+    "docx": ("report_docx",),
+    "static": ("static_maps",),
     "map": ("map_html",),
 }
-#: The most ids a finding lists in ``summary.json``; the full lists are in ``findings.csv``.
+#: The most ids a finding lists in ``summary.json``; the full lists are in
+#: ``data_findings.csv``.
 FINDING_IDS_LIMIT = 50
 _STAGING_PREFIX = ".partial-"
 #: A staging folder untouched for this long is a leftover of a killed run, removed by the next.
@@ -158,7 +173,7 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
         threshold, snapping limit), ``totals``, ``rules`` (per rule: units passing, failing and
         not evaluable, population and population in passing units, threshold and source),
         ``any_failing``, ``findings`` (each with at most :data:`FINDING_IDS_LIMIT` ``ids``,
-        ``ids_count`` and ``ids_truncated``; the full lists are in ``findings.csv``),
+        ``ids_count`` and ``ids_truncated``; the full lists are in ``data_findings.csv``),
         ``provenance`` and ``timings``.
     """
     from coverage.wording import shareable
@@ -368,7 +383,7 @@ def _write_csv(gdf: pd.DataFrame, path: Path, lang: str = "en") -> None:
 
 
 def findings_table(result: AuditResult, *, lang: str = "en") -> pd.DataFrame:
-    """Every id of every finding, one row each: what ``findings.csv`` holds.
+    """Every id of every finding, one row each: what ``data_findings.csv`` holds.
 
     Parameters
     ----------
@@ -397,6 +412,13 @@ def findings_table(result: AuditResult, *, lang: str = "en") -> pd.DataFrame:
         for i in (f.ids or ("",))
     ]
     return pd.DataFrame(rows, columns=["finding", "severity", "layer", "id", "message"])
+
+
+def _write_rectification_csv(result: AuditResult, path: Path, lang: str) -> None:
+    """The 整改清单 (one row per unit and failing rule), as in ``report.docx``."""
+    from coverage.document import rectification_csv_frame
+
+    write_spreadsheet_csv(rectification_csv_frame(result, lang=lang), path)
 
 
 def _write_findings_csv(result: AuditResult, path: Path, lang: str = "en") -> None:
@@ -511,6 +533,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "stages": "load=读取;network=路网;origins=居民点;snapping=吸附;search=距离搜索;"
         "rules=规则判定;outputs=输出",
         "osm_licence": "OpenStreetMap 数据 {attribution}，依开放数据库许可协议（ODbL）使用。",
+        "static_map": "各单元的判定结果；底图为步行路网。可打印的 PNG、SVG 见 static-maps 文件夹。",
     },
     "en": {
         "title": "Walking access to public services: audit report",
@@ -568,6 +591,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "network_text": "{source} — {nodes} nodes, {edges} edges, {km} km, {components} components",
         "stages": "",
         "osm_licence": "OpenStreetMap data {attribution}, Open Database License (ODbL).",
+        "static_map": "Decision of every unit over the walking network; printable PNG and SVG "
+        "files are in the static-maps folder.",
     },
 }
 
@@ -589,6 +614,16 @@ details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}
 blockquote{margin:.3rem 0;padding:.2rem .8rem;border-left:3px solid #d0d7de;color:#57606a}
 svg text{font-family:inherit;font-size:12px}
 footer{margin-top:2rem;color:#57606a;font-size:.85rem}
+figure.static-map{margin:.5rem 0}figure.static-map img{max-width:100%;height:auto}
+figure.static-map figcaption{color:#57606a;font-size:.8rem}
+@media print{
+@page{size:A4;margin:15mm 12mm}
+body{max-width:none;padding:0;font-size:10pt}
+h1,h2,h3{break-after:avoid;page-break-after:avoid}
+.chart,figure,.cards,blockquote,tr{break-inside:avoid;page-break-inside:avoid}
+thead{display:table-header-group}tfoot{display:table-footer-group}
+a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -690,7 +725,7 @@ def _worst_communities_chart(result: AuditResult, lang: str, t: Mapping[str, str
     caption = t["worst_communities"].format(
         rule=f"{rule.id} {rule.label(lang)}", pct=_fmt_pct(need), n=len(cats)
     )
-    return f"<h3>{_e(caption)}</h3>{chart}"
+    return f'<div class="chart"><h3>{_e(caption)}</h3>{chart}</div>'
 
 
 def _worst_streets_chart(result: AuditResult, t: Mapping[str, str]) -> str:
@@ -717,10 +752,27 @@ def _worst_streets_chart(result: AuditResult, t: Mapping[str, str]) -> str:
         texts,
         vmax=float(len(rules)),
     )
-    return f"<h3>{_e(t['worst_streets'])}</h3>{chart}" if chart else ""
+    return f'<div class="chart"><h3>{_e(t["worst_streets"])}</h3>{chart}</div>' if chart else ""
 
 
-def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, str]) -> str:
+def _static_map_html(png: bytes | None, title: str, t: Mapping[str, str]) -> str:
+    """The rule's static map inline (a data URI: the report stays one file, offline)."""
+    if not png:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure class="static-map"><img src="data:image/png;base64,{data}" '
+        f'alt="{_e(title)}"><figcaption>{_e(t["static_map"])}</figcaption></figure>'
+    )
+
+
+def _rule_section(
+    result: AuditResult,
+    rule: Rule,
+    lang: str,
+    t: Mapping[str, str],
+    static_map: bytes | None = None,
+) -> str:
     unit_name = t[rule.unit]
     table = result.communities if rule.unit == "community" else result.streets
     id_column = "community_id" if rule.unit == "community" else "street_id"
@@ -766,6 +818,7 @@ def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, st
         f'<section id="rule-{_e(rule.id)}"><h3>{_e(rule.id)} {_e(rule.label(lang))}</h3>'
         f"<p>{_e(head)}; {_e(t['population_pass'].format(pct=_fmt_pct(share)))}</p>"
         f"<blockquote>{_e(t['source'])}：{_e(rule.source)}</blockquote>"
+        f"{_static_map_html(static_map, f'{rule.id} {rule.label(lang)}', t)}"
         f"<details{' open' if len(rows) <= 30 else ''}><summary>{_e(unit_name)} × {len(rows)}"
         f"</summary><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
         "</table></details></section>"
@@ -838,7 +891,11 @@ def _sources_html(result: AuditResult, t: Mapping[str, str]) -> str:
 
 
 def render_report_html(
-    result: AuditResult, *, lang: str = "zh", map_file: str | None = "map.html"
+    result: AuditResult,
+    *,
+    lang: str = "zh",
+    map_file: str | None = "map.html",
+    static_maps: Mapping[str, bytes] | None = None,
 ) -> str:
     """The audit as one self-contained HTML page (no external scripts, styles or fonts).
 
@@ -851,6 +908,9 @@ def render_report_html(
     map_file
         Relative link to the interactive map; ``None`` says no map was made. Default
         ``"map.html"``, the name :func:`write_outputs` uses.
+    static_maps
+        Rule id -> PNG of its static map (:func:`coverage.static_maps.render_rule_maps`),
+        shown inline in the rule's section; ``None``: no images.
 
     Returns
     -------
@@ -894,7 +954,10 @@ def render_report_html(
     version = (result.provenance.get("software") or {}).get("service-coverage", "")
     params_html = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in params)
     charts = _worst_communities_chart(result, lang, t) + _worst_streets_chart(result, t)
-    rules_html = "".join(_rule_section(result, rule, lang, t) for rule in result.pack.rules)
+    maps = static_maps or {}
+    rules_html = "".join(
+        _rule_section(result, rule, lang, t, maps.get(rule.id)) for rule in result.pack.rules
+    )
     map_html = (
         f'<p><a href="{_e(map_file)}">{_e(t["map_link"])}</a></p>'
         if map_file
@@ -1106,7 +1169,10 @@ def _install(staged: dict[str, Path], out: Path) -> None:
         out / name for key, name in OUTPUT_FILES.items() if key != "summary_json"
     ]
     for path in old:
-        path.unlink(missing_ok=True)
+        if path.is_dir() and not path.is_symlink():  # static-maps/
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     for key in sorted(staged, key=lambda k: k == "summary_json"):
         staged[key].replace(out / staged[key].name)
 
@@ -1145,8 +1211,22 @@ def _write_all(
         _write_csv(result.streets, paths["streets_csv"], lang)
         written["communities_csv"] = paths["communities_csv"]
         written["streets_csv"] = paths["streets_csv"]
-        _write_findings_csv(result, paths["findings_csv"], lang)
+        _write_rectification_csv(result, paths["findings_csv"], lang)
         written["findings_csv"] = paths["findings_csv"]
+        _write_findings_csv(result, paths["data_findings_csv"], lang)
+        written["data_findings_csv"] = paths["data_findings_csv"]
+
+    pngs: dict[str, bytes] = {}
+    if groups & {"report", "docx", "static"}:
+        step("static maps")
+        from coverage.static_maps import render_rule_maps, write_static_maps
+
+        formats = ("png", "svg") if "static" in groups else ("png",)
+        rendered = render_rule_maps(result, lang=lang, formats=formats)
+        pngs = {m.rule_id: m.images["png"] for m in rendered}
+        if "static" in groups:
+            write_static_maps(rendered, paths["static_maps"])
+            written["static_maps"] = paths["static_maps"]
 
     map_written = False
     if "map" in groups:
@@ -1164,10 +1244,21 @@ def _write_all(
     if "report" in groups:
         step("report")
         paths["report_html"].write_text(
-            render_report_html(result, lang=lang, map_file="map.html" if map_written else None),
+            render_report_html(
+                result,
+                lang=lang,
+                map_file="map.html" if map_written else None,
+                static_maps=pngs,
+            ),
             encoding="utf-8",
         )
         written["report_html"] = paths["report_html"]
+    if "docx" in groups:
+        step("document")
+        from coverage.document import write_report_docx
+
+        write_report_docx(result, paths["report_docx"], lang=lang, static_maps=pngs)
+        written["report_docx"] = paths["report_docx"]
     summary = summary_dict(result)
     summary["timings"] = {**summary["timings"], "outputs": time.perf_counter() - started}
     summary["outputs"] = {k: p.name for k, p in written.items()} | {"summary_json": "summary.json"}

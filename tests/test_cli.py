@@ -270,7 +270,7 @@ def test_demo_missing_data_is_a_clear_error(
 def test_audit_prints_its_findings_in_the_chosen_language(audited: tuple[Result, Path]) -> None:
     result, _ = audited  # the demo case, --lang zh
     assert result.exit_code == 0, result.output
-    assert "发现（全部编号见 findings.csv）" in result.stdout
+    assert "发现（全部编号见 data_findings.csv）" in result.stdout
     assert "位于与主路网不连通的步行路网孤岛上" in result.stdout  # islands
     assert (
         "数据中完全没有以下类别的设施：家政（W1）、供电营业厅（W1）、供水营业厅（W1）"
@@ -293,7 +293,7 @@ def test_audit_prints_findings_in_english_and_uncategorised_services(tmp_path: P
     )
     result = invoke("audit", case, "--out", tmp_path / "out", "--no-map", "--lang", "en")
     assert result.exit_code == 0, result.output
-    assert "findings (all ids in findings.csv):" in result.stdout
+    assert "findings (all ids in data_findings.csv):" in result.stdout
     assert "walking network islands" in result.stdout
     assert f"3 of {len(services)} services have no category and feed no rule" in result.stdout
 
