@@ -196,8 +196,9 @@ OutputsOption = Annotated[
         "--outputs",
         callback=_check_outputs,
         help="Write only these outputs, comma-separated: gpkg, csv (communities, streets, "
-        "findings), report, map; e.g. --outputs report,csv. summary.json is always written. "
-        "Default: all.",
+        "findings = the list to rectify, data findings), report, map, docx (report.docx), "
+        "static (static-maps/: PNG and SVG per rule); e.g. --outputs report,csv. "
+        "summary.json is always written. Default: all.",
     ),
 ]
 FailOption = Annotated[
@@ -368,10 +369,11 @@ def _findings_text(result: AuditResult, lang: str) -> str:
 
 
 @app.command(
-    help="Audit a case and write audit.gpkg, communities.csv, streets.csv, summary.json, "
-    "report.html and map.html into --out. In audit.gpkg, walking distances beyond the search "
-    "limit are NULL.\n\nExit code 0 when the audit ran, whatever it found; 1 when the inputs "
-    "are invalid; 3 with --fail-on-violation when any unit fails any rule."
+    help="Audit a case and write audit.gpkg, communities.csv, streets.csv, findings.csv (the "
+    "list to rectify), data_findings.csv, summary.json, report.html, report.docx, static-maps/ "
+    "and map.html into --out. Walking distances beyond the search limit are inf (audit.gpkg, "
+    "CSV and in memory alike).\n\nExit code 0 when the audit ran, whatever it found; 1 when "
+    "the inputs are invalid; 3 with --fail-on-violation when any unit fails any rule."
 )
 def audit(
     case_config: Annotated[Path, typer.Argument(help="The case's TOML configuration file.")],

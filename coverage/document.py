@@ -179,6 +179,13 @@ def _text(value: Any) -> str:
     return _XML_ILLEGAL.sub("\ufffd", str(value))
 
 
+def _plain(value: Any) -> str:
+    """The value as text, as the data holds it (None and NaN empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
 def _number(value: Any) -> str:
     try:
         f = float(value)
@@ -251,13 +258,13 @@ def rectification_table(result: AuditResult, *, lang: str = "zh") -> pd.DataFram
                 {
                     "unit": _UNITS[lang][rule.unit] if lang == "zh" else rule.unit,
                     "unit_id": str(rec[id_col]),
-                    "unit_name": _text(rec.get("name")),
-                    "street_id": _text(rec.get("street_id")),
+                    "unit_name": _plain(rec.get("name")),
+                    "street_id": _plain(rec.get("street_id")),
                     "rule": f"{rule.id} {rule.label(lang)}",
                     "source": rule.source,
                     "value": rec.get(f"{rule.id}_value"),
-                    "requirement": _text(rec.get(threshold)),
-                    "reason": _text(rec.get(reason)),
+                    "requirement": _plain(rec.get(threshold)),
+                    "reason": _plain(rec.get(reason)),
                     "residents": rec.get("population"),
                     "data_source": data_source,
                 }

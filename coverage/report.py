@@ -105,9 +105,9 @@ OUTPUT_GROUPS: dict[str, tuple[str, ...]] = {
     "gpkg": ("gpkg",),
     "csv": ("communities_csv", "streets_csv", "findings_csv", "data_findings_csv"),
     "report": ("report_html",),
+    "map": ("map_html",),
     "docx": ("report_docx",),
     "static": ("static_maps",),
-    "map": ("map_html",),
 }
 #: The most ids a finding lists in ``summary.json``; the full lists are in
 #: ``data_findings.csv``.

@@ -37,7 +37,9 @@ _ALLOWED_TEXT = (
     "service-coverage python numpy scipy pandas geopandas shapely pyproj pyogrio osmium osmnx "
     "networkx folium matplotlib make_valid docx coverage CATEGORIES categories "
     # pack ids
-    "wuhan-1plus10 gb50180-2018 mofcom-15min-convenience"
+    "wuhan-1plus10 gb50180-2018 mofcom-15min-convenience "
+    # the folder of the static maps
+    "static-maps"
 )
 ALLOWED = set(_ALLOWED_TEXT.split())
 ATTRIBUTION = "© OpenStreetMap contributors"
@@ -224,3 +226,18 @@ def test_wording_helpers() -> None:
     assert table.iloc[0].tolist()[:4] == ["C1", "未通过", "低于", "购物、维修"]
     assert table.iloc[0, 4] == "是"
     assert table.iloc[0, 5] == float("inf")
+
+
+def test_report_docx_is_chinese(zh_run: tuple[str, Path], data_values: set[str]) -> None:
+    import docx
+
+    _, out = zh_run
+    document = docx.Document(str(out / "report.docx"))
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.extend(cell.text for cell in row.cells)
+    text = "\n".join(parts)
+    assert "整改清单" in text
+    assert english_words(text, data_values) == []
+    assert str(DEMO_DIR) not in text and str(out) not in text
