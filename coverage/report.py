@@ -4,15 +4,19 @@
 
 ``audit.gpkg``
     Layers ``communities``, ``streets``, ``origins``, ``services`` and ``service_areas``
-    (walking service areas per category and minute budget; empty when they cannot be made).
-    List, dict and boolean values are written as text (``true``/``false``; lists and dicts as
-    JSON) so every GIS reads them the same way. Walking distances beyond the search limit
-    (``inf`` in :class:`~coverage.audit.AuditResult`) are written as NULL, like distances of
-    origins off the network: NULL in a ``d_<category>`` column means "not reached within the
-    search limit (twice the largest budget) or not on the walking network".
+    (walking service areas per category and minute budget; empty when they cannot be made),
+    and ``layer_styles``: a default QGIS style per layer (decision colours, graded shares) with
+    field aliases in the report's language (:mod:`coverage.gis_styles`). True/false values
+    are GeoPackage booleans; lists and dicts JSON text. Walking distances beyond the search
+    limit are ``inf`` in :class:`~coverage.audit.AuditResult`, a REAL ``Infinity`` in the
+    GeoPackage and ``inf`` in the CSV tables: one representation everywhere, read back as
+    ``inf`` by pandas, pyogrio and sqlite3. NULL (NaN) means something else: no value, e.g.
+    an origin off the walking network or a community without residents.
 ``communities.csv``, ``streets.csv``
     One row per unit, every column but the geometry; UTF-8 with a byte-order mark so that Excel
-    on Chinese Windows shows the Chinese text. Infinite values are empty cells. A text cell
+    on Chinese Windows shows the Chinese text. Infinite values are ``inf``. Under
+    ``lang="zh"`` the headers, status words (通过 / 未通过 / 不可评估) and true/false (是 / 否)
+    are Chinese (:func:`coverage.wording.people_table`). A text cell
     that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a
     tab or a carriage return) gets a leading ``'`` (:func:`neutralise_formulas`).
 ``summary.json``
@@ -269,22 +273,31 @@ def _plain_value(value: Any) -> Any:
 
 
 def _gis_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy whose attribute columns every GIS reads: text for bool/list/dict, NULL for inf."""
+    """A copy whose attribute columns every GIS reads: booleans as booleans (GeoPackage
+    ``BOOLEAN``, an integer 0/1), lists and dicts as JSON text, ``inf`` kept (a REAL
+    ``Infinity``: farther than the search limit, as in memory and in the CSV tables)."""
     out = gdf.copy()
     geometry = out.geometry.name
     for column in out.columns:
         if column == geometry:
             continue
         series = out[column]
-        if pd.api.types.is_bool_dtype(series):
-            out[column] = series.map({True: "true", False: "false"}).astype(object)
-        elif pd.api.types.is_float_dtype(series):
-            values = series.to_numpy(dtype=float, copy=True)
-            values[np.isinf(values)] = np.nan
-            out[column] = values
-        elif series.dtype == object:
-            out[column] = [_plain_value(v) for v in series]
+        if series.dtype == object:
+            values = [_plain_value(v) for v in series]
+            present = [v for v in series if v is not None and not _is_nan(v)]
+            if present and all(isinstance(v, bool | np.bool_) for v in present):
+                # true/false with gaps: a nullable boolean, never the text "true"
+                out[column] = pd.array(
+                    [None if v is None or _is_nan(v) else bool(v) for v in series],
+                    dtype="boolean",
+                )
+            else:
+                out[column] = values
     return out
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -445,7 +458,10 @@ def _service_areas_layer(
 
 
 def _write_gpkg(
-    result: AuditResult, path: Path, areas: Mapping[str, gpd.GeoDataFrame] | None
+    result: AuditResult,
+    path: Path,
+    areas: Mapping[str, gpd.GeoDataFrame] | None,
+    lang: str = "en",
 ) -> None:
     if path.exists():
         path.unlink()  # a fresh file: no stale layers from an earlier audit
@@ -468,6 +484,10 @@ def _write_gpkg(
             engine="pyogrio",
             geometry_type="MultiPolygon",
         )
+    from coverage.gis_styles import layer_styles, write_layer_styles
+
+    minutes = sa["minutes"].dropna().astype(float).unique().tolist() if len(sa) else None
+    write_layer_styles(path, layer_styles(result, lang=lang, area_minutes=minutes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1203,7 +1223,7 @@ def _write_all(
         areas = _service_areas(result)
     if "gpkg" in groups:
         step("GeoPackage")
-        _write_gpkg(result, paths["gpkg"], areas)
+        _write_gpkg(result, paths["gpkg"], areas, lang)
         written["gpkg"] = paths["gpkg"]
     if "csv" in groups:
         step("tables")

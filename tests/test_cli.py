@@ -93,7 +93,14 @@ def test_audit_writes_every_output(audited: tuple[Result, Path]) -> None:
 def test_audit_gpkg_layers(audited: tuple[Result, Path]) -> None:
     _, out = audited
     layers = dict(pyogrio.list_layers(out / "audit.gpkg"))
-    assert set(layers) == {"communities", "streets", "origins", "services", "service_areas"}
+    assert set(layers) == {
+        "communities",
+        "streets",
+        "origins",
+        "services",
+        "service_areas",
+        "layer_styles",  # QGIS's default styles (coverage.gis_styles)
+    }
     communities = pyogrio.read_dataframe(out / "audit.gpkg", layer="communities")
     assert len(communities) == len(gpd.read_file(DEMO_DIR / "communities.geojson"))
     assert EVIL in set(communities["name"])
