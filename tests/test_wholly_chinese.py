@@ -129,7 +129,9 @@ def test_report_html_is_chinese_and_names_no_paths(
     assert str(DEMO_DIR) not in page and str(out) not in page
 
 
-@pytest.mark.parametrize("name", ["communities.csv", "streets.csv", "findings.csv"])
+@pytest.mark.parametrize(
+    "name", ["communities.csv", "streets.csv", "findings.csv", "data_findings.csv"]
+)
 def test_csv_headers_and_values_are_chinese(
     zh_run: tuple[str, Path], data_values: set[str], name: str
 ) -> None:
