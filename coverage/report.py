@@ -553,7 +553,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "stages": "load=读取;network=路网;origins=居民点;snapping=吸附;search=距离搜索;"
         "rules=规则判定;outputs=输出",
         "osm_licence": "OpenStreetMap 数据 {attribution}，依开放数据库许可协议（ODbL）使用。",
-        "static_map": "各单元的判定结果；底图为步行路网。可打印的 PNG、SVG 见 static-maps 文件夹。",
+        "static_map": "各单元的判定结果，底图为步行路网。",
     },
     "en": {
         "title": "Walking access to public services: audit report",
@@ -611,8 +611,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "network_text": "{source} — {nodes} nodes, {edges} edges, {km} km, {components} components",
         "stages": "",
         "osm_licence": "OpenStreetMap data {attribution}, Open Database License (ODbL).",
-        "static_map": "Decision of every unit over the walking network; printable PNG and SVG "
-        "files are in the static-maps folder.",
+        "static_map": "The decision of every unit, over the walking network.",
     },
 }
 

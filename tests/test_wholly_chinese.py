@@ -243,3 +243,21 @@ def test_report_docx_is_chinese(zh_run: tuple[str, Path], data_values: set[str])
     assert "整改清单" in text
     assert english_words(text, data_values) == []
     assert str(DEMO_DIR) not in text and str(out) not in text
+
+
+def test_every_progress_step_has_chinese_words(tmp_path: Path) -> None:
+    from coverage.audit import audit_case
+    from coverage.report import write_outputs
+    from coverage.wording import STEPS_ZH, step_text
+
+    steps: list[str] = []
+    result = audit_case(DEMO_DIR / "case.toml")
+    write_outputs(result, tmp_path / "out", lang="zh", on_step=steps.append, service_areas=False)
+    assert {"GeoPackage", "tables", "static maps", "map", "report", "document"} <= set(steps)
+    assert set(steps) <= set(STEPS_ZH)
+    # and the command line's own steps
+    assert {"reading case", "walking network of", "origins, snapping, searches and rules"} <= set(
+        STEPS_ZH
+    )
+    assert step_text("walking network of", "zh", detail="x.osm.pbf") == "步行路网：x.osm.pbf"
+    assert english_words(" ".join(step_text(s, "zh") for s in steps), set()) == []
