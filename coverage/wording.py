@@ -107,7 +107,7 @@ _RULE_HEADERS_ZH = {
 }
 #: English twins of the Chinese columns: left out of the tables for people under ``zh``.
 _ENGLISH_TWINS = ("threshold", "reason")
-_RULE_COLUMN = re.compile(r"^(?P<rule>[A-Za-z][A-Za-z0-9.]*?\d[A-Za-z0-9.]*)_(?P<rest>.+)$")
+_RULE_COLUMN = re.compile(r"^(?P<rule>[A-Za-z][\w.-]*?\d[A-Za-z0-9.-]*)_(?P<rest>.+)$")
 
 # POSIX absolute paths (two parts or more) and Windows drive paths; the last part is kept.
 _PATH_STOP = r"\s:;,()\[\]{}<>|*?=&'\"“”‘’（），；：、"

@@ -261,3 +261,28 @@ def test_every_progress_step_has_chinese_words(tmp_path: Path) -> None:
     )
     assert step_text("walking network of", "zh", detail="x.osm.pbf") == "步行路网：x.osm.pbf"
     assert english_words(" ".join(step_text(s, "zh") for s in steps), set()) == []
+
+
+@pytest.mark.parametrize("pack", ["gb50180-2018", "mofcom-15min-convenience"])
+def test_other_packs_are_chinese_too(
+    pack: str, data_values: set[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Rule ids such as GB-5 (with a hyphen) get Chinese headers as W1 does."""
+    out = tmp_path_factory.mktemp(pack) / "结果"
+    cache = str(tmp_path_factory.getbasetemp() / "cache")
+    result = runner.invoke(
+        app,
+        [
+            *("audit", str(DEMO_DIR / "case.toml"), "--out", str(out), "--pack", pack),
+            *("--lang", "zh", "--outputs", "csv,report"),
+        ],
+        env={"SERVICE_COVERAGE_CACHE": cache},
+    )
+    assert result.exit_code == 0, result.output
+    assert english_words(result.stdout, data_values) == []
+    for name in ("communities.csv", "streets.csv", "findings.csv"):
+        with (out / name).open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh))
+        assert english_words(" | ".join(header), data_values) == [], name
+    text = html_text((out / "report.html").read_text(encoding="utf-8"))
+    assert english_words(text, data_values) == []
