@@ -16,7 +16,8 @@ OLDEST_BIN := $(OLDEST)/bin
 OLDEST_PINS := "numpy>=1.26,<2" "scipy==1.11.*" "pandas==2.1.*" "shapely==2.1.*" \
 	"pyproj==3.6.*" "geopandas==1.0.*" "pyogrio==0.7.*" "networkx==3.2.*" "osmnx==2.0.*" \
 	"osmium==4.0.*" "folium==0.17.*" "pyyaml==6.0.*" "typer==0.12.*" "click<8.2" \
-	"rich==13.*" "dask[distributed]==2024.1.*" "pytest==8.0.*" "hypothesis==6.100.*"
+	"rich==13.*" "dask[distributed]==2024.1.*" "matplotlib==3.8.*" "pillow==9.*" \
+	"python-docx==1.1.*" "pytest==8.0.*" "hypothesis==6.100.*"
 
 .PHONY: demo test test-oldest lint bench install install-test clean
 

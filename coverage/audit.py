@@ -161,7 +161,7 @@ class AuditResult:
         Parameters
         ----------
         lang
-            ``"en"`` or ``"zh"`` for the rule titles.
+            ``"en"``, or ``"zh"``: wholly Chinese (the rule titles, the counts, the words).
 
         Returns
         -------
@@ -170,20 +170,39 @@ class AuditResult:
             residents, and for every rule the units passing, failing and not evaluable.
         """
         km = self.walk_speed_kmh
+        m15 = minutes_to_m(15, km)
+        residents = self.communities["population"].sum()
+        zh = lang == "zh"
         lines = [
             f"{self.case_name} — {self.pack.label(lang)}",
-            f"walking speed {km:g} km/h: 15 min = {minutes_to_m(15, km):,.0f} m;"
+            f"步行速度 {km:g} 公里/小时：15 分钟 = {m15:,.0f} 米；{len(self.communities)} 个社区，"
+            f"{len(self.streets)} 个街道，居民 {residents:,.0f} 人"
+            if zh
+            else f"walking speed {km:g} km/h: 15 min = {m15:,.0f} m;"
             f" {len(self.communities)} communities, {len(self.streets)} streets,"
-            f" {self.communities['population'].sum():,.0f} residents",
+            f" {residents:,.0f} residents",
         ]
         for row in self.summary.to_dict("records"):
-            title = row["title_zh"] if lang == "zh" else row["title"]
             share = float(row["population_share_in_passing_units"])
+            own = row.get("walk_speed_kmh")
+            own_speed = float(own) if own is not None and not pd.isna(own) else None
+            if zh:
+                pct = "–" if np.isnan(share) else f"{100 * share:.1f}%"
+                units = "个社区" if row["unit"] == "community" else "个街道"
+                title = row["title_zh"]
+                if own_speed is not None:  # a group's speed, stated as the pack's
+                    title = f"{title}（步行速度 {own_speed:g} 公里/小时）"
+                lines.append(
+                    f"  {row['rule']:<6} {title}：通过 {row['passing']}，未通过"
+                    f" {row['failing']}，不可评估 {row['not_evaluable']}（共 {row['units']}"
+                    f" {units}）；通过单元内居民 {pct}"
+                )
+                continue
             pct = "n/a" if np.isnan(share) else f"{100 * share:.1f}%"
             units = "communities" if row["unit"] == "community" else "streets"
-            own = row.get("walk_speed_kmh")
-            if own is not None and not pd.isna(own):  # a group's speed, stated as the pack's
-                title = f"{title} (at {float(own):g} km/h)"
+            title = row["title"]
+            if own_speed is not None:
+                title = f"{title} (at {own_speed:g} km/h)"
             lines.append(
                 f"  {row['rule']:<6} {title}: {row['passing']} pass, {row['failing']} fail,"
                 f" {row['not_evaluable']} not evaluable of {row['units']} {units};"
@@ -349,6 +368,12 @@ _SOURCE_WORDS = {
     "residential_grid": "residential land-use grid",
     "grid": "whole-community grid",
 }
+_SOURCE_WORDS_ZH = {
+    "points": "人口点",
+    "building": "住宅建筑",
+    "residential_grid": "居住用地网格",
+    "grid": "社区网格",
+}
 
 
 def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> None:
@@ -375,6 +400,14 @@ def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> 
                 f"{len(populated)} communities with residents; the other {len(others)} fall "
                 f"back to: {parts} (column population_source of the communities)",
                 tuple(str(i) for i in others.index),
+                message_zh=f"{_SOURCE_WORDS_ZH[best]}覆盖了有居民的 {len(populated)} 个社区中的 "
+                f"{int((populated == best).sum())} 个；其余 {len(others)} 个改用："
+                + "，".join(
+                    f"{_SOURCE_WORDS_ZH[k]} {int(counts[k])} 个"
+                    for k in _SOURCE_WORDS_ZH
+                    if k in counts
+                )
+                + "（见社区表的人口分布依据列）",
             )
         )
     if case.origins is None:
@@ -386,6 +419,11 @@ def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> 
             for r in off.head(10).itertuples()
         )
         more = f"; … ({len(off)} in all)" if len(off) > 10 else ""
+        shown_zh = "；".join(
+            f"{r.community_id}：人口点 {r.points_population:,.0f}，社区 {r.population:,.0f}"
+            for r in off.head(10).itertuples()
+        )
+        more_zh = f"；…（共 {len(off)} 个）" if len(off) > 10 else ""
         findings.append(
             Finding(
                 "warning",
@@ -395,6 +433,9 @@ def _report_origins(findings: list[Finding], case: Case, sources: pd.Series) -> 
                 f"{more}); the points are used as weights and scaled to the community's "
                 "population. Check the points' population column and the communities' one",
                 tuple(str(i) for i in off["community_id"]),
+                message_zh=f"{len(off)} 个社区的人口点合计与社区人口相差超过 "
+                f"{100 * POINTS_POPULATION_TOLERANCE:g}%（{shown_zh}{more_zh}）；"
+                "人口点作为权重使用，并按社区人口缩放。请核对人口点和社区的人口列",
             )
         )
 

@@ -813,6 +813,10 @@ def _read_services_config(
                 f"(about 360 m in central Chengdu), and {path} was read as WGS-84. Add "
                 'coordinate_system = "gcj02" under [services], or coordinate_system = "wgs84" '
                 "if the export was converted",
+                message_zh=f"{config_path}：[services] classify = 'amap'，但没有 "
+                "coordinate_system：高德导出的数据为 GCJ-02 坐标，在国内与 WGS-84 相差数百米"
+                f"（成都市中心约 360 米），而 {path} 被当作 WGS-84 读入。请在 [services] 下加上 "
+                'coordinate_system = "gcj02"；若导出时已转换，则写 coordinate_system = "wgs84"',
             )
         )
     return services, findings

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from coverage.batch import BatchResult
     from coverage.case import Case
     from coverage.load import Finding
-    from coverage.rules import Rule, RulePack
+    from coverage.rules import RulePack
 
 app = typer.Typer(
     name="service-coverage",
@@ -244,8 +244,9 @@ OutputsOption = Annotated[
         "--outputs",
         callback=_check_outputs,
         help="Write only these outputs, comma-separated: gpkg, csv (communities, streets, "
-        "findings), report, map; e.g. --outputs report,csv. summary.json is always written. "
-        "Default: all.",
+        "findings = the list to rectify, data findings), report, map, docx (report.docx), "
+        "static (static-maps/: PNG and SVG per rule); e.g. --outputs report,csv. "
+        "summary.json is always written. Default: all.",
     ),
 ]
 FailOption = Annotated[
@@ -288,12 +289,17 @@ def _run_audit(
     from coverage.network import build_walk_network
     from coverage.report import any_failing, check_output_folder, write_outputs
     from coverage.rules import load_pack
+    from coverage.wording import shareable, step_text
 
     log = logging.getLogger("coverage.cli")
     try:
         check_output_folder(out)  # before the work, not after it
-        with _progress(enabled=_show_progress(quiet=quiet)) as step:
-            step(f"reading case {config}")
+        with _progress(enabled=_show_progress(quiet=quiet)) as show:
+
+            def step(text: str, detail: str = "") -> None:
+                show(step_text(text, lang.value, detail=detail))
+
+            step("reading case", config.name)
             started = time.perf_counter()
             case = Case.from_config(config)
             load_seconds = time.perf_counter() - started
@@ -301,7 +307,7 @@ def _run_audit(
             check_origin_grid(case)  # before the network is built
             network = None
             if case.osm_path is not None:
-                step(f"walking network of {case.osm_path.name}")
+                step("walking network of", case.osm_path.name)
                 network = build_walk_network(case.osm_path, cache_dir=cache_dir)
             step("origins, snapping, searches and rules")
             result = audit_case(
@@ -350,8 +356,11 @@ def _run_audit(
             typer.echo("")
             typer.echo(findings)
         typer.echo("")
+        zh = lang is Lang.zh
+        typer.echo(f"{'输出文件夹：' if zh else 'output folder: '}{shareable(str(out))}")
         for key, path in written.items():
-            typer.echo(f"{key:<16} {path}")
+            what = _OUTPUT_WORDS_ZH.get(key, key) if zh else key
+            typer.echo(f"  {what:<16} {path.name}")
     if fail_on_violation and any_failing(result):
         failing = ", ".join(
             f"{r['rule']} ({r['failing']})"
@@ -362,11 +371,24 @@ def _run_audit(
         raise typer.Exit(code=EXIT_VIOLATION)
 
 
-#: Ids shown per finding on the terminal (all are in findings.csv).
+#: What each output is, on the terminal under --lang zh (keys of report.OUTPUT_FILES).
+_OUTPUT_WORDS_ZH = {
+    "gpkg": "GIS 图层",
+    "communities_csv": "社区表",
+    "streets_csv": "街道表",
+    "summary_json": "机读摘要",
+    "findings_csv": "整改清单",
+    "data_findings_csv": "数据问题清单",
+    "report_html": "报告网页",
+    "report_docx": "报告文档",
+    "map_html": "交互地图",
+    "static_maps": "静态地图",
+}
+#: Ids shown per finding on the terminal (all are in data_findings.csv).
 _TERMINAL_IDS = 10
 _FINDING_WORDS = {
     "en": {
-        "head": "findings (all ids in findings.csv):",
+        "head": "findings (all ids in data_findings.csv):",
         "warning": "warning",
         "error": "error",
         "ids": "ids",
@@ -374,7 +396,7 @@ _FINDING_WORDS = {
         "uncategorised": "{n} of {total} services have no category and feed no rule",
     },
     "zh": {
-        "head": "发现（全部编号见 findings.csv）：",
+        "head": "发现（全部编号见 data_findings.csv）：",
         "warning": "警告",
         "error": "错误",
         "ids": "编号",
@@ -387,12 +409,14 @@ _FINDING_WORDS = {
 def _findings_text(result: AuditResult, lang: str) -> str:
     """The audit's findings (off the network, islands, categories without facilities,
     uncategorised services, ...) as terminal lines in ``lang``; empty if there are none."""
+    from coverage.wording import finding_text, layer_text
+
     words = _FINDING_WORDS.get(lang, _FINDING_WORDS["en"])
     lines: list[str] = []
     for f in result.findings:
-        message = f.message_zh if lang == "zh" and f.message_zh else f.message
-        line = f"  {words.get(f.severity, f.severity)} [{f.layer}] {message}"
-        if f.ids and f.ids[0] not in message:  # load findings name their ids already
+        message = finding_text(f, lang)
+        line = f"  {words.get(f.severity, f.severity)} [{layer_text(f.layer, lang)}] {message}"
+        if f.ids and f.ids[0] not in f.message:  # load findings name their ids already
             shown = ", ".join(f.ids[:_TERMINAL_IDS])
             more = (
                 f", … ({words['more'].format(n=len(f.ids))})" if len(f.ids) > _TERMINAL_IDS else ""
@@ -404,15 +428,16 @@ def _findings_text(result: AuditResult, lang: str) -> str:
         text = words["uncategorised"].format(
             n=int(categories.isna().sum()), total=len(result.services)
         )
-        lines.append(f"  {words['warning']} [services] {text}")
+        lines.append(f"  {words['warning']} [{layer_text('services', lang)}] {text}")
     return "\n".join([words["head"], *lines]) if lines else ""
 
 
 @app.command(
-    help="Audit a case and write audit.gpkg, communities.csv, streets.csv, summary.json, "
-    "report.html and map.html into --out. In audit.gpkg, walking distances beyond the search "
-    "limit are NULL.\n\nExit code 0 when the audit ran, whatever it found; 1 when the inputs "
-    "are invalid; 3 with --fail-on-violation when any unit fails any rule."
+    help="Audit a case and write audit.gpkg, communities.csv, streets.csv, findings.csv (the "
+    "list to rectify), data_findings.csv, summary.json, report.html, report.docx, static-maps/ "
+    "and map.html into --out. Walking distances beyond the search limit are inf (audit.gpkg, "
+    "CSV and in memory alike).\n\nExit code 0 when the audit ran, whatever it found; 1 when "
+    "the inputs are invalid; 3 with --fail-on-violation when any unit fails any rule."
 )
 def audit(
     case_config: Annotated[Path, typer.Argument(help="The case's TOML configuration file.")],
@@ -515,32 +540,6 @@ def demo(
     )
 
 
-def _threshold_text(rule: Rule, pack: RulePack) -> str:
-    speed = pack.walk_speed_kmh
-    if rule.kind == "reach":
-        minutes = rule.budget_minutes(speed)
-        budget = rule.budget_m(speed)
-        cats = ", ".join(rule.categories)
-        shown = ", ".join(rule.report_categories)
-        extra = f" (also shown: {shown})" if shown else ""
-        return (
-            f"≥ {100 * pack.min_population_share:g}% of residents within {minutes:g} min "
-            f"({budget:,.0f} m at {speed:g} km/h) of: {cats}{extra}"
-        )
-    if rule.kind in ("count", "windows"):
-        lo, hi = rule.min_count, rule.max_count
-        what = rule.category if rule.kind == "count" else f"windows per {rule.category}"
-        if lo is not None and hi is not None:
-            return f"{lo}–{hi} {what}"
-        return f"≥ {lo} {what}" if lo is not None else f"≤ {hi} {what}"
-    if rule.kind == "area_per_capita":
-        op = "≥" if rule.inclusive else ">"
-        return f"{op} {rule.min_value:g} m² of {rule.category} per resident"
-    within = f" within {rule.within_minutes:g} min" if rule.within_minutes else " inside them"
-    share = 100 * (rule.min_share or 0.0)
-    return f"≥ {share:g}% of communities with a {rule.category}{within}"
-
-
 @app.command()
 def rules(
     pack: Annotated[
@@ -568,7 +567,7 @@ def rules(
         # pack texts are data (a user's YAML): Text, never rich markup
         caption = (
             f"步行速度 {p.walk_speed_kmh:g} 公里/小时；可达性规则要求 "
-            f"{100 * p.min_population_share:g}% 的居民。{p.reference}"
+            f"{100 * p.min_population_share:g}% 的居民可到达。{p.reference}"
             if zh
             else f"walking speed {p.walk_speed_kmh:g} km/h; reach rules need "
             f"{100 * p.min_population_share:g}% of residents. {p.reference}"

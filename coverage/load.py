@@ -195,6 +195,23 @@ def _fmt_ids(ids: Sequence[Any]) -> str:
     return f"ids {shown}" if len(ids) != 1 else f"id {shown}"
 
 
+def _fmt_ids_zh(ids: Sequence[Any]) -> str:
+    """:func:`_fmt_ids` in Chinese: ``编号 a、b、…（共 n 个）``."""
+    shown = "、".join(str(i) for i in list(ids)[:_ID_LIMIT])
+    more = f"…（共 {len(ids)} 个）" if len(ids) > _ID_LIMIT else ""
+    return f"编号 {shown}{more}"
+
+
+def _category_zh(category: str) -> str:
+    """A category's Chinese label (the code itself if it has none)."""
+    from coverage.categories import category_label
+
+    try:
+        return category_label(category, "zh")
+    except (KeyError, ValueError):
+        return category
+
+
 def _finding(
     severity: Severity,
     layer: str,
@@ -953,7 +970,30 @@ def _repair(
         f"{source}: {len(ids)} invalid {layer_kind} geometries ({why}) were repaired with "
         f"shapely.make_valid ({_fmt_ids(ids)}); check them in a GIS"
     )
-    return out, [_finding("warning", layer_kind, msg, ids)]
+    layer_zh = {"streets": "街道", "communities": "社区", "services": "服务设施"}
+    why_zh = "；".join(
+        f"{_INVALID_REASONS_ZH.get(k.strip(), k)} ×{v}" for k, v in reasons.most_common(3)
+    )
+    msg_zh = (
+        f"{source}：{len(ids)} 个{layer_zh.get(layer_kind, layer_kind)}的几何图形无效（{why_zh}），"
+        f"已用 shapely.make_valid 修复（{_fmt_ids_zh(ids)}）；请在 GIS 中核对"
+    )
+    return out, [_finding("warning", layer_kind, msg, ids, message_zh=msg_zh)]
+
+
+#: GEOS's reasons for an invalid geometry (``shapely.is_valid_reason``), in Chinese.
+_INVALID_REASONS_ZH = {
+    "Self-intersection": "自相交",
+    "Ring Self-intersection": "环自相交",
+    "Too few points in geometry component": "组成部分的点数过少",
+    "Interior is disconnected": "内部不连通",
+    "Hole lies outside shell": "洞位于外环之外",
+    "Nested holes": "洞相互嵌套",
+    "Nested shells": "外环相互嵌套",
+    "Duplicate Rings": "重复的环",
+    "Invalid Coordinate": "坐标无效",
+    "Ring is not closed": "环未闭合",
+}
 
 
 def _polygonal_part(geom: Any) -> Any:
@@ -1270,6 +1310,8 @@ def read_services(
                     f"{source}: {len(bad_ids)} services have a non-numeric or negative "
                     f"{col!r} ({_fmt_ids(bad_ids)}); treated as unknown",
                     bad_ids,
+                    message_zh=f"{source}：{len(bad_ids)} 个服务设施的“{col}”不是数字或为负数"
+                    f"（{_fmt_ids_zh(bad_ids)}），按未知处理",
                 )
             )
             values = values.where(~bad)
@@ -1314,6 +1356,9 @@ def _categories(
                 f"({listed}; {_fmt_ids(bad)}); they get no category and are left out of the "
                 f"audit. Map them to coverage.categories.CATEGORIES in column {column!r}",
                 bad,
+                message_zh=f"{source}：{len(bad)} 个服务设施的类别不在标准类别中（{listed}；"
+                f"{_fmt_ids_zh(bad)}），它们没有类别，不参与审计。请在“{column}”列中把它们"
+                "对应到 coverage.categories.CATEGORIES",
             )
         )
     return text.where(~unknown, None), findings
@@ -1414,6 +1459,9 @@ def read_origins(
                     f"({_fmt_ids(bad)}; {out.loc[outside, 'population'].sum():.0f} residents); "
                     "they count for no community",
                     bad,
+                    message_zh=f"{source}：{len(bad)} 个人口点位于所有社区之外"
+                    f"（{_fmt_ids_zh(bad)}；{out.loc[outside, 'population'].sum():.0f} 人），"
+                    "不计入任何社区",
                 )
             )
     return LoadedLayer(out, findings)
@@ -1606,6 +1654,8 @@ def validate_communities(
                 f"{source}: {who} no residents ({_fmt_ids(bad)}); reach rules are not "
                 "evaluable there",
                 bad,
+                message_zh=f"{source}：{len(bad)} 个社区没有居民（{_fmt_ids_zh(bad)}），"
+                "其可达性规则不可评估",
             )
         )
     if not any(f.severity == "error" for f in findings):
@@ -1674,6 +1724,9 @@ def _community_overlaps(communities: gpd.GeoDataFrame, *, source: str) -> list[F
                 "Residents of an overlap belong to both, so street populations count them "
                 "twice; fix the boundaries so that communities do not overlap",
                 bad,
+                message_zh=f"{source}：{len(pairs)} 对社区的重叠面积超过较小社区面积的 "
+                f"{100 * OVERLAP_TOLERANCE:g}%（{_fmt_ids_zh(bad)}）。重叠处的居民同属两个社区，"
+                "街道人口会重复计算；请修正边界，使社区互不重叠",
             )
         )
     return findings
@@ -1713,6 +1766,8 @@ def validate_services(services: gpd.GeoDataFrame, *, source: str | None = None) 
                 f"{source}: {len(bad)} of {len(services)} services have no category "
                 f"({_fmt_ids(bad)}); they are left out of the audit",
                 bad,
+                message_zh=f"{source}：{len(services)} 个服务设施中有 {len(bad)} 个没有类别"
+                f"（{_fmt_ids_zh(bad)}），不参与审计",
             )
         )
     known = set(_canonical_categories())
@@ -1818,7 +1873,8 @@ def validate_service_categories(
                     message_zh=(
                         "数据中完全没有以下类别的设施："
                         + "、".join(
-                            f"{cat}（{'、'.join(rules)}）" for cat, rules in missing.items()
+                            f"{_category_zh(cat)}（{'、'.join(rules)}）"
+                            for cat, rules in missing.items()
                         )
                         + "；这些类别无法评估（单元仍可能因已测类别而不达标）"
                     ),
@@ -1937,6 +1993,8 @@ def assign_streets(
                 f"{source}: {len(bad)} communities name street ids that are not in the streets "
                 f"layer ({_fmt_ids(bad)}); assigned to the street holding most of their area",
                 bad,
+                message_zh=f"{source}：{len(bad)} 个社区所填的街道编号不在街道图层中"
+                f"（{_fmt_ids_zh(bad)}），已归入其面积大部分所在的街道",
             )
         )
     if moved:
@@ -1949,6 +2007,8 @@ def assign_streets(
                 f"column names ({_fmt_ids(bad)}); reassigned to the street holding most of "
                 "their area. Check the street column and the boundaries",
                 bad,
+                message_zh=f"{source}：{len(bad)} 个社区的大部分面积不在所填街道内"
+                f"（{_fmt_ids_zh(bad)}），已改归其面积大部分所在的街道。请核对街道列和边界",
             )
         )
     if lost:
@@ -2029,6 +2089,8 @@ def validate_case_layers(
                 f"area inside: {detail}); their boundaries and the street boundaries disagree, "
                 "check both layers",
                 bad,
+                message_zh=f"{c_source}：{len(bad)} 个社区未完全落在所属街道内（位于街道内的面积"
+                f"比例：{detail}），社区边界与街道边界不一致，请核对两个图层",
             )
         )
     s_source = _source_of(services, "services")
@@ -2049,6 +2111,9 @@ def validate_case_layers(
                 f"({_fmt_ids(bad)}); they still serve residents nearby, but check their "
                 "coordinates (GCJ-02 vs WGS-84, swapped lon/lat)",
                 bad,
+                message_zh=f"{s_source}：{len(bad)} 个服务设施位于所有街道边界之外"
+                f"（{_fmt_ids_zh(bad)}）；它们仍为附近居民服务，但请核对坐标"
+                "（GCJ-02 与 WGS-84 是否混用、经纬度是否颠倒）",
             )
         )
     return _dedupe(findings)

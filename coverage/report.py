@@ -4,24 +4,36 @@
 
 ``audit.gpkg``
     Layers ``communities``, ``streets``, ``origins``, ``services`` and ``service_areas``
-    (walking service areas per category and minute budget; empty when they cannot be made).
-    List, dict and boolean values are written as text (``true``/``false``; lists and dicts as
-    JSON) so every GIS reads them the same way. Walking distances beyond the search limit
-    (``inf`` in :class:`~coverage.audit.AuditResult`) are written as NULL, like distances of
-    origins off the network: NULL in a ``d_<category>`` column means "not reached within the
-    search limit (twice the largest budget) or not on the walking network".
+    (walking service areas per category and minute budget; empty when they cannot be made),
+    and ``layer_styles``: a default QGIS style per layer (decision colours, graded shares) with
+    field aliases in the report's language (:mod:`coverage.gis_styles`). True/false values
+    are GeoPackage booleans; lists and dicts JSON text. Walking distances beyond the search
+    limit are ``inf`` in :class:`~coverage.audit.AuditResult`, a REAL ``Infinity`` in the
+    GeoPackage and ``inf`` in the CSV tables: one representation everywhere, read back as
+    ``inf`` by pandas, pyogrio and sqlite3. NULL (NaN) means something else: no value, e.g.
+    an origin off the walking network or a community without residents.
 ``communities.csv``, ``streets.csv``
     One row per unit, every column but the geometry; UTF-8 with a byte-order mark so that Excel
-    on Chinese Windows shows the Chinese text. Infinite values are empty cells. A text cell
+    on Chinese Windows shows the Chinese text. Infinite values are ``inf``. Under
+    ``lang="zh"`` the headers, status words (通过 / 未通过 / 不可评估) and true/false (是 / 否)
+    are Chinese (:func:`coverage.wording.people_table`). A text cell
     that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a
     tab or a carriage return) gets a leading ``'`` (:func:`neutralise_formulas`).
 ``summary.json``
     Per rule: units passing, failing and not evaluable, population in passing units; the
     parameters; the findings; the provenance; the timings (:func:`summary_dict`). Each
     finding lists at most :data:`FINDING_IDS_LIMIT` ids, with their full count; the full
-    lists are in ``findings.csv``.
+    lists are in ``data_findings.csv``.
 ``findings.csv``
-    One row per (finding, id): every id each finding concerns.
+    The 整改清单: one row per unit and failing rule (the rule, its source sentence, the
+    measured value, the requirement, the residents, the data and date), the same rows as in
+    ``report.docx`` (:func:`coverage.document.rectification_table`).
+``data_findings.csv``
+    One row per (finding, id): every id each finding about the data and the audit concerns.
+``static-maps/``
+    A print-ready map per rule, ``<rule id>.png`` and ``.svg`` (:mod:`coverage.static_maps`).
+``report.docx``
+    The document a bureau files (社区体检报告, :mod:`coverage.document`).
 ``report.html``
     A self-contained report (no external scripts, styles or fonts) in Chinese or English
     (:func:`render_report_html`).
@@ -38,6 +50,7 @@ be written.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import logging
@@ -84,18 +97,24 @@ OUTPUT_FILES: dict[str, str] = {
     "streets_csv": "streets.csv",
     "summary_json": "summary.json",
     "findings_csv": "findings.csv",
+    "data_findings_csv": "data_findings.csv",
+    "static_maps": "static-maps",
     "report_html": "report.html",
+    "report_docx": "report.docx",
     "map_html": "map.html",
 }
 #: Output groups a caller can choose (``write_outputs(outputs=...)``, ``--outputs``) -> their
 #: keys in :data:`OUTPUT_FILES`. ``summary.json`` is always written: it marks a complete set.
 OUTPUT_GROUPS: dict[str, tuple[str, ...]] = {
     "gpkg": ("gpkg",),
-    "csv": ("communities_csv", "streets_csv", "findings_csv"),
+    "csv": ("communities_csv", "streets_csv", "findings_csv", "data_findings_csv"),
     "report": ("report_html",),
     "map": ("map_html",),
+    "docx": ("report_docx",),
+    "static": ("static_maps",),
 }
-#: The most ids a finding lists in ``summary.json``; the full lists are in ``findings.csv``.
+#: The most ids a finding lists in ``summary.json``; the full lists are in
+#: ``data_findings.csv``.
 FINDING_IDS_LIMIT = 50
 _STAGING_PREFIX = ".partial-"
 #: A staging folder untouched for this long is a leftover of a killed run, removed by the next.
@@ -158,9 +177,11 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
         threshold, snapping limit), ``totals``, ``rules`` (per rule: units passing, failing and
         not evaluable, population and population in passing units, threshold and source),
         ``any_failing``, ``findings`` (each with at most :data:`FINDING_IDS_LIMIT` ``ids``,
-        ``ids_count`` and ``ids_truncated``; the full lists are in ``findings.csv``),
+        ``ids_count`` and ``ids_truncated``; the full lists are in ``data_findings.csv``),
         ``provenance`` and ``timings``.
     """
+    from coverage.wording import shareable
+
     rules = []
     by_id = {r.id: r for r in result.pack.rules}
     for row in result.summary.to_dict("records"):
@@ -214,7 +235,8 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
                 {
                     "severity": f.severity,
                     "layer": f.layer,
-                    "message": f.message,
+                    "message": shareable(f.message),
+                    "message_zh": shareable(f.message_zh),
                     "ids": f.ids[:FINDING_IDS_LIMIT],
                     "ids_count": len(f.ids),
                     "ids_truncated": len(f.ids) > FINDING_IDS_LIMIT,
@@ -260,22 +282,31 @@ def _plain_value(value: Any) -> Any:
 
 
 def _gis_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy whose attribute columns every GIS reads: text for bool/list/dict, NULL for inf."""
+    """A copy whose attribute columns every GIS reads: booleans as booleans (GeoPackage
+    ``BOOLEAN``, an integer 0/1), lists and dicts as JSON text, ``inf`` kept (a REAL
+    ``Infinity``: farther than the search limit, as in memory and in the CSV tables)."""
     out = gdf.copy()
     geometry = out.geometry.name
     for column in out.columns:
         if column == geometry:
             continue
         series = out[column]
-        if pd.api.types.is_bool_dtype(series):
-            out[column] = series.map({True: "true", False: "false"}).astype(object)
-        elif pd.api.types.is_float_dtype(series):
-            values = series.to_numpy(dtype=float, copy=True)
-            values[np.isinf(values)] = np.nan
-            out[column] = values
-        elif series.dtype == object:
-            out[column] = [_plain_value(v) for v in series]
+        if series.dtype == object:
+            values = [_plain_value(v) for v in series]
+            present = [v for v in series if v is not None and not _is_nan(v)]
+            if present and all(isinstance(v, bool | np.bool_) for v in present):
+                # true/false with gaps: a nullable boolean, never the text "true"
+                out[column] = pd.array(
+                    [None if v is None or _is_nan(v) else bool(v) for v in series],
+                    dtype="boolean",
+                )
+            else:
+                out[column] = values
     return out
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -348,21 +379,73 @@ def write_spreadsheet_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     return out
 
 
-def _write_csv(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    write_spreadsheet_csv(_table(gdf), path)
+def _people_frame(gdf: pd.DataFrame) -> pd.DataFrame:
+    """Every column but the geometry: lists and dicts as JSON text; booleans, numbers and
+    ``inf`` (farther than the search limit) as they are."""
+    geometry = gdf.geometry.name if hasattr(gdf, "geometry") else None
+    out = pd.DataFrame(gdf).drop(columns=[c for c in (geometry,) if c in gdf.columns])
+    for i, column in enumerate(out.columns):
+        if out[column].dtype == object:
+            values = [v if isinstance(v, bool | np.bool_) else _plain_value(v) for v in out[column]]
+            out.isetitem(i, np.array(values, dtype=object))
+    return out
 
 
-def _write_findings_csv(result: AuditResult, path: Path) -> None:
-    """Every id of every finding, one row each (``summary.json`` lists only the first ones)."""
-    import geopandas as gpd
+def _write_csv(gdf: pd.DataFrame, path: Path, lang: str = "en") -> None:
+    from coverage.wording import people_table
+
+    frame = _people_frame(gdf)
+    if lang == "en":  # the codes, as summary.json has them; true/false as before
+        for column in frame.columns:
+            if pd.api.types.is_bool_dtype(frame[column]):
+                frame[column] = frame[column].map({True: "true", False: "false"}).astype(object)
+        write_spreadsheet_csv(frame, path)
+        return
+    write_spreadsheet_csv(people_table(frame, lang), path)
+
+
+def findings_table(result: AuditResult, *, lang: str = "en") -> pd.DataFrame:
+    """Every id of every finding, one row each: what ``data_findings.csv`` holds.
+
+    Parameters
+    ----------
+    result
+        The audit.
+    lang
+        ``"en"``: the codes and the English messages; ``"zh"``: the Chinese messages where
+        written (see :func:`coverage.wording.finding_text`). Files are named, never their paths.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``finding``, ``severity``, ``layer``, ``id`` and ``message``.
+    """
+    from coverage.wording import finding_text
 
     rows = [
-        {"finding": n, "severity": f.severity, "layer": f.layer, "id": i, "message": f.message}
+        {
+            "finding": n,
+            "severity": f.severity,
+            "layer": f.layer,
+            "id": i,
+            "message": finding_text(f, lang),
+        }
         for n, f in enumerate(result.findings, start=1)
         for i in (f.ids or ("",))
     ]
-    frame = pd.DataFrame(rows, columns=["finding", "severity", "layer", "id", "message"])
-    _write_csv(gpd.GeoDataFrame(frame, geometry=[None] * len(frame)), path)
+    return pd.DataFrame(rows, columns=["finding", "severity", "layer", "id", "message"])
+
+
+def _write_rectification_csv(result: AuditResult, path: Path, lang: str) -> None:
+    """The 整改清单 (one row per unit and failing rule), as in ``report.docx``."""
+    from coverage.document import rectification_csv_frame
+
+    write_spreadsheet_csv(rectification_csv_frame(result, lang=lang), path)
+
+
+def _write_findings_csv(result: AuditResult, path: Path, lang: str = "en") -> None:
+    """Every id of every finding, one row each (``summary.json`` lists only the first ones)."""
+    _write_csv(findings_table(result, lang=lang), path, lang)
 
 
 def _service_areas_layer(
@@ -384,7 +467,10 @@ def _service_areas_layer(
 
 
 def _write_gpkg(
-    result: AuditResult, path: Path, areas: Mapping[str, gpd.GeoDataFrame] | None
+    result: AuditResult,
+    path: Path,
+    areas: Mapping[str, gpd.GeoDataFrame] | None,
+    lang: str = "en",
 ) -> None:
     if path.exists():
         path.unlink()  # a fresh file: no stale layers from an earlier audit
@@ -407,6 +493,10 @@ def _write_gpkg(
             engine="pyogrio",
             geometry_type="MultiPolygon",
         )
+    from coverage.gis_styles import layer_styles, write_layer_styles
+
+    minutes = sa["minutes"].dropna().astype(float).unique().tolist() if len(sa) else None
+    write_layer_styles(path, layer_styles(result, lang=lang, area_minutes=minutes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,7 +513,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "snap": "最大吸附距离",
         "pack": "规则包",
         "rules": "各规则逐单元结果",
-        "rule_summary": "通过 {p} · 未通过 {f} · 无法评估 {n}（共 {u} 个{unit}）",
+        "rule_summary": "通过 {p} · 未通过 {f} · 不可评估 {n}（共 {u} 个{unit}）",
         "population_pass": "通过单元内居民 {pct}",
         "community": "社区",
         "street": "街道",
@@ -439,7 +529,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "source": "依据原文",
         "pass": "通过",
         "fail": "未通过",
-        "not_evaluable": "无法评估",
+        "not_evaluable": "不可评估",
         "charts": "最需关注的单元",
         "worst_communities": (
             "可达性最差的社区（{rule}：{n}类必备服务中，{pct}以上居民可在时限内到达的类别数；"
@@ -466,6 +556,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "timings": "耗时（秒）",
         "more": "另有 {n} 个编号",
         "units_failing": "存在未通过规则的单元",
+        "network_text": (
+            "{source}：{nodes} 个节点，{edges} 条路段，共 {km} 公里，{components} 个连通分量"
+        ),
+        "stages": "load=读取;network=路网;origins=居民点;snapping=吸附;search=距离搜索;"
+        "rules=规则判定;outputs=输出",
+        "osm_licence": "OpenStreetMap 数据 {attribution}，依开放数据库许可协议（ODbL）使用。",
+        "static_map": "各单元的判定结果，底图为步行路网。",
     },
     "en": {
         "title": "Walking access to public services: audit report",
@@ -520,6 +617,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "timings": "Timings (s)",
         "more": "{n} more ids",
         "units_failing": "units failing at least one rule",
+        "network_text": "{source} — {nodes} nodes, {edges} edges, {km} km, {components} components",
+        "stages": "",
+        "osm_licence": "OpenStreetMap data {attribution}, Open Database License (ODbL).",
+        "static_map": "The decision of every unit, over the walking network.",
     },
 }
 
@@ -541,6 +642,16 @@ details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}
 blockquote{margin:.3rem 0;padding:.2rem .8rem;border-left:3px solid #d0d7de;color:#57606a}
 svg text{font-family:inherit;font-size:12px}
 footer{margin-top:2rem;color:#57606a;font-size:.85rem}
+figure.static-map{margin:.5rem 0}figure.static-map img{max-width:100%;height:auto}
+figure.static-map figcaption{color:#57606a;font-size:.8rem}
+@media print{
+@page{size:A4;margin:15mm 12mm}
+body{max-width:none;padding:0;font-size:10pt}
+h1,h2,h3{break-after:avoid;page-break-after:avoid}
+.chart,figure,.cards,blockquote,tr{break-inside:avoid;page-break-inside:avoid}
+thead{display:table-header-group}tfoot{display:table-footer-group}
+a{color:inherit;text-decoration:none}
+}
 """
 
 
@@ -642,7 +753,7 @@ def _worst_communities_chart(result: AuditResult, lang: str, t: Mapping[str, str
     caption = t["worst_communities"].format(
         rule=f"{rule.id} {rule.label(lang)}", pct=_fmt_pct(need), n=len(cats)
     )
-    return f"<h3>{_e(caption)}</h3>{chart}"
+    return f'<div class="chart"><h3>{_e(caption)}</h3>{chart}</div>'
 
 
 def _worst_streets_chart(result: AuditResult, t: Mapping[str, str]) -> str:
@@ -669,10 +780,27 @@ def _worst_streets_chart(result: AuditResult, t: Mapping[str, str]) -> str:
         texts,
         vmax=float(len(rules)),
     )
-    return f"<h3>{_e(t['worst_streets'])}</h3>{chart}" if chart else ""
+    return f'<div class="chart"><h3>{_e(t["worst_streets"])}</h3>{chart}</div>' if chart else ""
 
 
-def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, str]) -> str:
+def _static_map_html(png: bytes | None, title: str, t: Mapping[str, str]) -> str:
+    """The rule's static map inline (a data URI: the report stays one file, offline)."""
+    if not png:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure class="static-map"><img src="data:image/png;base64,{data}" '
+        f'alt="{_e(title)}"><figcaption>{_e(t["static_map"])}</figcaption></figure>'
+    )
+
+
+def _rule_section(
+    result: AuditResult,
+    rule: Rule,
+    lang: str,
+    t: Mapping[str, str],
+    static_map: bytes | None = None,
+) -> str:
     unit_name = t[rule.unit]
     table = result.communities if rule.unit == "community" else result.streets
     id_column = "community_id" if rule.unit == "community" else "street_id"
@@ -719,6 +847,7 @@ def _rule_section(result: AuditResult, rule: Rule, lang: str, t: Mapping[str, st
         f"<p>{_e(head)}; {_e(t['population_pass'].format(pct=_fmt_pct(share)))}</p>"
         f"<blockquote>{_e(t['source'])}：{_e(rule.source)}</blockquote>"
         f"{_rule_notes(result, rule, lang)}"
+        f"{_static_map_html(static_map, f'{rule.id} {rule.label(lang)}', t)}"
         f"<details{' open' if len(rows) <= 30 else ''}><summary>{_e(unit_name)} × {len(rows)}"
         f"</summary><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody>"
         "</table></details></section>"
@@ -761,7 +890,9 @@ def _rule_notes(result: AuditResult, rule: Rule, lang: str) -> str:
     return "".join(f"<p><small>{_e(n)}</small></p>" for n in notes)
 
 
-def _findings_html(result: AuditResult, t: Mapping[str, str]) -> str:
+def _findings_html(result: AuditResult, t: Mapping[str, str], lang: str = "en") -> str:
+    from coverage.wording import finding_text, layer_text, severity_text
+
     if not result.findings:
         return f"<p>{_e(t['no_findings'])}</p>"
     items = []
@@ -771,30 +902,39 @@ def _findings_html(result: AuditResult, t: Mapping[str, str]) -> str:
         more = f" … ({t['more'].format(n=len(ids) - 20)})" if len(ids) > 20 else ""
         id_text = f"<br><small>{_e(shown)}{_e(more)}</small>" if ids else ""
         items.append(
-            f'<li><span class="{_e(f.severity)}">{_e(f.severity)}</span> '
-            f"[{_e(f.layer)}] {_e(f.message)}{id_text}</li>"
+            f'<li><span class="{_e(f.severity)}">{_e(severity_text(f.severity, lang))}</span> '
+            f"[{_e(layer_text(f.layer, lang))}] {_e(finding_text(f, lang))}{id_text}</li>"
         )
     return f"<ul>{''.join(items)}</ul>"
 
 
 def _sources_html(result: AuditResult, t: Mapping[str, str]) -> str:
+    from coverage.wording import shareable
+
     prov = result.provenance
+    # file names only: where the auditor's disk keeps a file is nobody else's business
     rows = "".join(
-        f"<tr><td>{_e(Path(p).name)}</td><td><code>{_e(str(h)[:16])}…</code></td>"
-        f"<td><small>{_e(p)}</small></td></tr>"
+        f"<tr><td>{_e(Path(p).name)}</td><td><code>{_e(str(h)[:16])}…</code></td></tr>"
         for p, h in (prov.get("inputs_sha256") or {}).items()
     )
     parts = [
-        f"<table><thead><tr><th>{_e(t['file'])}</th><th>SHA-256</th><th></th></tr></thead>"
+        f"<table><thead><tr><th>{_e(t['file'])}</th><th>SHA-256</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     ]
     net = prov.get("network") or {}
     if net:
         parts.append(
-            f"<p>{_e(t['network'])}: {_e(net.get('source'))} — {_fmt_number(net.get('nodes'))}"
-            f" nodes, {_fmt_number(net.get('edges'))} edges, "
-            f"{_fmt_number(net.get('length_km'))} km, {_fmt_number(net.get('components'))}"
-            " components</p>"
+            "<p>"
+            + _e(
+                t["network_text"].format(
+                    source=shareable(str(net.get("source") or "")),
+                    nodes=_fmt_number(net.get("nodes")),
+                    edges=_fmt_number(net.get("edges")),
+                    km=_fmt_number(net.get("length_km")),
+                    components=_fmt_number(net.get("components")),
+                )
+            )
+            + "</p>"
         )
     software = prov.get("software") or {}
     if software:
@@ -804,17 +944,23 @@ def _sources_html(result: AuditResult, t: Mapping[str, str]) -> str:
             + "</p>"
         )
     if result.timings:
+        stages = t.get("stages", "")
+        names = dict(item.split("=", 1) for item in stages.split(";") if "=" in item)
         parts.append(
             f"<p>{_e(t['timings'])}: "
-            + _e(", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+            + _e(", ".join(f"{names.get(k, k)} {v:.2f}" for k, v in result.timings.items()))
             + "</p>"
         )
-    parts.append(f"<p>OpenStreetMap data {_e(OSM_ATTRIBUTION)}, Open Database License (ODbL).</p>")
+    parts.append(f"<p>{_e(t['osm_licence'].format(attribution=OSM_ATTRIBUTION))}</p>")
     return "".join(parts)
 
 
 def render_report_html(
-    result: AuditResult, *, lang: str = "zh", map_file: str | None = "map.html"
+    result: AuditResult,
+    *,
+    lang: str = "zh",
+    map_file: str | None = "map.html",
+    static_maps: Mapping[str, bytes] | None = None,
 ) -> str:
     """The audit as one self-contained HTML page (no external scripts, styles or fonts).
 
@@ -827,6 +973,9 @@ def render_report_html(
     map_file
         Relative link to the interactive map; ``None`` says no map was made. Default
         ``"map.html"``, the name :func:`write_outputs` uses.
+    static_maps
+        Rule id -> PNG of its static map (:func:`coverage.static_maps.render_rule_maps`),
+        shown inline in the rule's section; ``None``: no images.
 
     Returns
     -------
@@ -836,6 +985,8 @@ def render_report_html(
     if lang not in _TEXT:
         msg = f"lang must be one of {', '.join(_TEXT)}, got {lang!r}"
         raise ValueError(msg)
+    from coverage.wording import date_text
+
     t = _TEXT[lang]
     speed = result.walk_speed_kmh
     share = result.provenance.get("min_population_share")
@@ -863,12 +1014,15 @@ def render_report_html(
         (t["share"], _fmt_pct(float(share)) if share is not None else "–"),
         (t["snap"], f"{_fmt_number(result.provenance.get('max_snap_m'))} m"),
         (t["pack"], f"{result.pack.label(lang)} ({result.pack.id} v{result.pack.version})"),
-        (t["created"], str(result.provenance.get("created_utc", ""))),
+        (t["created"], date_text(result.provenance.get("created_utc"), lang)),
     ]
     version = (result.provenance.get("software") or {}).get("service-coverage", "")
     params_html = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in params)
     charts = _worst_communities_chart(result, lang, t) + _worst_streets_chart(result, t)
-    rules_html = "".join(_rule_section(result, rule, lang, t) for rule in result.pack.rules)
+    maps = static_maps or {}
+    rules_html = "".join(
+        _rule_section(result, rule, lang, t, maps.get(rule.id)) for rule in result.pack.rules
+    )
     if result.pack.parts:  # several packs at once: the units x standards matrix first
         from coverage.standards import standards_html
 
@@ -889,7 +1043,7 @@ def render_report_html(
         f"<h2>{_e(t['parameters'])}</h2><table>{params_html}</table>"
         f"<h2>{_e(t['charts'])}</h2>{charts}"
         f"<h2>{_e(t['rules'])}</h2>{rules_html}"
-        f"<h2>{_e(t['findings'])}</h2>{_findings_html(result, t)}"
+        f"<h2>{_e(t['findings'])}</h2>{_findings_html(result, t, lang)}"
         f"<h2>{_e(t['sources'])}</h2>{_sources_html(result, t)}"
         f"<footer>service-coverage {_e(version)}"
         f" · {_e(OSM_ATTRIBUTION)}</footer>"
@@ -1084,7 +1238,10 @@ def _install(staged: dict[str, Path], out: Path) -> None:
         out / name for key, name in OUTPUT_FILES.items() if key != "summary_json"
     ]
     for path in old:
-        path.unlink(missing_ok=True)
+        if path.is_dir() and not path.is_symlink():  # static-maps/
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     for key in sorted(staged, key=lambda k: k == "summary_json"):
         staged[key].replace(out / staged[key].name)
 
@@ -1115,16 +1272,30 @@ def _write_all(
         areas = _service_areas(result)
     if "gpkg" in groups:
         step("GeoPackage")
-        _write_gpkg(result, paths["gpkg"], areas)
+        _write_gpkg(result, paths["gpkg"], areas, lang)
         written["gpkg"] = paths["gpkg"]
     if "csv" in groups:
         step("tables")
-        _write_csv(result.communities, paths["communities_csv"])
-        _write_csv(result.streets, paths["streets_csv"])
+        _write_csv(result.communities, paths["communities_csv"], lang)
+        _write_csv(result.streets, paths["streets_csv"], lang)
         written["communities_csv"] = paths["communities_csv"]
         written["streets_csv"] = paths["streets_csv"]
-        _write_findings_csv(result, paths["findings_csv"])
+        _write_rectification_csv(result, paths["findings_csv"], lang)
         written["findings_csv"] = paths["findings_csv"]
+        _write_findings_csv(result, paths["data_findings_csv"], lang)
+        written["data_findings_csv"] = paths["data_findings_csv"]
+
+    pngs: dict[str, bytes] = {}
+    if groups & {"report", "docx", "static"}:
+        step("static maps")
+        from coverage.static_maps import render_rule_maps, write_static_maps
+
+        formats = ("png", "svg") if "static" in groups else ("png",)
+        rendered = render_rule_maps(result, lang=lang, formats=formats)
+        pngs = {m.rule_id: m.images["png"] for m in rendered}
+        if "static" in groups:
+            write_static_maps(rendered, paths["static_maps"])
+            written["static_maps"] = paths["static_maps"]
 
     map_written = False
     if "map" in groups:
@@ -1142,10 +1313,21 @@ def _write_all(
     if "report" in groups:
         step("report")
         paths["report_html"].write_text(
-            render_report_html(result, lang=lang, map_file="map.html" if map_written else None),
+            render_report_html(
+                result,
+                lang=lang,
+                map_file="map.html" if map_written else None,
+                static_maps=pngs,
+            ),
             encoding="utf-8",
         )
         written["report_html"] = paths["report_html"]
+    if "docx" in groups:
+        step("document")
+        from coverage.document import write_report_docx
+
+        write_report_docx(result, paths["report_docx"], lang=lang, static_maps=pngs)
+        written["report_docx"] = paths["report_docx"]
     summary = summary_dict(result)
     summary["timings"] = {**summary["timings"], "outputs": time.perf_counter() - started}
     summary["outputs"] = {k: p.name for k, p in written.items()} | {"summary_json": "summary.json"}

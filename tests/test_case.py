@@ -209,7 +209,10 @@ class FakeCategoryMap:
     """Stands in for coverage.categories.CategoryMap (classification is tested there)."""
 
     def __init__(self, extra: Path | None) -> None:
+        from coverage.categories import CATEGORIES
+
         self.extra = extra
+        self.labels = {c: {"zh": c, "en": c} for c in CATEGORIES}  # messages name categories
 
     def classify_amap(self, typecode: str | None, name: str | None) -> str | None:
         if typecode == "090100":

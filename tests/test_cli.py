@@ -87,13 +87,20 @@ def test_audit_writes_every_output(audited: tuple[Result, Path]) -> None:
     for name in ("audit.gpkg", "communities.csv", "streets.csv", "summary.json", "report.html"):
         assert (out / name).is_file(), name
     assert (out / "map.html").is_file() == _maps_available()
-    assert "report_html" in result.stdout
+    assert "report.html" in result.stdout
 
 
 def test_audit_gpkg_layers(audited: tuple[Result, Path]) -> None:
     _, out = audited
     layers = dict(pyogrio.list_layers(out / "audit.gpkg"))
-    assert set(layers) == {"communities", "streets", "origins", "services", "service_areas"}
+    assert set(layers) == {
+        "communities",
+        "streets",
+        "origins",
+        "services",
+        "service_areas",
+        "layer_styles",  # QGIS's default styles (coverage.gis_styles)
+    }
     communities = pyogrio.read_dataframe(out / "audit.gpkg", layer="communities")
     assert len(communities) == len(gpd.read_file(DEMO_DIR / "communities.geojson"))
     assert EVIL in set(communities["name"])
@@ -105,13 +112,13 @@ def test_audit_csv_has_bom_and_readable_chinese(audited: tuple[Result, Path]) ->
     assert raw.startswith(b"\xef\xbb\xbf")
     with (out / "communities.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert "community_id" in rows[0]  # no BOM glued to the first header
+    assert "社区编号" in rows[0]  # no BOM glued to the first header; --lang zh: Chinese
     assert "geometry" not in rows[0]
     source = gpd.read_file(DEMO_DIR / "communities.geojson")
     names = dict(zip(source["community_id"].astype(str), source["name"], strict=True))
-    row = next(r for r in rows if r["name"] != EVIL)
-    assert row["name"] == names[row["community_id"]]
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in row["name"] + row["W1_reason_zh"])
+    row = next(r for r in rows if r["名称"] != EVIL)
+    assert row["名称"] == names[row["社区编号"]]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in row["名称"] + row["W1 原因"])
     streets = (out / "streets.csv").read_bytes()
     assert streets.startswith(b"\xef\xbb\xbf")
     street_names = gpd.read_file(DEMO_DIR / "streets.geojson")["name"]
@@ -270,10 +277,10 @@ def test_demo_missing_data_is_a_clear_error(
 def test_audit_prints_its_findings_in_the_chosen_language(audited: tuple[Result, Path]) -> None:
     result, _ = audited  # the demo case, --lang zh
     assert result.exit_code == 0, result.output
-    assert "发现（全部编号见 findings.csv）" in result.stdout
+    assert "发现（全部编号见 data_findings.csv）" in result.stdout
     assert "位于与主路网不连通的步行路网孤岛上" in result.stdout  # islands
     assert (
-        "数据中完全没有以下类别的设施：housekeeping（W1）、power（W1）、water（W1）"
+        "数据中完全没有以下类别的设施：家政（W1）、供电营业厅（W1）、供水营业厅（W1）"
         in result.stdout
     )
     assert "距最近的步行道路超过 250 米" in result.stdout  # off the network
@@ -293,7 +300,7 @@ def test_audit_prints_findings_in_english_and_uncategorised_services(tmp_path: P
     )
     result = invoke("audit", case, "--out", tmp_path / "out", "--no-map", "--lang", "en")
     assert result.exit_code == 0, result.output
-    assert "findings (all ids in findings.csv):" in result.stdout
+    assert "findings (all ids in data_findings.csv):" in result.stdout
     assert "walking network islands" in result.stdout
     assert f"3 of {len(services)} services have no category and feed no rule" in result.stdout
 

@@ -89,7 +89,7 @@ def test_communities_and_streets_csv(demo: AuditResult, tmp_path: Path) -> None:
     streets = demo.streets.copy()
     streets["name"] = [FORMULAS[i % len(FORMULAS)] for i in range(len(streets))]
     evil = dataclasses.replace(demo, communities=communities, streets=streets)
-    written = write_outputs(evil, tmp_path / "out", map=False, service_areas=False)
+    written = write_outputs(evil, tmp_path / "out", lang="en", map=False, service_areas=False)
     for key, table in (("communities_csv", communities), ("streets_csv", streets)):
         rows = read_rows(written[key])
         assert [r["name"] for r in rows] == ["'" + n for n in table["name"]], key

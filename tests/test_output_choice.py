@@ -38,6 +38,7 @@ def test_only_the_chosen_outputs_are_written(demo_result: AuditResult, tmp_path:
         "communities_csv",
         "streets_csv",
         "findings_csv",
+        "data_findings_csv",
         "report_html",
         "summary_json",
     }
