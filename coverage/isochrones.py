@@ -66,7 +66,7 @@ from coverage.raster import (
     grid_around,
     trace_bands,
 )
-from coverage.raster_tiles import Tiles, burn_tiles, tiles_around, trace_tiles
+from coverage.raster_tiles import Tiles, TraceArrays, burn_tiles, tiles_around, trace_tiles
 from coverage.rules import minutes_to_m
 from coverage.snapping import DEFAULT_MAX_SNAP_M, SnappedPoints, snap_points
 
@@ -638,6 +638,7 @@ def _tiled_polygons(
     n_out: int,
     buffer_m: float,
     cell_m: float,
+    arrays: TraceArrays,
 ) -> npt.NDArray[np.object_]:
     """The polygons of :func:`_raster_polygons` (one grid per group, round its own reached
     pieces), with the groups' grids stacked (:mod:`coverage.raster_tiles`): one burn, one
@@ -655,9 +656,9 @@ def _tiled_polygons(
     present, first = _runs(group)
     lo = np.minimum(np.minimum.reduceat(start, first), np.minimum.reduceat(end, first))
     hi = np.maximum(np.maximum.reduceat(start, first), np.maximum.reduceat(end, first))
-    every = tiles_around(lo, hi, cell_m=cell_m, pad_m=buffer_m)
-    # batches of whole groups, each at most _TILE_CELLS (or one group)
-    cells = np.cumsum(every.n_rows * every.n_cols)
+    # batches of whole groups' grids, each at most _TILE_CELLS (or one group)
+    margin = 2.0 * (buffer_m + 2.0 * cell_m)
+    cells = np.cumsum(np.prod(np.ceil((hi - lo + margin) / cell_m) + 2.0, axis=1))
     cuts = [0]
     while cuts[-1] < present.size:
         base = cells[cuts[-1] - 1] if cuts[-1] else 0
@@ -676,7 +677,7 @@ def _tiled_polygons(
             tiles, tile, start[mine], end[mine], band[mine], n_bands=nb, radius_cells=radius_cells
         )
         rows = (present[a:b, None] * nb + np.arange(nb)).ravel()
-        polygons[rows] = trace_tiles(claimed, tiles, n_bands=nb, boxes=boxes)
+        polygons[rows] = trace_tiles(claimed, tiles, n_bands=nb, boxes=boxes, arrays=arrays)
     return polygons
 
 
@@ -956,6 +957,7 @@ def _group_polygons(
     nb = budgets.size
     polygons = np.full(n_groups * nb, shapely.Polygon(), dtype=object)
     scratch = np.full(network.n_nodes, -1, dtype=np.int64)
+    arrays = TraceArrays()
     for chunk in _chunks(network, usable, source_group, order, n_groups, float(budgets[-1])):
         groups = np.sort(chunk)
         reached = _reached_chunk(
@@ -982,6 +984,7 @@ def _group_polygons(
                 n_out=groups.size * nb,
                 buffer_m=buffer_m,
                 cell_m=cell_m,
+                arrays=arrays,
             )
     return polygons
 

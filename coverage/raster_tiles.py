@@ -35,7 +35,14 @@ import shapely
 from coverage._arrays import concat_ranges
 from coverage.raster import _drop_collinear, segment_samples
 
-__all__ = ["Tiles", "burn_tiles", "pack_shelves", "tiles_around", "trace_tiles"]
+__all__ = [
+    "Tiles",
+    "TraceArrays",
+    "burn_tiles",
+    "pack_shelves",
+    "tiles_around",
+    "trace_tiles",
+]
 
 
 def pack_shelves(
@@ -44,8 +51,8 @@ def pack_shelves(
     """Places for rectangles of ``n_rows`` x ``n_cols`` cells in one array, without overlap.
 
     Shelf packing: the rectangles, tallest first, are laid left to right in shelves as wide as
-    the widest one; a shelf is as tall as its first rectangle. Returns each rectangle's first
-    row and column, and the array's rows and columns.
+    the widest one; a shelf is as tall as its first rectangle.
+    Returns each rectangle's first row and column, and the array's rows and columns.
     """
     k = n_rows.size
     row0 = np.zeros(k, dtype=np.int64)
@@ -182,19 +189,20 @@ def _drop_straight(
 
     Every step of such a ring joins the midpoints of two sides of one quad: one of eight
     steps of length 1 or ``√2/2``, so a vertex lies on a straight run exactly when it leaves
-    in the direction it came from. Rings with other steps are left to
+    by the same step as it came. Points off the lattice of half cells are left to
     :func:`coverage.raster._drop_collinear`.
     """
     n = points.shape[0]
     first = ring_ptr[:-1]
     last = ring_ptr[1:] - 1  # the closing vertex, a copy of the first
-    step2 = np.zeros((n, 2))
-    step2[:-1] = 2.0 * np.diff(points, axis=0)
-    step2[last] = 0.0  # from one ring to the next: no step
-    code2 = np.rint(step2)
-    if np.any(np.abs(step2 - code2) > 1e-6) or np.any(np.abs(code2) > 2):
+    doubled = np.rint(points * 2.0)
+    if not np.array_equal(doubled, points * 2.0):  # not on the lattice of half cells
         return _drop_collinear(points, ring_ptr, 1e-6)
-    code = (code2[:, 0] * 5 + code2[:, 1]).astype(np.int64)  # 0: no step
+    # one integer per vertex; its difference to the next one names the step (0: none)
+    place = doubled[:, 0].astype(np.int64) * (1 << 32) + doubled[:, 1].astype(np.int64)
+    code = np.empty(n, dtype=np.int64)
+    code[:-1] = np.diff(place)
+    code[last] = 0  # from one ring to the next: no step
     incoming = np.empty(n, dtype=np.int64)
     incoming[1:] = code[:-1]
     incoming[first] = code[last - 1]
@@ -222,6 +230,38 @@ def _drop_straight(
 _TRACE_CELLS = 150_000
 
 
+class TraceArrays:
+    """The arrays :func:`trace_tiles` traces in, kept from one call to the next.
+
+    Fresh arrays of a few MB cost more in page faults than marching squares cost on them;
+    one :class:`TraceArrays` per thread, passed to every call, grows to the largest array
+    needed and is then reused.
+    """
+
+    def __init__(self) -> None:
+        self._z = np.zeros(0)
+        self._x = np.zeros(0)
+        self._y = np.zeros(0)
+
+    def take(
+        self, n_rows: int, width: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``z`` (zeros), ``x`` (column numbers) and ``y`` (row numbers), C-contiguous arrays
+        of ``n_rows`` x ``width``."""
+        size = n_rows * width
+        if size > self._z.size:
+            self._z = np.zeros(size)
+            self._x = np.zeros(size)
+            self._y = np.zeros(size)
+        z = self._z[:size].reshape(n_rows, width)
+        x = self._x[:size].reshape(n_rows, width)
+        y = self._y[:size].reshape(n_rows, width)
+        z.fill(0.0)
+        x[:] = np.arange(width, dtype=np.float64)
+        y[:] = np.arange(n_rows, dtype=np.float64)[:, None]
+        return z, x, y
+
+
 def _trace_boxes(
     values: npt.NDArray[np.uint8],
     tiles: Tiles,
@@ -229,24 +269,25 @@ def _trace_boxes(
     boxes: npt.NDArray[np.int64],
     *,
     n_bands: int,
+    arrays: TraceArrays,
 ) -> tuple[
     npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
 ]:
-    """The boxes ``boxes[used]`` of :func:`trace_tiles` packed in one array and traced: the
-    points (tiles' CRS), ring offsets, rings per polygon and output position of each polygon."""
+    """The boxes ``boxes[used]`` of :func:`trace_tiles` laid side by side in one array and
+    traced: the points (tiles' CRS), ring offsets, rings per polygon and output position of
+    each polygon."""
     r0, r1, c0, c1 = boxes.T
     h = r1 - r0
     w = c1 - c0
-    prow, pcol, n_rows, width = pack_shelves(h[used], w[used])
-    claimed = np.zeros((n_rows, width), dtype=np.float64)
-    for i, pr, pc in zip(used.tolist(), prow.tolist(), pcol.tolist(), strict=True):
+    pcol = np.cumsum(w[used]) - w[used]
+    n_rows, width = int(h[used].max()), int(w[used].sum())
+    claimed, xx, yy = arrays.take(n_rows, width)
+    for i, pc in zip(used.tolist(), pcol.tolist(), strict=True):
         k, band = divmod(i, n_bands)
         ar, ac = int(tiles.row0[k] + r0[i]), int(tiles.col0[k] + c0[i])
-        claimed[pr : pr + h[i], pc : pc + w[i]] = values[ar : ar + h[i], ac : ac + w[i]] <= band
+        claimed[: h[i], pc : pc + w[i]] = values[ar : ar + h[i], ac : ac + w[i]] <= band
     # traced in cell-index coordinates (cell centres at integers)
-    xx, yy = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(n_rows, dtype=np.float64))
     points, offsets, outer = _filled(claimed, xx, yy)
-    del claimed, xx, yy
     if points is None or len(points) == 0:
         none = np.zeros(0, dtype=np.int64)
         return np.zeros((0, 2)), np.zeros(1, dtype=np.int64), none, none
@@ -255,17 +296,9 @@ def _trace_boxes(
     outer = np.asarray(outer, dtype=np.int64)
     rings = np.diff(outer)
     # a polygon lies in one box: the one holding the first vertex of its outer ring (a vertex
-    # is half a cell from a claimed centre; claimed cells are a cell inside their box). Boxes
-    # of a shelf share their first row: the box is the last one of the vertex's shelf whose
-    # first column is at or before the vertex's.
-    first = points[offsets[outer[:-1]]]
-    vr = np.floor(first[:, 1] + 0.25).astype(np.int64)
-    vc = np.floor(first[:, 0] + 0.25).astype(np.int64)
-    key = prow * (width + 1) + pcol
-    by_key = np.argsort(key, kind="stable")
-    shelf_top = np.unique(prow)
-    shelf = shelf_top[np.searchsorted(shelf_top, vr, side="right") - 1]
-    box = by_key[np.searchsorted(key[by_key], shelf * (width + 1) + vc, side="right") - 1]
+    # is half a cell from a claimed centre; claimed cells are a cell inside their box)
+    first = points[offsets[outer[:-1]], 0]
+    box = np.searchsorted(pcol, np.floor(first + 0.25).astype(np.int64), side="right") - 1
     points, offsets = _drop_straight(points, offsets)
     # cell-index coordinates -> the tiles' CRS: box cell (0, 0) is tile cell (r0, c0)
     vertex_box = np.repeat(np.repeat(box, rings), np.diff(offsets))
@@ -274,7 +307,7 @@ def _trace_boxes(
     cell = tiles.cell_m
     xy = np.empty_like(points)
     xy[:, 0] = tiles.x0[k] + (points[:, 0] - pcol[vertex_box] + c0[i] + 0.5) * cell
-    xy[:, 1] = tiles.y0[k] + (points[:, 1] - prow[vertex_box] + r0[i] + 0.5) * cell
+    xy[:, 1] = tiles.y0[k] + (points[:, 1] + r0[i] + 0.5) * cell
     return xy, offsets, rings, used[box]
 
 
@@ -284,6 +317,7 @@ def trace_tiles(
     *,
     n_bands: int,
     boxes: npt.NDArray[np.int64] | None = None,
+    arrays: TraceArrays | None = None,
 ) -> npt.NDArray[np.object_]:
     """Per tile and band ``b``: the polygon round the tile's cell centres whose value is at most
     ``b`` (``n_bands``: not claimed), in the tiles' CRS, as
@@ -293,8 +327,9 @@ def trace_tiles(
     cells of tile ``k`` claimed in band ``b`` with at least one unclaimed cell to spare on each
     side; only these are traced (marching squares cost the same for every cell, claimed or not,
     and a 5-minute band claims a ninth of a 15-minute tile). ``None``: whole tiles. The boxes of
-    every tile and band are packed in arrays of about :data:`_TRACE_CELLS` cells
-    (:func:`pack_shelves`), each traced in one call.
+    every tile and band are laid side by side in arrays of about :data:`_TRACE_CELLS` cells,
+    each traced in one call, in ``arrays`` (:class:`TraceArrays`; by
+    default new ones).
 
     Returns
     -------
@@ -313,11 +348,15 @@ def trace_tiles(
     h = np.maximum(r1 - r0, 0)
     w = np.maximum(c1 - c0, 0)
     used = np.flatnonzero((h >= 2) & (w >= 2))
-    # traced in batches of about _TRACE_CELLS cells (larger arrays fall out of the CPU caches)
+    arrays = TraceArrays() if arrays is None else arrays
+    # traced in batches of about _TRACE_CELLS cells (larger arrays fall out of the CPU caches),
+    # tallest boxes first: a batch is as tall as its tallest box
+    used = used[np.argsort(-h[used], kind="stable")]
     batch = np.cumsum(h[used] * w[used]) // _TRACE_CELLS
+    cuts = np.flatnonzero(np.diff(batch)) + 1
     parts = [
-        _trace_boxes(values, tiles, used[batch == b], boxes.reshape(-1, 4), n_bands=n_bands)
-        for b in np.unique(batch).tolist()
+        _trace_boxes(values, tiles, mine, boxes.reshape(-1, 4), n_bands=n_bands, arrays=arrays)
+        for mine in np.split(used, cuts)
     ]
     parts = [p for p in parts if p[3].size]
     if not parts:
