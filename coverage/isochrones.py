@@ -358,7 +358,10 @@ def _reached_chunk(
     lo = pxy.min(axis=0) - reach
     hi = pxy.max(axis=0) + reach
     ends = np.concatenate([network.edge_u[pts.edge], network.edge_v[pts.edge]])
-    sub = _sorted_unique(np.concatenate([index.nodes_in_box(network.xy, lo, hi), ends]))
+    sub = index.nodes_in_box(network.xy, lo, hi)
+    ends_xy = network.xy[ends]
+    if not np.all((ends_xy >= lo) & (ends_xy <= hi)):  # an edge longer than the margin
+        sub = _sorted_unique(np.concatenate([sub, ends]))
     n_sub = sub.size
     local = np.full(n, -1, dtype=np.int64) if scratch is None else scratch
     local[sub] = np.arange(n_sub)
