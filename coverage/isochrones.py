@@ -779,9 +779,9 @@ def _interpolated_wgs84(
     y -= row
     at = row * n_cols + col
     # the control points needed: the four corners of every square holding a vertex
-    need = np.zeros(n_rows * n_cols, dtype=bool)
-    need[at] = True
-    need = need.reshape(n_rows, n_cols)
+    holds = np.zeros(n_rows * n_cols, dtype=bool)
+    holds[at] = True
+    need = holds.reshape(n_rows, n_cols)
     need[1:] |= need[:-1].copy()
     need[:, 1:] |= need[:, :-1].copy()
     flat = np.flatnonzero(need)
