@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 import coverage.isochrones as iso
 import coverage.raster_tiles as rt
 from coverage.isochrones import DEFAULT_BUFFER_M, DEFAULT_CELL_M, facility_isochrones
-from coverage.network import WalkNetwork
+from coverage.network import WalkNetwork, build_walk_network
 from coverage.raster import Grid, _drop_collinear, trace_bands
 from coverage.raster_tiles import (
     TraceArrays,
@@ -36,6 +36,7 @@ from coverage.raster_tiles import (
     tiles_around,
     trace_tiles,
 )
+from tests.conftest import GRID_STEP_DEG, GRID_STEP_M, grid_osm
 from tests.test_isochrones import BUDGETS, MINUTES, SPEED, facility_points, nx_graph, reference
 
 
@@ -294,3 +295,50 @@ def test_traced_polygons_in_wgs84_are_within_a_millimetre_of_pyproj(
     np.testing.assert_allclose(
         shapely.get_coordinates(fallback.geometry.values), theirs, rtol=0, atol=1e-12
     )
+
+
+# ---- hand-made grid: answers known by construction ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> WalkNetwork:
+    return build_walk_network(grid_osm(tmp_path_factory.mktemp("grid") / "grid.osm"), cache=False)
+
+
+def test_raster_isochrones_on_the_grid(grid: WalkNetwork) -> None:
+    """Three facilities on a 3 x 3 grid of 100 m blocks, one too far off the street for its
+    budget: enough time to walk round every block leaves the four blocks' cores as holes;
+    nothing reached gives an empty polygon; with the same facility alone, the same polygon."""
+    far_off = (GRID_STEP_DEG / 2, -0.0009)  # 100 m south of the bottom street
+    points = [(GRID_STEP_DEG, GRID_STEP_DEG), far_off, (2 * GRID_STEP_DEG, 0.0)]
+    fac = gpd.GeoDataFrame(
+        {"service_id": ["centre", "far", "corner"]},
+        geometry=shapely.points(points),
+        crs=4326,
+    )
+    budget_m = 50.0 + 5 * GRID_STEP_M
+    minutes = (50 / (SPEED * 1000 / 60), budget_m / (SPEED * 1000 / 60))
+    iso = facility_isochrones(
+        grid, fac, minutes=minutes, walk_speed_kmh=SPEED, buffer_m=20, cell_m=5.0, crs="metric"
+    )
+    polys = iso.geometry.to_numpy().reshape(3, 2)
+    assert shapely.is_empty(polys[1, 0])  # 100 m off the street with a 50 m budget
+    assert not shapely.is_empty(polys[[0, 2]]).any()
+    # a hole holds every point farther than the buffer plus a cell diagonal from the streets
+    # round its block, and no street (projected blocks differ from GRID_STEP_M by < 1 %)
+    smallest = (0.99 * GRID_STEP_M - 2 * (20 + 5 * np.sqrt(2))) ** 2
+    for poly in polys[[0, 1, 2], 1]:
+        holes = [shapely.Polygon(h) for p in poly.geoms for h in p.interiors]
+        assert len(holes) == 4
+        for hole in holes:
+            assert smallest < hole.area < (0.99 * GRID_STEP_M) ** 2
+    alone = facility_isochrones(
+        grid,
+        fac.iloc[[2]],
+        minutes=minutes,
+        walk_speed_kmh=SPEED,
+        buffer_m=20,
+        cell_m=5.0,
+        crs="metric",
+    )
+    assert shapely.equals_exact(alone.geometry.to_numpy(), polys[2], tolerance=1e-6).all()
