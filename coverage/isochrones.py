@@ -525,14 +525,23 @@ def _piece_coords(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Projected start and end points of the pieces (edge ends reproduced exactly)."""
     length = network.edge_length_m[pieces.edge]
-    a = network.xy[network.edge_u[pieces.edge]]
-    b = network.xy[network.edge_v[pieces.edge]]
+    u = network.edge_u[pieces.edge]
+    v = network.edge_v[pieces.edge]
+    x, y = network.xy[:, 0], network.xy[:, 1]
+    ends = ((x[u], x[v]), (y[u], y[v]))
+    positive = length > 0
 
     def at(pos: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        frac = np.divide(pos, length, out=np.zeros_like(pos), where=length > 0)
-        point = a + frac[:, None] * (b - a)
-        point = np.where((pos <= 0.0)[:, None], a, point)
-        return np.asarray(np.where((pos >= length)[:, None], b, point), dtype=np.float64)
+        frac = np.divide(pos, length, out=np.zeros_like(pos), where=positive)
+        at_a = pos <= 0.0
+        at_b = pos >= length
+        point = np.empty((pos.size, 2))
+        for k, (a, b) in enumerate(ends):  # x, then y
+            coord = a + frac * (b - a)
+            coord[at_a] = a[at_a]
+            coord[at_b] = b[at_b]
+            point[:, k] = coord
+        return point
 
     return at(pieces.start_m), at(pieces.end_m)
 
