@@ -926,8 +926,11 @@ def facility_isochrones(
     cell_m
         ``None`` (default): exact polygons (GEOS buffers of the reached pieces). A cell size
         in metres (e.g. :data:`DEFAULT_CELL_M`): each facility's pieces are traced from its own
-        raster (:mod:`coverage.raster`), several times faster; no point is farther than
-        ``buffer_m + cell_m·√2`` from a reached point, and every reached point is inside.
+        raster (:mod:`coverage.raster`; the rasters of nearby facilities are processed together,
+        :mod:`coverage.raster_tiles`), tens of times faster; no point is farther than
+        ``buffer_m + cell_m·√2`` from a reached point, and every reached point is inside. In
+        EPSG:4326 the traced vertices are interpolated between exactly reprojected points
+        100 m apart, within 0.3 mm of an exact reprojection.
 
     Returns
     -------
@@ -1210,7 +1213,8 @@ def service_area(
         (e.g. :data:`DEFAULT_CELL_M`): the raster path of :mod:`coverage.raster`, tens of times
         faster on a city; no point is farther than ``buffer_m + cell_m·√2`` (the buffer plus
         one cell diagonal) from a reached point, and every reached point is still inside.
-        ``cell_m`` must be at most ``buffer_m / 1.51``.
+        ``cell_m`` must be at most ``buffer_m / 1.51``. In EPSG:4326 the traced vertices are
+        interpolated as in :func:`facility_isochrones`.
 
     Returns
     -------
