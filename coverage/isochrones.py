@@ -754,6 +754,10 @@ def _valid(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
 _CONTROL_M = 100.0
 #: Most control points :func:`_interpolated_wgs84` lays out (beyond: exact reprojection).
 _CONTROL_MAX = 1_000_000
+#: :func:`_interpolated_wgs84` compares every this many vertices with an exact reprojection...
+_CONTROL_CHECK_EVERY = 97
+#: ... and reprojects all exactly if one is off by more than this (about 1 mm).
+_CONTROL_TOLERANCE_DEG = 1e-8
 
 
 def _interpolated_wgs84(
@@ -767,12 +771,20 @@ def _interpolated_wgs84(
     corners. The inverse UTM projection is so smooth that this departs from an exact
     reprojection by less than 0.3 mm (at 100 m: measured up to 3° from the central meridian and
     53° N; ``tests/test_raster_tiles.py`` checks 1 mm), less than the straight edges of any
-    reprojected polygon depart from the curved images of its metric edges. Traced polygons
-    have a vertex every few metres along their boundary: a tenth of them are reprojected.
+    reprojected polygon depart from the curved images of its metric edges. Every
+    :data:`_CONTROL_CHECK_EVERY`-th vertex is also reprojected exactly: if one is off by more
+    than :data:`_CONTROL_TOLERANCE_DEG` (vertices far outside the UTM zone), all are
+    reprojected exactly. Traced polygons have a vertex every few metres along their boundary:
+    about a tenth as many points are reprojected.
     """
     coords = shapely.get_coordinates(geoms)
     if coords.shape[0] == 0:
         return geoms
+
+    def exact(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        lon, lat = network.to_metric.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
+        return np.column_stack([lon, lat])
+
     x = coords[:, 0] / _CONTROL_M
     y = coords[:, 1] / _CONTROL_M
     x0, y0 = math.floor(x.min()), math.floor(y.min())
@@ -782,8 +794,7 @@ def _interpolated_wgs84(
     row = y.astype(np.int64)
     n_cols, n_rows = int(col.max()) + 2, int(row.max()) + 2
     if n_cols * n_rows > _CONTROL_MAX:  # vertices spread far and wide: exact reprojection
-        back = network.to_metric.transform(coords[:, 0], coords[:, 1], direction="INVERSE")
-        return np.asarray(shapely.set_coordinates(geoms.copy(), np.column_stack(back)))
+        return np.asarray(shapely.set_coordinates(geoms.copy(), exact(coords)))
     x -= col  # the position in the square
     y -= row
     at = row * n_cols + col
@@ -807,6 +818,10 @@ def _interpolated_wgs84(
         c01 = grid[at + n_cols] - c00
         c11 = grid[at + n_cols + 1] - c00 - c10 - c01
         lonlat[:, k] = c00 + x * (c10 + y * c11) + y * c01
+    # checked on a sample: far from the zone's central meridian, reproject exactly instead
+    sample = slice(None, None, _CONTROL_CHECK_EVERY)
+    if np.abs(lonlat[sample] - exact(coords[sample])).max() > _CONTROL_TOLERANCE_DEG:
+        lonlat = exact(coords)
     return np.asarray(shapely.set_coordinates(geoms.copy(), lonlat))
 
 

@@ -277,7 +277,8 @@ def test_traced_polygons_in_wgs84_are_within_a_millimetre_of_pyproj(
     net: WalkNetwork, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Vertices interpolated between control points 100 m apart land within 1 mm (1e-8°) of
-    where pyproj puts them; with too many control points, pyproj itself is used."""
+    where pyproj puts them; with too many control points, or a sampled vertex off by more than
+    the tolerance, pyproj itself is used."""
     fac = facility_points(net, 8, seed=5)
     kwargs = {"minutes": MINUTES, "walk_speed_kmh": SPEED, "cell_m": DEFAULT_CELL_M}
     metric = facility_isochrones(net, fac, crs="metric", **kwargs)
@@ -290,11 +291,13 @@ def test_traced_polygons_in_wgs84_are_within_a_millimetre_of_pyproj(
     assert ours.shape == theirs.shape
     assert np.abs(ours - theirs).max() < 1e-8
     assert not np.array_equal(ours, theirs)  # interpolated, not reprojected
-    monkeypatch.setattr(iso, "_CONTROL_MAX", 1)
-    fallback = facility_isochrones(net, fac, **kwargs)
-    np.testing.assert_allclose(
-        shapely.get_coordinates(fallback.geometry.values), theirs, rtol=0, atol=1e-12
-    )
+    for name, value in (("_CONTROL_MAX", 1), ("_CONTROL_TOLERANCE_DEG", 1e-13)):
+        with monkeypatch.context() as patch:
+            patch.setattr(iso, name, value)
+            fallback = facility_isochrones(net, fac, **kwargs)
+        np.testing.assert_allclose(
+            shapely.get_coordinates(fallback.geometry.values), theirs, rtol=0, atol=1e-12
+        )
 
 
 # ---- hand-made grid: answers known by construction ------------------------------------------
