@@ -754,6 +754,8 @@ def _valid(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
 _CONTROL_M = 100.0
 #: Most control points :func:`_interpolated_wgs84` lays out (beyond: exact reprojection).
 _CONTROL_MAX = 1_000_000
+#: Vertices :func:`_interpolated_wgs84` interpolates at once (bounds its temporary arrays).
+_CONTROL_BLOCK = 1 << 16
 #: :func:`_interpolated_wgs84` compares every this many vertices with an exact reprojection...
 _CONTROL_CHECK_EVERY = 97
 #: ... and reprojects all exactly if one is off by more than this (about 1 mm).
@@ -785,39 +787,44 @@ def _interpolated_wgs84(
         lon, lat = network.to_metric.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
         return np.column_stack([lon, lat])
 
-    x = coords[:, 0] / _CONTROL_M
-    y = coords[:, 1] / _CONTROL_M
-    x0, y0 = math.floor(x.min()), math.floor(y.min())
-    x -= x0
-    y -= y0
-    col = x.astype(np.int64)  # x >= 0: truncation is floor
-    row = y.astype(np.int64)
-    n_cols, n_rows = int(col.max()) + 2, int(row.max()) + 2
+    x0 = math.floor(coords[:, 0].min() / _CONTROL_M)
+    y0 = math.floor(coords[:, 1].min() / _CONTROL_M)
+    n_cols = math.floor(coords[:, 0].max() / _CONTROL_M) - x0 + 2
+    n_rows = math.floor(coords[:, 1].max() / _CONTROL_M) - y0 + 2
     if n_cols * n_rows > _CONTROL_MAX:  # vertices spread far and wide: exact reprojection
         return np.asarray(shapely.set_coordinates(geoms.copy(), exact(coords)))
-    x -= col  # the position in the square
-    y -= row
-    at = row * n_cols + col
-    # the control points needed: the four corners of every square holding a vertex
+    blocks = [slice(i, i + _CONTROL_BLOCK) for i in range(0, coords.shape[0], _CONTROL_BLOCK)]
+
+    def square(block: slice) -> tuple[npt.NDArray[np.float64], ...]:
+        """Each vertex's square (flat index) and position in it (0-1 along x and y)."""
+        x = coords[block, 0] / _CONTROL_M - x0
+        y = coords[block, 1] / _CONTROL_M - y0
+        col = x.astype(np.int64)  # x >= 0: truncation is floor
+        row = y.astype(np.int64)
+        return row * n_cols + col, x - col, y - row
+
+    # the control points needed: the four corners of every square holding a vertex (vertices
+    # taken in blocks: a city's isochrones have millions)
     holds = np.zeros(n_rows * n_cols, dtype=bool)
-    holds[at] = True
+    for block in blocks:
+        holds[square(block)[0]] = True
     need = holds.reshape(n_rows, n_cols)
     need[1:] |= need[:-1].copy()
     need[:, 1:] |= need[:, :-1].copy()
     flat = np.flatnonzero(need)
     c_row, c_col = np.divmod(flat, n_cols)
-    lon, lat = network.to_metric.transform(
-        (x0 + c_col) * _CONTROL_M, (y0 + c_row) * _CONTROL_M, direction="INVERSE"
-    )
+    control = exact(np.column_stack([x0 + c_col, y0 + c_row]) * _CONTROL_M)
+    grids = np.zeros((2, n_rows * n_cols))
+    grids[:, flat] = control.T
     lonlat = np.empty_like(coords)
-    for k, values in enumerate((lon, lat)):
-        grid = np.zeros(n_rows * n_cols)
-        grid[flat] = values
-        c00 = grid[at]
-        c10 = grid[at + 1] - c00
-        c01 = grid[at + n_cols] - c00
-        c11 = grid[at + n_cols + 1] - c00 - c10 - c01
-        lonlat[:, k] = c00 + x * (c10 + y * c11) + y * c01
+    for block in blocks:
+        at, x, y = square(block)
+        for k, grid in enumerate(grids):  # lon, lat
+            c00 = grid[at]
+            c10 = grid[at + 1] - c00
+            c01 = grid[at + n_cols] - c00
+            c11 = grid[at + n_cols + 1] - c00 - c10 - c01
+            lonlat[block, k] = c00 + x * (c10 + y * c11) + y * c01
     # checked on a sample: far from the zone's central meridian, reproject exactly instead
     sample = slice(None, None, _CONTROL_CHECK_EVERY)
     if np.abs(lonlat[sample] - exact(coords[sample])).max() > _CONTROL_TOLERANCE_DEG:
