@@ -257,7 +257,7 @@ class _NodeIndex:
     def nodes_in_box(
         self, xy: npt.NDArray[np.float64], lo: npt.NDArray[np.float64], hi: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.int64]:
-        """The nodes with ``lo <= xy <= hi`` (both axes), ascending."""
+        """The nodes with ``lo <= xy <= hi`` (both axes), bucket by bucket."""
         c0, r0 = np.floor((lo - (self.x0, self.y0)) / self.side_m).astype(np.int64)
         c1, r1 = np.floor((hi - (self.x0, self.y0)) / self.side_m).astype(np.int64)
         c0, c1 = max(int(c0), 0), min(int(c1), self.n_cols - 1)
@@ -269,7 +269,7 @@ class _NodeIndex:
         cand = self.node_order[concat_ranges(start, self.bucket_ptr[first + c1 + 1] - start)]
         p = xy[cand]
         keep = (p[:, 0] >= lo[0]) & (p[:, 0] <= hi[0]) & (p[:, 1] >= lo[1]) & (p[:, 1] <= hi[1])
-        return np.sort(cand[keep])
+        return cand[keep]
 
     def edges_at(self, nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """The edges with an end among ``nodes``, ascending, each once."""
@@ -344,8 +344,10 @@ def _reached_chunk(
     length <= ``budget_m`` never leave the bounding box of the sources grown by the budget, so
     the search runs on the nodes inside that box only; they and the edges at the nodes reached
     are found through the network's :class:`_NodeIndex`, never by a pass over all nodes or
-    edges. ``scratch`` (one int per node, all ``-1``, left so) saves allocating the map from
-    network nodes to local ones per chunk.
+    edges. (The order of the local nodes changes no distance: Dijkstra's distances are the
+    least of the path sums, whatever order it visits the nodes in.) ``scratch`` (one int per
+    node, all ``-1``, left so) saves allocating the map from network nodes to local ones per
+    chunk.
     """
     n = network.n_nodes
     index = _node_index(network)
@@ -376,7 +378,7 @@ def _reached_chunk(
         # column n_sub (the first virtual node) is never reached from another group: use it
         # as "outside the box" with distance inf
         dist[:, n_sub] = np.inf
-        hit = np.flatnonzero((dist[:, :n_sub] <= budget_m).any(axis=0))
+        hit = np.flatnonzero(np.minimum.reduce(dist[:, :n_sub], axis=0) <= budget_m)
         cand = index.edges_at(sub[hit])
         lu = local[network.edge_u[cand]]
         lv = local[network.edge_v[cand]]
