@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,7 +55,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse import csgraph
 
-from coverage._arrays import segment_cummax
+from coverage._arrays import concat_ranges, segment_cummax
 from coverage.access import node_distances
 from coverage.errors import DataError
 from coverage.raster import (
@@ -64,6 +66,7 @@ from coverage.raster import (
     grid_around,
     trace_bands,
 )
+from coverage.raster_tiles import Tiles, TraceArrays, burn_tiles, tiles_around, trace_tiles
 from coverage.rules import minutes_to_m
 from coverage.snapping import DEFAULT_MAX_SNAP_M, SnappedPoints, snap_points
 
@@ -225,68 +228,164 @@ def _source_xy(network: WalkNetwork, sources: SnappedPoints) -> npt.NDArray[np.f
     return np.asarray(a + frac[:, None] * (b - a), dtype=np.float64)
 
 
+#: Side (m) of the buckets of :class:`_NodeIndex`, at least (larger on a sparse network, so
+#: that there are no more buckets than nodes).
+_BUCKET_M = 100.0
+
+
+@dataclass(frozen=True)
+class _NodeIndex:
+    """The nodes bucketed on a square grid, and the edges at every node.
+
+    What a chunk's search needs to find the nodes of its box and the edges at the nodes it
+    reaches without a pass over the whole network: on a city of a million nodes, a chunk
+    reaches a few thousand. Built once per network (:func:`_node_index`).
+    """
+
+    x0: float
+    y0: float
+    side_m: float
+    n_rows: int
+    n_cols: int
+    #: bucket ``b`` (row-major) holds the nodes ``node_order[bucket_ptr[b]:bucket_ptr[b + 1]]``
+    bucket_ptr: npt.NDArray[np.int64]
+    node_order: npt.NDArray[np.int64]
+    #: node ``k`` is an end of the edges ``node_edge[edge_ptr[k]:edge_ptr[k + 1]]``
+    edge_ptr: npt.NDArray[np.int64]
+    node_edge: npt.NDArray[np.int64]
+
+    def nodes_in_box(
+        self, xy: npt.NDArray[np.float64], lo: npt.NDArray[np.float64], hi: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.int64]:
+        """The nodes with ``lo <= xy <= hi`` (both axes), bucket by bucket."""
+        c0, r0 = np.floor((lo - (self.x0, self.y0)) / self.side_m).astype(np.int64)
+        c1, r1 = np.floor((hi - (self.x0, self.y0)) / self.side_m).astype(np.int64)
+        c0, c1 = max(int(c0), 0), min(int(c1), self.n_cols - 1)
+        r0, r1 = max(int(r0), 0), min(int(r1), self.n_rows - 1)
+        if c0 > c1 or r0 > r1:
+            return np.zeros(0, dtype=np.int64)
+        first = np.arange(r0, r1 + 1) * self.n_cols
+        start = self.bucket_ptr[first + c0]
+        cand = self.node_order[concat_ranges(start, self.bucket_ptr[first + c1 + 1] - start)]
+        p = xy[cand]
+        keep = (p[:, 0] >= lo[0]) & (p[:, 0] <= hi[0]) & (p[:, 1] >= lo[1]) & (p[:, 1] <= hi[1])
+        return cand[keep]
+
+    def edges_at(self, nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The edges with an end among ``nodes``, ascending, each once."""
+        start = self.edge_ptr[nodes]
+        return _sorted_unique(
+            self.node_edge[concat_ranges(start, self.edge_ptr[nodes + 1] - start)]
+        )
+
+
+def _sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The distinct values, ascending (a sort: faster here than numpy's hashing unique)."""
+    values = np.sort(values)
+    keep = np.ones(values.size, dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
+def _runs(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The distinct values of an ascending array and where each first occurs."""
+    first = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else values
+    return values[first], first
+
+
+_NODE_INDEXES: weakref.WeakKeyDictionary[WalkNetwork, _NodeIndex] = weakref.WeakKeyDictionary()
+
+
+def _node_index(network: WalkNetwork) -> _NodeIndex:
+    """The network's :class:`_NodeIndex`, built on first use and kept with the network."""
+    index = _NODE_INDEXES.get(network)
+    if index is not None:
+        return index
+    xy = network.xy
+    n = network.n_nodes
+    lo = xy.min(axis=0) if n else np.zeros(2)
+    hi = xy.max(axis=0) if n else np.zeros(2)
+    extent = np.maximum(hi - lo, 1.0)
+    side = max(_BUCKET_M, float(np.sqrt(extent[0] * extent[1] / max(n, 1))))
+    n_cols = int(extent[0] // side) + 1
+    n_rows = int(extent[1] // side) + 1
+    cell = np.floor((xy - lo) / side).astype(np.int64)
+    bucket = cell[:, 1] * n_cols + cell[:, 0]
+    counts = np.bincount(bucket, minlength=n_rows * n_cols)
+    ends = np.concatenate([network.edge_u, network.edge_v])
+    by_end = np.argsort(ends, kind="stable")
+    index = _NodeIndex(
+        x0=float(lo[0]),
+        y0=float(lo[1]),
+        side_m=side,
+        n_rows=n_rows,
+        n_cols=n_cols,
+        bucket_ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        node_order=np.argsort(bucket, kind="stable").astype(np.int64),
+        edge_ptr=np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=n))]).astype(np.int64),
+        node_edge=(by_end % max(network.n_edges, 1)).astype(np.int64),
+    )
+    _NODE_INDEXES[network] = index
+    return index
+
+
 def _reached_chunk(
     network: WalkNetwork,
     sources: SnappedPoints,
     source_group: npt.NDArray[np.int64],
     groups: npt.NDArray[np.int64],
     budget_m: float,
+    *,
+    scratch: npt.NDArray[np.int64] | None = None,
 ) -> _Reached:
     """One search per group in ``groups``, all in one Dijkstra call on a local subgraph.
 
     Every group gets one virtual node with arcs to both ends of its sources' edges. Paths of
     length <= ``budget_m`` never leave the bounding box of the sources grown by the budget, so
-    the search runs on the nodes inside that box only.
+    the search runs on the nodes inside that box only; they and the edges at the nodes reached
+    are found through the network's :class:`_NodeIndex`, never by a pass over all nodes or
+    edges. (The order of the local nodes changes no distance: Dijkstra's distances are the
+    least of the path sums, whatever order it visits the nodes in.) ``scratch`` (one int per
+    node, all ``-1``, left so) saves allocating the map from network nodes to local ones per
+    chunk.
     """
     n = network.n_nodes
+    index = _node_index(network)
     in_chunk = np.isin(source_group, groups)
     pts = sources.subset(in_chunk)
     pts_group = source_group[in_chunk]
     local_group = np.searchsorted(groups, pts_group)
-    xy = network.xy
     pxy = _source_xy(network, pts)
     reach = budget_m * (1.0 + _BOX_MARGIN_REL) + _BOX_MARGIN_M
     lo = pxy.min(axis=0) - reach
     hi = pxy.max(axis=0) + reach
-    inside = np.all((xy >= lo) & (xy <= hi), axis=1)
     ends = np.concatenate([network.edge_u[pts.edge], network.edge_v[pts.edge]])
-    inside[ends] = True
-    sub = np.flatnonzero(inside)
+    sub = index.nodes_in_box(network.xy, lo, hi)
+    ends_xy = network.xy[ends]
+    if not np.all((ends_xy >= lo) & (ends_xy <= hi)):  # an edge longer than the margin
+        sub = _sorted_unique(np.concatenate([sub, ends]))
     n_sub = sub.size
-    local = np.full(n, n_sub, dtype=np.int64)  # n_sub: "outside", distance inf
+    local = np.full(n, -1, dtype=np.int64) if scratch is None else scratch
     local[sub] = np.arange(n_sub)
-
-    g = groups.size
-    base = network.adjacency[sub][:, sub].tocoo()
-    length = network.edge_length_m[pts.edge]
-    rows = np.repeat(n_sub + local_group, 2)
-    cols = np.column_stack(
-        [local[network.edge_u[pts.edge]], local[network.edge_v[pts.edge]]]
-    ).ravel()
-    weights = np.column_stack([pts.snap_m + pts.offset_m, pts.snap_m + length - pts.offset_m])
-    weights = np.maximum(weights.ravel(), 1e-9)  # sparse graphs may drop explicit zeros
-    # several points of one group on the same node: keep the shortest arc (csr sums duplicates)
-    order = np.lexsort((weights, cols, rows))
-    rows, cols, weights = rows[order], cols[order], weights[order]
-    first = np.ones(rows.size, dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    graph = sp.csr_matrix(
-        (
-            np.concatenate([base.data, weights[first]]),
-            (np.concatenate([base.row, rows[first]]), np.concatenate([base.col, cols[first]])),
-        ),
-        shape=(n_sub + g, n_sub + g),
-    )
-    dist = csgraph.dijkstra(
-        graph, directed=True, indices=n_sub + np.arange(g), limit=_search_limit(budget_m)
-    )
-    # column n_sub (the first virtual node) is never reached from another group: use it as
-    # "outside the box" with distance inf
-    dist[:, n_sub] = np.inf
-
-    cand = np.flatnonzero(inside[network.edge_u] | inside[network.edge_v])
-    lu = local[network.edge_u[cand]]
-    lv = local[network.edge_v[cand]]
+    try:
+        graph = _local_graph(network, sub, local, pts, local_group, groups.size)
+        dist = csgraph.dijkstra(
+            graph,
+            directed=True,
+            indices=n_sub + np.arange(groups.size),
+            limit=_search_limit(budget_m),
+        )
+        # column n_sub (the first virtual node) is never reached from another group: use it
+        # as "outside the box" with distance inf
+        dist[:, n_sub] = np.inf
+        hit = np.flatnonzero(np.minimum.reduce(dist[:, :n_sub], axis=0) <= budget_m)
+        cand = index.edges_at(sub[hit])
+        lu = local[network.edge_u[cand]]
+        lv = local[network.edge_v[cand]]
+    finally:
+        local[sub] = -1
+    lu[lu < 0] = n_sub
+    lv[lv < 0] = n_sub
     du = dist[:, lu]
     dv = dist[:, lv]
     gi, ci = np.nonzero((du <= budget_m) | (dv <= budget_m))
@@ -299,6 +398,54 @@ def _reached_chunk(
         src_edge=pts.edge,
         src_offset_m=pts.offset_m,
         src_snap_m=pts.snap_m,
+    )
+
+
+def _local_graph(
+    network: WalkNetwork,
+    sub: npt.NDArray[np.int64],
+    local: npt.NDArray[np.int64],
+    pts: SnappedPoints,
+    local_group: npt.NDArray[np.int64],
+    n_groups: int,
+) -> sp.csr_matrix:
+    """The adjacency among the nodes ``sub`` (``local`` maps a node to its position in
+    ``sub``, ``-1`` outside), then one virtual node per group joined to both ends of its
+    sources' edges by the arcs ``s + t`` and ``s + L - t``; built as CSR arrays directly."""
+    n_sub = sub.size
+    adj = network.adjacency
+    start = adj.indptr[sub].astype(np.int64)
+    count = adj.indptr[sub + 1].astype(np.int64) - start
+    pos = concat_ranges(start, count)
+    col = local[adj.indices[pos]]
+    keep = col >= 0
+    kept = np.concatenate([[0], np.cumsum(keep)])
+    row_end = np.cumsum(count)
+    sub_ptr = kept[row_end] if n_sub else np.zeros(0, dtype=np.int64)
+
+    length = network.edge_length_m[pts.edge]
+    rows = np.repeat(local_group, 2)
+    cols = np.column_stack(
+        [local[network.edge_u[pts.edge]], local[network.edge_v[pts.edge]]]
+    ).ravel()
+    weights = np.column_stack([pts.snap_m + pts.offset_m, pts.snap_m + length - pts.offset_m])
+    weights = np.maximum(weights.ravel(), 1e-9)  # sparse graphs may drop explicit zeros
+    # several points of one group on the same node: keep the shortest arc (csr sums duplicates)
+    order = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    virtual_ptr = int(kept[-1]) + np.cumsum(np.bincount(rows[first], minlength=n_groups))
+    indptr = np.concatenate([[0], sub_ptr, virtual_ptr])
+    size = n_sub + n_groups
+    itype = np.int32 if max(size, indptr[-1]) < 2**31 else np.int64
+    return sp.csr_matrix(
+        (
+            np.concatenate([adj.data[pos][keep], weights[first]]),
+            np.concatenate([col[keep], cols[first]]).astype(itype),
+            indptr.astype(itype),
+        ),
+        shape=(size, size),
     )
 
 
@@ -380,14 +527,23 @@ def _piece_coords(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Projected start and end points of the pieces (edge ends reproduced exactly)."""
     length = network.edge_length_m[pieces.edge]
-    a = network.xy[network.edge_u[pieces.edge]]
-    b = network.xy[network.edge_v[pieces.edge]]
+    u = network.edge_u[pieces.edge]
+    v = network.edge_v[pieces.edge]
+    x, y = network.xy[:, 0], network.xy[:, 1]
+    ends = ((x[u], x[v]), (y[u], y[v]))
+    positive = length > 0
 
     def at(pos: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        frac = np.divide(pos, length, out=np.zeros_like(pos), where=length > 0)
-        point = a + frac[:, None] * (b - a)
-        point = np.where((pos <= 0.0)[:, None], a, point)
-        return np.asarray(np.where((pos >= length)[:, None], b, point), dtype=np.float64)
+        frac = np.divide(pos, length, out=np.zeros_like(pos), where=positive)
+        at_a = pos <= 0.0
+        at_b = pos >= length
+        point = np.empty((pos.size, 2))
+        for k, (a, b) in enumerate(ends):  # x, then y
+            coord = a + frac * (b - a)
+            coord[at_a] = a[at_a]
+            coord[at_b] = b[at_b]
+            point[:, k] = coord
+        return point
 
     return at(pieces.start_m), at(pieces.end_m)
 
@@ -482,6 +638,98 @@ def _raster_polygons(
     return polygons
 
 
+#: Cells of the stacked rasters traced at once (:mod:`coverage.raster_tiles`); a chunk's grids
+#: beyond it are traced in several batches (each band takes a float64 copy of the cells).
+_TILE_CELLS = 2_000_000
+
+
+def _tiled_polygons(
+    network: WalkNetwork,
+    reached: _Reached,
+    budgets_m: npt.NDArray[np.float64],
+    *,
+    group_row: npt.NDArray[np.int64],
+    n_out: int,
+    buffer_m: float,
+    cell_m: float,
+    arrays: TraceArrays,
+) -> npt.NDArray[np.object_]:
+    """The polygons of :func:`_raster_polygons` (one grid per group, round its own reached
+    pieces), with the groups' grids stacked (:mod:`coverage.raster_tiles`): one burn, one
+    dilation and one trace per band for up to :data:`_TILE_CELLS` cells of grids at once."""
+    nb = budgets_m.size
+    polygons = np.full(n_out, shapely.MultiPolygon(), dtype=object)
+    pieces = _cut(network, reached, budgets_m, group_row=group_row)
+    if pieces.out.size == 0:
+        return polygons
+    start, end = _piece_coords(network, pieces)
+    group = pieces.out // nb
+    order = np.argsort(group, kind="stable")
+    group, start, end = group[order], start[order], end[order]
+    band = pieces.out[order] % nb
+    present, first = _runs(group)
+    lo = np.minimum(np.minimum.reduceat(start, first), np.minimum.reduceat(end, first))
+    hi = np.maximum(np.maximum.reduceat(start, first), np.maximum.reduceat(end, first))
+    # batches of whole groups' grids, each at most _TILE_CELLS (or one group)
+    margin = 2.0 * (buffer_m + 2.0 * cell_m)
+    cells = np.cumsum(np.prod(np.ceil((hi - lo + margin) / cell_m) + 2.0, axis=1))
+    cuts = [0]
+    while cuts[-1] < present.size:
+        base = cells[cuts[-1] - 1] if cuts[-1] else 0
+        cuts.append(
+            max(int(np.searchsorted(cells, base + _TILE_CELLS, side="right")), cuts[-1] + 1)
+        )
+    piece_end = np.append(first[1:], group.size)
+    radius_cells = claim_radius_m(buffer_m, cell_m) / cell_m
+    for a, b in itertools.pairwise(cuts):
+        tiles = tiles_around(lo[a:b], hi[a:b], cell_m=cell_m, pad_m=buffer_m)
+        mine = slice(int(first[a]), int(piece_end[b - 1]))
+        tile = np.searchsorted(present, group[mine]) - a
+        burnt = burn_tiles(tiles, tile, start[mine], end[mine], band[mine], n_bands=nb)
+        claimed = dilate_min(burnt, radius_cells=radius_cells, empty=nb)
+        boxes = _band_boxes(
+            tiles, tile, start[mine], end[mine], band[mine], n_bands=nb, radius_cells=radius_cells
+        )
+        rows = (present[a:b, None] * nb + np.arange(nb)).ravel()
+        polygons[rows] = trace_tiles(claimed, tiles, n_bands=nb, boxes=boxes, arrays=arrays)
+    return polygons
+
+
+def _band_boxes(
+    tiles: Tiles,
+    tile: npt.NDArray[np.int64],
+    start: npt.NDArray[np.float64],
+    end: npt.NDArray[np.float64],
+    band: npt.NDArray[np.int64],
+    *,
+    n_bands: int,
+    radius_cells: float,
+) -> npt.NDArray[np.int64]:
+    """Per tile and band ``b``, the cells (``r0, r1, c0, c1``, half-open, in the tile's own
+    cells) that the segments of bands ``<= b`` can claim, plus one cell on each side: the
+    cells burnt lie in the segments' box, the claimed ones within ``radius_cells`` of them.
+    ``tile`` must be ascending."""
+    k = tiles.n_rows.size
+    boxes = np.zeros((k, n_bands, 4), dtype=np.int64)
+    grow = math.floor(radius_cells + 1e-9) + 1
+    origin = np.column_stack([tiles.x0, tiles.y0])
+    for b in range(n_bands):
+        sel = np.flatnonzero(band <= b)
+        if sel.size == 0:
+            continue
+        present, first = _runs(tile[sel])
+        s, e = start[sel], end[sel]
+        lo = np.minimum(np.minimum.reduceat(s, first), np.minimum.reduceat(e, first))
+        hi = np.maximum(np.maximum.reduceat(s, first), np.maximum.reduceat(e, first))
+        cell_lo = np.floor((lo - origin[present]) / tiles.cell_m).astype(np.int64) - grow
+        cell_hi = np.floor((hi - origin[present]) / tiles.cell_m).astype(np.int64) + grow + 1
+        boxes[present, b, 0] = np.maximum(cell_lo[:, 1], 0)
+        boxes[present, b, 1] = np.minimum(cell_hi[:, 1], tiles.n_rows[present])
+        boxes[present, b, 2] = np.maximum(cell_lo[:, 0], 0)
+        boxes[present, b, 3] = np.minimum(cell_hi[:, 0], tiles.n_cols[present])
+    return boxes
+
+
 def _to_rings(polygons: npt.NDArray[np.object_], n_bands: int) -> npt.NDArray[np.object_]:
     """Band polygons (rows grouped by ``n_bands``) turned into rings: each minus the smaller."""
     grid = polygons.reshape(-1, n_bands)
@@ -504,6 +752,88 @@ def _valid(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
     return geoms
 
 
+#: Spacing (m) of the control points of :func:`_interpolated_wgs84`.
+_CONTROL_M = 100.0
+#: Most control points :func:`_interpolated_wgs84` lays out (beyond: exact reprojection).
+_CONTROL_MAX = 1_000_000
+#: Vertices :func:`_interpolated_wgs84` interpolates at once (bounds its temporary arrays).
+_CONTROL_BLOCK = 1 << 16
+#: :func:`_interpolated_wgs84` compares every this many vertices with an exact reprojection...
+_CONTROL_CHECK_EVERY = 97
+#: ... and reprojects all exactly if one is off by more than this (about 1 mm).
+_CONTROL_TOLERANCE_DEG = 1e-8
+
+
+def _interpolated_wgs84(
+    network: WalkNetwork, geoms: npt.NDArray[np.object_]
+) -> npt.NDArray[np.object_]:
+    """Traced polygons (metric CRS) in EPSG:4326, their vertices interpolated between exactly
+    reprojected control points.
+
+    The control points are the corners of the squares of a :data:`_CONTROL_M` grid that hold a
+    vertex, reprojected by pyproj; each vertex is interpolated bilinearly between its square's
+    corners. The inverse UTM projection is so smooth that this departs from an exact
+    reprojection by less than 0.3 mm (at 100 m: measured up to 3° from the central meridian and
+    53° N; ``tests/test_raster_tiles.py`` checks 1 mm), less than the straight edges of any
+    reprojected polygon depart from the curved images of its metric edges. Every
+    :data:`_CONTROL_CHECK_EVERY`-th vertex is also reprojected exactly: if one is off by more
+    than :data:`_CONTROL_TOLERANCE_DEG` (vertices far outside the UTM zone), all are
+    reprojected exactly. Traced polygons have a vertex every few metres along their boundary:
+    about a tenth as many points are reprojected.
+    """
+    coords = shapely.get_coordinates(geoms)
+    if coords.shape[0] == 0:
+        return geoms
+
+    def exact(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        lon, lat = network.to_metric.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
+        return np.column_stack([lon, lat])
+
+    x0 = math.floor(coords[:, 0].min() / _CONTROL_M)
+    y0 = math.floor(coords[:, 1].min() / _CONTROL_M)
+    n_cols = math.floor(coords[:, 0].max() / _CONTROL_M) - x0 + 2
+    n_rows = math.floor(coords[:, 1].max() / _CONTROL_M) - y0 + 2
+    if n_cols * n_rows > _CONTROL_MAX:  # vertices spread far and wide: exact reprojection
+        return np.asarray(shapely.set_coordinates(geoms.copy(), exact(coords)))
+    blocks = [slice(i, i + _CONTROL_BLOCK) for i in range(0, coords.shape[0], _CONTROL_BLOCK)]
+
+    def square(block: slice) -> tuple[npt.NDArray[np.float64], ...]:
+        """Each vertex's square (flat index) and position in it (0-1 along x and y)."""
+        x = coords[block, 0] / _CONTROL_M - x0
+        y = coords[block, 1] / _CONTROL_M - y0
+        col = x.astype(np.int64)  # x >= 0: truncation is floor
+        row = y.astype(np.int64)
+        return row * n_cols + col, x - col, y - row
+
+    # the control points needed: the four corners of every square holding a vertex (vertices
+    # taken in blocks: a city's isochrones have millions)
+    holds = np.zeros(n_rows * n_cols, dtype=bool)
+    for block in blocks:
+        holds[square(block)[0]] = True
+    need = holds.reshape(n_rows, n_cols)
+    need[1:] |= need[:-1].copy()
+    need[:, 1:] |= need[:, :-1].copy()
+    flat = np.flatnonzero(need)
+    c_row, c_col = np.divmod(flat, n_cols)
+    control = exact(np.column_stack([x0 + c_col, y0 + c_row]) * _CONTROL_M)
+    grids = np.zeros((2, n_rows * n_cols))
+    grids[:, flat] = control.T
+    lonlat = np.empty_like(coords)
+    for block in blocks:
+        at, x, y = square(block)
+        for k, grid in enumerate(grids):  # lon, lat
+            c00 = grid[at]
+            c10 = grid[at + 1] - c00
+            c01 = grid[at + n_cols] - c00
+            c11 = grid[at + n_cols + 1] - c00 - c10 - c01
+            lonlat[block, k] = c00 + x * (c10 + y * c11) + y * c01
+    # checked on a sample: far from the zone's central meridian, reproject exactly instead
+    sample = slice(None, None, _CONTROL_CHECK_EVERY)
+    if np.abs(lonlat[sample] - exact(coords[sample])).max() > _CONTROL_TOLERANCE_DEG:
+        lonlat = exact(coords)
+    return np.asarray(shapely.set_coordinates(geoms.copy(), lonlat))
+
+
 def _frame(
     columns: dict[str, Any],
     polygons: npt.NDArray[np.object_],
@@ -521,6 +851,11 @@ def _frame(
     # GEOS overlay results are valid; reprojection can (rarely) make a sliver self-touch, so
     # validity is checked once, in the output CRS. Traced rasters (repair=False) have no
     # slivers: their vertices lie on a lattice of half cells, metres apart.
+    if crs == "wgs84" and not repair:
+        geometry = gpd.GeoSeries(_interpolated_wgs84(network, polygons), crs=4326)
+        gdf = gpd.GeoDataFrame(columns, geometry=geometry)
+        gdf.attrs.update(attrs)
+        return gdf
     metric = _valid(polygons) if crs == "metric" and repair else polygons
     gdf = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(metric, crs=network.metric_crs))
     if crs == "wgs84":
@@ -615,8 +950,11 @@ def facility_isochrones(
     cell_m
         ``None`` (default): exact polygons (GEOS buffers of the reached pieces). A cell size
         in metres (e.g. :data:`DEFAULT_CELL_M`): each facility's pieces are traced from its own
-        raster (:mod:`coverage.raster`), several times faster; no point is farther than
-        ``buffer_m + cell_m·√2`` from a reached point, and every reached point is inside.
+        raster (:mod:`coverage.raster`; the rasters of nearby facilities are processed together,
+        :mod:`coverage.raster_tiles`), tens of times faster; no point is farther than
+        ``buffer_m + cell_m·√2`` from a reached point, and every reached point is inside. In
+        EPSG:4326 the traced vertices are interpolated between exactly reprojected points
+        100 m apart, within 0.3 mm of an exact reprojection.
 
     Returns
     -------
@@ -722,9 +1060,13 @@ def _group_polygons(
     order keeps each chunk's search box small); exact, or traced from a raster of ``cell_m``."""
     nb = budgets.size
     polygons = np.full(n_groups * nb, shapely.Polygon(), dtype=object)
+    scratch = np.full(network.n_nodes, -1, dtype=np.int64)
+    arrays = TraceArrays()
     for chunk in _chunks(network, usable, source_group, order, n_groups, float(budgets[-1])):
         groups = np.sort(chunk)
-        reached = _reached_chunk(network, usable, source_group, groups, float(budgets[-1]))
+        reached = _reached_chunk(
+            network, usable, source_group, groups, float(budgets[-1]), scratch=scratch
+        )
         rows = np.full(n_groups, -1, dtype=np.int64)
         rows[groups] = np.arange(groups.size) * nb
         where = (groups[:, None] * nb + np.arange(nb)).ravel()
@@ -738,7 +1080,7 @@ def _group_polygons(
                 buffer_m=buffer_m,
             )
         else:
-            polygons[where] = _raster_polygons(
+            polygons[where] = _tiled_polygons(
                 network,
                 reached,
                 budgets,
@@ -746,6 +1088,7 @@ def _group_polygons(
                 n_out=groups.size * nb,
                 buffer_m=buffer_m,
                 cell_m=cell_m,
+                arrays=arrays,
             )
     return polygons
 
@@ -894,7 +1237,8 @@ def service_area(
         (e.g. :data:`DEFAULT_CELL_M`): the raster path of :mod:`coverage.raster`, tens of times
         faster on a city; no point is farther than ``buffer_m + cell_m·√2`` (the buffer plus
         one cell diagonal) from a reached point, and every reached point is still inside.
-        ``cell_m`` must be at most ``buffer_m / 1.51``.
+        ``cell_m`` must be at most ``buffer_m / 1.51``. In EPSG:4326 the traced vertices are
+        interpolated as in :func:`facility_isochrones`.
 
     Returns
     -------
