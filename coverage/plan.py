@@ -501,6 +501,89 @@ class CoverageProblem:
     candidates: npt.NDArray[np.int64]
     n_candidates: int = 0
 
+    @classmethod
+    def from_coverage(
+        cls,
+        cover: Any,
+        *,
+        unit: npt.ArrayLike,
+        population: npt.ArrayLike,
+        share: float = 1.0,
+        reached: npt.ArrayLike | None = None,
+        rule: str = "",
+        category: str = "",
+        budget_m: float = math.nan,
+    ) -> CoverageProblem:
+        """A problem from a plain coverage matrix (candidates × origins), as spopt builds its
+        models from one.
+
+        Parameters
+        ----------
+        cover
+            Boolean, dense or sparse, shape (candidates, origins): candidate covers origin.
+        unit
+            The unit (community) label of every origin.
+        population
+            Residents of every origin.
+        share
+            Share of a unit's residents that must be within reach.
+        reached
+            Origins within reach of an existing facility today (default none).
+        rule, category, budget_m
+            Labels.
+
+        Returns
+        -------
+        CoverageProblem
+            Targets: the units below the share that every candidate together lifts to it
+            (the others are left out, as :func:`plan` lists them as impossible).
+        """
+        matrix = sp.csr_matrix(cover, dtype=bool)
+        labels = pd.Index(pd.unique(np.asarray(unit, dtype=object)))
+        codes = labels.get_indexer(np.asarray(unit, dtype=object))
+        pop = np.asarray(population, dtype=float)
+        now_mask = (
+            np.zeros(pop.size, dtype=bool) if reached is None else np.asarray(reached, dtype=bool)
+        )
+        n = len(labels)
+        total = np.bincount(codes, weights=pop, minlength=n)
+        now = np.bincount(codes, weights=pop * now_mask, minlength=n)
+        coverable = np.zeros(pop.size, dtype=bool)
+        coverable[matrix.indices] = True
+        open_ = coverable & ~now_mask
+        best = now + np.bincount(codes, weights=pop * open_, minlength=n)
+        target = np.array(
+            [
+                not _passes(a, t, share) and _passes(b, t, share)
+                for a, b, t in zip(now, best, total, strict=True)
+            ],
+            dtype=bool,
+        )
+        keep = open_ & target[codes]
+        t_pos = np.full(n, -1, dtype=np.int64)
+        t_pos[target] = np.arange(int(target.sum()))
+        sub = matrix[:, np.flatnonzero(keep)].tocsc()
+        classes, class_unit, class_pop = _classes(sub, t_pos[codes[keep]], pop[keep])
+        kept = _prune(classes)
+        return cls(
+            rule=rule,
+            category=category,
+            unit="community",
+            budget_m=budget_m,
+            units=labels[target],
+            total=total[target],
+            gap=share * total[target] - now[target],
+            cover=classes[kept],
+            class_unit=class_unit,
+            class_pop=class_pop,
+            candidates=kept,
+            n_candidates=int((np.diff(classes.indptr) > 0).sum()),
+        )
+
+    def sites(self, rows: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """The candidates (rows of the original coverage matrix) of ``rows`` of ``cover``."""
+        return np.asarray(self.candidates[np.asarray(rows, dtype=np.int64)], dtype=np.int64)
+
     def new_residents(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Residents per target unit newly within reach when the ``rows`` of ``cover`` are
         built."""
@@ -510,7 +593,7 @@ class CoverageProblem:
             hit[self.cover[rows].indices] = True
         return np.bincount(
             self.class_unit[hit], weights=self.class_pop[hit], minlength=len(self.units)
-        )
+        ).astype(np.float64)
 
     def passing(self, rows: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Which target units reach their share when the ``rows`` of ``cover`` are built."""
@@ -533,7 +616,7 @@ def _classes(
     n = len(keys)
     class_unit = np.zeros(n, dtype=np.int64)
     class_unit[cls] = unit
-    class_pop = np.bincount(cls, weights=pop, minlength=n)
+    class_pop = np.bincount(cls, weights=pop, minlength=n).astype(np.float64)
     merge = sp.csr_matrix((np.ones(cls.size), (np.arange(cls.size), cls)), shape=(cls.size, n))
     merged = (cover.astype(np.float64) @ merge).tocsr()
     merged.data[:] = 1.0
@@ -662,8 +745,8 @@ def _status(res: Any) -> tuple[Status, float]:
     if res.status == 0:
         gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
         return "optimal", gap
-    gap = getattr(res, "mip_gap", None)
-    return "time_limit", float("inf") if gap is None or not np.isfinite(gap) else float(gap)
+    found = getattr(res, "mip_gap", None)
+    return "time_limit", math.inf if found is None or not np.isfinite(found) else float(found)
 
 
 def solve_min_sites(
@@ -1010,15 +1093,17 @@ class Plan:
             label = category_label(str(cat), "zh") if zh else str(cat)
             lines.append(f"  {label}: {n}")
         if len(self.problems):
-            for row in self.problems.itertuples():
-                if row.greedy_sites is not None and row.greedy_sites == row.greedy_sites:
-                    lines.append(
-                        f"  {row.rule} {row.category}: exact {row.sites}, greedy "
-                        f"{int(row.greedy_sites)}"
-                        if not zh
-                        else f"  {row.rule} {category_label(row.category, 'zh')}：精确解 "
-                        f"{row.sites}，贪心 {int(row.greedy_sites)}"
-                    )
+            for rec in self.problems.to_dict("records"):
+                greedy_n = rec.get("greedy_sites")
+                if greedy_n is None or pd.isna(greedy_n):
+                    continue
+                cat = str(rec["category"])
+                lines.append(
+                    f"  {rec['rule']} {cat}: exact {rec['sites']}, greedy {int(greedy_n)}"
+                    if not zh
+                    else f"  {rec['rule']} {category_label(cat, 'zh')}：精确解 {rec['sites']}，"
+                    f"贪心 {int(greedy_n)}"
+                )
         if len(self.impossible):
             lines.append(
                 f"无法通过新增设施达标的单元 {len(self.impossible)} 个（见 impossible）"
@@ -1411,20 +1496,20 @@ def plan(
             if need <= budget_left:
                 budget_left -= need
                 continue
-            units, residents = _rule_units([problems[i] for i in idx])
+            rule_units, residents = _rule_units([problems[i] for i in idx])
             sol = solve_budgeted(
                 [problems[i] for i in idx],
                 budget_left,
-                units=units,
+                units=rule_units,
                 residents=residents,
                 time_limit=time_limit,
                 mip_gap=mip_gap,
             )
-            for i, r in zip(idx, sol.rows, strict=True):
-                final_rows[i] = r
-                problem_rows[i]["sites"] = int(r.size)
-                problem_rows[i]["status"] = sol.status
-                problem_rows[i]["gap"] = sol.gap
+            for at, r in zip(idx, sol.rows, strict=True):
+                final_rows[at] = np.asarray(r, dtype=np.int64)
+                problem_rows[at]["sites"] = int(r.size)
+                problem_rows[at]["status"] = sol.status
+                problem_rows[at]["gap"] = sol.gap
             budget_left -= sum(r.size for r in sol.rows)
             notes.append(
                 (
@@ -1464,7 +1549,7 @@ def plan(
             geoms.append(row.geometry)
         del needy_before
         for u in np.flatnonzero(passing_after):
-            uid = p.units[u]
+            uid = p.units[int(u)]
             st = next(s for s in state if s["rule"].id == p.rule and s["category"] == p.category)
             i = st["units"].index.get_loc(uid)
             new = p.new_residents(rows)[u]
@@ -1629,7 +1714,7 @@ def _rule_units(
         return pd.Index([]), np.zeros(0)
     both = pd.concat(frames)
     both = both[~both.index.duplicated()]
-    return both.index, both.to_numpy(dtype=float)
+    return both.index, np.asarray(both.to_numpy(dtype=float), dtype=np.float64)
 
 
 CURVE_COLUMNS = [
@@ -1767,7 +1852,9 @@ def _plan_order(
             p = problems[pi]
             hit = p.cover[r].indices
             hit = hit[~covered[pi][hit]]
-            add = np.bincount(p.class_unit[hit], weights=p.class_pop[hit], minlength=len(p.units))
+            add = np.bincount(
+                p.class_unit[hit], weights=p.class_pop[hit], minlength=len(p.units)
+            ).astype(np.float64)
             ok = passing_with(pi, add)
             useful = float(np.minimum(add, np.maximum(p.gap - new[pi], 0.0)).sum())
             score = (float(res[ok].sum()), useful)
