@@ -1073,7 +1073,7 @@ class Plan:
         n_units = 0 if units is None else len(units)
         if zh:
             lines.append(
-                f"规划新增设施 {len(self.sites)} 处，使 {n_units} 个单元达标"
+                f"规划新增设施 {len(self.sites)} 处，使 {n_units} 个单元在所规划类别上达标"
                 + (
                     "（最优解）"
                     if self.status == "optimal"
@@ -1082,7 +1082,7 @@ class Plan:
             )
         else:
             lines.append(
-                f"{len(self.sites)} new sites make {n_units} units pass"
+                f"{len(self.sites)} new sites make {n_units} units pass in the planned categories"
                 + (
                     " (proven optimal)"
                     if self.status == "optimal"
