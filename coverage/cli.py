@@ -401,7 +401,10 @@ def plan_command(
     out: OutOption,
     rules: Annotated[
         str | None,
-        typer.Option("--rules", help="Rule ids to plan, comma-separated (default: reach rules)."),
+        typer.Option(
+            "--rules",
+            help="Rule ids to plan, comma-separated (default: every rule a new site can fix).",
+        ),
     ] = None,
     category: Annotated[
         str | None,

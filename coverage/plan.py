@@ -987,7 +987,7 @@ def solve_budgeted(
 # ---- the plan ---------------------------------------------------------------------------------
 
 #: Rule kinds a new facility can fix, and so :func:`plan` plans.
-PLANNABLE_KINDS = ("reach",)
+PLANNABLE_KINDS = ("reach", "count", "community_share", "area_per_capita")
 
 
 @dataclass(eq=False)
@@ -1022,8 +1022,13 @@ class Plan:
     reaudit
         The case audited again with the proposed sites added as services (None when not asked).
     notes
-        What the reader must know (categories planned from scratch, caps), in English and
-        Chinese.
+        What the reader must know (categories planned from scratch, caps, streets above a
+        count's maximum), in English and Chinese.
+    result
+        The audit planned on.
+    deficits
+        Area rules (W4): per failing street, ``deficit_m2`` and the ``sites`` of the
+        candidate layer chosen to cover it (0 when the candidates carry no area).
     """
 
     sites: gpd.GeoDataFrame
@@ -1036,6 +1041,7 @@ class Plan:
     reaudit: AuditResult | None
     notes: list[tuple[str, str]] = field(default_factory=list)
     result: AuditResult | None = field(default=None, repr=False)
+    deficits: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         return (
@@ -1059,7 +1065,13 @@ class Plan:
         for row in self.targets.itertuples():
             table = self.reaudit.communities if row.unit == "community" else self.reaudit.streets
             id_col = f"{row.unit}_id"
-            got = table.loc[table[id_col] == row.unit_id, f"{row.rule}_share_{row.category}"]
+            share_col = f"{row.rule}_share_{row.category}"
+            here = table[id_col] == row.unit_id
+            if share_col not in table:  # a count, share or area rule: its status decides
+                got = table.loc[here, f"{row.rule}_status"]
+                bad.append(not (len(got) and got.iloc[0] == "pass"))
+                continue
+            got = table.loc[here, share_col]
             value = float(got.iloc[0]) if len(got) else math.nan
             bad.append(not (np.isfinite(value) and is_close_or_above(value, share)))
         return self.targets[np.asarray(bad, dtype=bool)]
@@ -1227,7 +1239,8 @@ def plan(
     result
         An audit (it holds the network, the origins with their distances and the case).
     rules
-        Rule ids to plan (default: every reach rule of the pack).
+        Rule ids to plan (default: every rule a new facility can fix: reach, count,
+        community share and area rules).
     categories
         Categories to plan (default: every required category of those rules).
     candidates
@@ -1279,11 +1292,19 @@ def plan(
     todo = [
         (rule, cat)
         for rule in selected
+        if rule.kind == "reach"
         for cat in rule.categories
         if wanted is None or cat in wanted
     ]
+    others = [
+        rule
+        for rule in selected
+        if rule.kind != "reach" and (wanted is None or rule.category in wanted)
+    ]
     if wanted is not None:
-        known = {c for rule in selected for c in rule.categories}
+        known = {c for rule in selected for c in rule.categories} | {
+            rule.category for rule in selected if rule.category
+        }
         unknown = sorted(wanted - known)
         if unknown:
             msg = (
@@ -1564,6 +1585,38 @@ def plan(
                     "share_planned": float((st["now_after_rules"][i] + new) / p.total[u]),
                 }
             )
+    deficits = pd.DataFrame(columns=["rule", "street_id", "residents", "deficit_m2", "sites"])
+    if others:
+        from coverage.plan_counts import plan_counts
+
+        counted = plan_counts(
+            result, others, cand_frame=cand_frame, cand_snap=cand_snap, o_snap=o_snap
+        )
+        numbers: dict[tuple[str, str], int] = {}
+        for pick in counted.picks:
+            key = (pick["rules"], pick["category"])
+            numbers[key] = numbers.get(key, 0) + 1
+            row = cand_frame.iloc[pick["candidate"]]
+            site_rows.append(
+                {
+                    "site": f"{pick['rules'].replace(';', '+')}-{pick['category']}-"
+                    f"{numbers[key]:03d}",
+                    "category": pick["category"],
+                    "rules": pick["rules"],
+                    "candidate_id": str(row["candidate_id"]),
+                    "source": str(row["source"]),
+                    "area_m2": float(row["area_m2"]),
+                    "units": pick["units"],
+                    "n_units": 1,
+                    "residents_new": math.nan,
+                }
+            )
+            geoms.append(row.geometry)
+        target_rows.extend(counted.targets)
+        impossible_rows.extend(counted.impossible)
+        notes.extend(counted.notes)
+        if counted.deficits:
+            deficits = pd.DataFrame(counted.deficits)
     sites = gpd.GeoDataFrame(
         pd.DataFrame(
             site_rows,
@@ -1648,6 +1701,7 @@ def plan(
         ),
         problems=pd.DataFrame(problem_rows),
         reaudit=re,
+        deficits=deficits,
         notes=notes,
         result=result,
     )

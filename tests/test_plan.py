@@ -540,3 +540,110 @@ def test_plan_is_exported() -> None:
     assert coverage.Plan is Plan
     assert isinstance(sp.csr_matrix((1, 1)), sp.csr_matrix)
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+# ---- count, community-share and area rules -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_counts() -> Plan:
+    return plan(audit_case(DEMO), rules=["W2", "W4", "W5", "W6"])
+
+
+def test_w2_every_street_gets_its_centre_at_the_least_mean_walk(demo_counts: Plan) -> None:
+    from coverage.plan_counts import mean_walk_m
+
+    re = demo_counts.reaudit
+    assert re is not None
+    before = demo_counts.result.streets.set_index("street_id")
+    after = re.streets.set_index("street_id")
+    failing = before.index[before["W2_status"] == "fail"]
+    assert len(failing) == 14
+    assert (after.loc[failing, "W2_status"] == "pass").all()
+    w2 = demo_counts.sites[demo_counts.sites["rules"] == "W2"]
+    assert sorted(w2["units"]) == sorted(failing)  # one new centre per street without one
+    # the centre of one street is the candidate with the least mean walk of its residents:
+    # no other candidate inside the street does better (checked by brute force)
+    result = demo_counts.result
+    net = result.network
+    sid = str(failing[0])
+    cands = default_candidates(net, result.streets)
+    cands = cands[cands.within(result.streets.set_index("street_id").loc[sid, "geometry"])]
+    c_snap = snap_points(net, cands.set_index("candidate_id"))
+    mask = (result.origins["street_id"] == sid).to_numpy()
+    o_snap = snap_points(net, result.origins[mask].set_index("origin_id"))
+    means = mean_walk_m(net, c_snap, o_snap, result.origins.loc[mask, "population"].to_numpy())
+    chosen = w2.loc[w2["units"] == sid, "candidate_id"].iloc[0]
+    assert means[list(cands["candidate_id"]).index(chosen)] == pytest.approx(means.min())
+
+
+def test_mean_walk_matches_networkx(line: tuple[Case, Path, WalkNetwork]) -> None:
+    from coverage.plan_counts import mean_walk_m
+
+    _, _, net = line
+    # nodes 0..8 on a line 111.2 m apart: from node 4 the mean walk to every node is
+    # (4 + 3 + 2 + 1 + 0 + 1 + 2 + 3 + 4) / 9 steps
+    pts = np.array([[i * GRID_STEP_DEG, 0.0] for i in range(9)])
+    cands = snap_points(net, pts[[0, 4]])
+    origins = snap_points(net, pts)
+    got = mean_walk_m(net, cands, origins, np.ones(9))
+    assert got[1] == pytest.approx(20 / 9 * GRID_STEP_M, rel=1e-9)
+    assert got[0] == pytest.approx(36 / 9 * GRID_STEP_M, rel=1e-9)
+
+
+def test_w5_and_w6_planned_jointly(demo_counts: Plan) -> None:
+    before = demo_counts.result.streets.set_index("street_id")
+    re = demo_counts.reaudit
+    assert re is not None
+    after = re.streets.set_index("street_id")
+    ex = demo_counts.sites[demo_counts.sites["category"] == "exercise_point"]
+    # per street, the new points are exactly max(W5 lacking, W6 lacking): one point in a
+    # community without one counts for both rules
+    comms = demo_counts.result.communities
+    for sid, row in before.iterrows():
+        n_comm = int((comms["street_id"] == sid).sum())
+        lack5 = max(5 - int(row["W5_value"]), 0)
+        lack6 = max(int(np.ceil(0.8 * n_comm - 1e-9)) - int(row["W6_communities_with"]), 0)
+        got = (
+            ex["units"].isin(comms.loc[comms["street_id"] == sid, "community_id"]).sum()
+            + (ex["units"] == sid).sum()
+        )
+        if sid in set(demo_counts.impossible["unit_id"]):
+            continue
+        assert got == max(lack5, lack6), sid
+        assert after.loc[sid, "W5_status"] == "pass" and after.loc[sid, "W6_status"] == "pass"
+    assert demo_counts.unmet().empty
+
+
+def test_w4_area_deficit_per_street(demo_counts: Plan) -> None:
+    deficits = demo_counts.deficits.set_index("street_id")
+    streets = demo_counts.result.streets.set_index("street_id")
+    failing = streets.index[streets["W4_status"] == "fail"]
+    assert set(deficits.index) == set(failing)
+    want = 1.6 * streets.loc[failing, "population"] - (
+        streets.loc[failing, "W4_value"] * streets.loc[failing, "population"]
+    )
+    np.testing.assert_allclose(deficits.loc[failing, "deficit_m2"], want, rtol=1e-9)
+    assert (deficits["sites"] == 0).all()  # the default candidates carry no area
+
+
+def test_w4_lots_with_areas_cover_the_deficit(line: tuple[Case, Path, WalkNetwork]) -> None:
+    from coverage.rules import load_pack
+
+    case, _, net = line
+    result = audit_case(case, pack="wuhan-1plus10", network=net)
+    # 900 residents need more than 1,440 m² of sports ground; lots of 1,000, 600 and 300 m²:
+    # the fewest lots covering it are the two largest
+    lots = gpd.GeoDataFrame(
+        {"candidate_id": ["a", "b", "c"], "source": "layer", "area_m2": [300.0, 1000.0, 600.0]},
+        geometry=[Point(i * GRID_STEP_DEG, 0.0) for i in (1, 3, 5)],
+        crs=4326,
+    )
+    got = plan(result, rules=["W4"], candidates=lots)
+    assert load_pack("wuhan-1plus10").rule("W4").min_value == 1.6
+    assert sorted(got.sites["candidate_id"]) == ["b", "c"]
+    assert got.deficits["deficit_m2"].iloc[0] == pytest.approx(1440.0)
+    re = got.reaudit
+    assert re is not None
+    assert re.streets["W4_status"].iloc[0] == "pass"
+    assert got.unmet().empty
