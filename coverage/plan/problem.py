@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time
@@ -428,30 +429,35 @@ def greedy_sites(problem: CoverageProblem, *, start: npt.ArrayLike = ()) -> npt.
     if chosen:
         uncovered[problem.cover[chosen].indices] = False
     n_units = len(problem.units)
-    weights = sp.csr_matrix(
-        (problem.class_pop, (np.arange(problem.class_unit.size), problem.class_unit)),
-        shape=(problem.class_unit.size, n_units),
-    )
-    cover = problem.cover.astype(np.float64).tocsr()
-    while True:
-        need = remaining > 1e-9 * np.maximum(problem.total, 1.0)
-        if not need.any():
-            break
-        gain_by_unit = (cover @ weights.multiply(uncovered[:, None]).tocsr()).tocoo()
-        gains = np.bincount(
-            gain_by_unit.row,
-            weights=np.minimum(gain_by_unit.data, np.maximum(remaining, 0.0)[gain_by_unit.col]),
-            minlength=cover.shape[0],
-        )
-        best = int(np.argmax(gains))
-        if gains[best] <= 0:
-            break  # nothing left helps: cannot happen for units that can pass
-        chosen.append(best)
-        hit = problem.cover[best].indices
+    cover = problem.cover.tocsr()
+    unit_of, pop_of = problem.class_unit, problem.class_pop
+
+    def gain(j: int) -> float:
+        hit = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
         hit = hit[uncovered[hit]]
-        remaining = remaining - np.bincount(
-            problem.class_unit[hit], weights=problem.class_pop[hit], minlength=n_units
-        )
+        if hit.size == 0:
+            return 0.0
+        units, at = np.unique(unit_of[hit], return_inverse=True)
+        new = np.bincount(at, weights=pop_of[hit])
+        return float(np.minimum(new, np.maximum(remaining[units], 0.0)).sum())
+
+    # lazy evaluation: a candidate's gain never grows as others are built (its uncovered
+    # residents and the units' remaining needs only shrink), so a stale gain is an upper bound
+    heap = [(-gain(j), j) for j in range(cover.shape[0])]
+    heapq.heapify(heap)
+    tolerance = 1e-9 * np.maximum(problem.total, 1.0)
+    while heap and (remaining > tolerance).any():
+        _, j = heapq.heappop(heap)
+        current = gain(j)
+        if current <= 0:
+            continue
+        if heap and current < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-current, j))
+            continue
+        chosen.append(j)
+        hit = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
+        hit = hit[uncovered[hit]]
+        remaining = remaining - np.bincount(unit_of[hit], weights=pop_of[hit], minlength=n_units)
         uncovered[hit] = False
     return np.asarray(chosen, dtype=np.int64)
 
