@@ -123,6 +123,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "problems": _records(plan.problems),
         "curve": _records(plan.curve),
         "impossible": _records(plan.impossible),
+        "area_deficits": _records(plan.deficits),
         "notes": [{"en": en, "zh": zh} for en, zh in plan.notes],
         "unmet_in_reaudit": len(plan.unmet()),
     }
@@ -147,6 +148,7 @@ _WORDS = {
         "unit": "单元",
         "reaudit": "重新体检：规划后仍未达标的目标单元 {n} 个",
         "lower_bound": "按规划顺序逐个建设（下界）",
+        "deficit": "体育场地面积缺口（按街道）",
     },
     "en": {
         "title": "Closing the gaps (补短板)",
@@ -167,6 +169,7 @@ _WORDS = {
         "unit": "unit",
         "reaudit": "Re-audit: {n} targeted units still failing after the plan",
         "lower_bound": "the plan's sites built best first (a lower bound)",
+        "deficit": "Sports ground area deficit per street",
     },
 }
 
@@ -271,6 +274,17 @@ def render_plan_html(plan: Plan, *, lang: str = "zh") -> str:
             f"<h3>{_e(words['impossible'])}</h3><table><thead><tr><th></th>"
             f"<th>{_e(words['category'])}</th><th>{_e(words['unit'])}</th><th></th>"
             f"<th>{_e(words['reason'])}</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    if len(plan.deficits):
+        rows = "".join(
+            f"<tr><td>{_e(r['rule'])}</td><td>{_e(r['street_id'])}</td>"
+            f"<td>{float(r['deficit_m2']):,.0f}</td><td>{_e(r['sites'])}</td></tr>"
+            for r in plan.deficits.to_dict("records")
+        )
+        parts.append(
+            f"<h3>{_e(words['deficit'])}</h3><table><thead><tr><th></th>"
+            f"<th>{_e(words['unit'])}</th><th>m²</th><th>{_e(words['sites'])}</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
         )
     if plan.reaudit is not None:
         parts.append(f"<p>{_e(words['reaudit'].format(n=len(plan.unmet())))}</p>")

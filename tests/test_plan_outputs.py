@@ -111,3 +111,14 @@ def test_cli_plan_refuses_a_rule_no_site_can_fix(tmp_path: Path) -> None:
     res = runner.invoke(app, ["plan", str(DEMO), "--out", str(tmp_path / "o"), "--rules", "W3"])
     assert res.exit_code != 0
     assert "W3" in res.output
+
+
+def test_area_deficits_reach_summary_and_report(tmp_path: Path) -> None:
+    case = _line_case(tmp_path)
+    result = audit_case(case, pack="wuhan-1plus10")
+    got = plan(result, rules=["W4"], reaudit=False)
+    assert got.deficits["deficit_m2"].iloc[0] == pytest.approx(1440.0)
+    written = write_plan_outputs(got, tmp_path / "out", lang="en", map=False)
+    summary = json.loads(written["summary_json"].read_text(encoding="utf-8"))
+    assert summary["plan"]["area_deficits"][0]["deficit_m2"] == pytest.approx(1440.0)
+    assert "1,440" in written["report_html"].read_text(encoding="utf-8")
