@@ -225,6 +225,12 @@ def test_bad_options_are_refused(line: tuple[Case, Path, WalkNetwork]) -> None:
         plan(result, categories=["repair"])
     with pytest.raises(ValueError, match="max_new"):
         plan(result, max_new=-1)
+    # a candidate frame is checked like a file: one in Beijing misses this case
+    elsewhere = gpd.GeoDataFrame(
+        {"candidate_id": ["x"], "source": ["layer"]}, geometry=[Point(116.4, 39.9)], crs=4326
+    )
+    with pytest.raises(DataError, match="lies inside"):
+        plan(result, candidates=elsewhere)
 
 
 # ---- candidate layers -------------------------------------------------------------------------

@@ -382,15 +382,15 @@ def plan(
 
     if candidates is None:
         cand_frame = default_candidates(network, result.streets, spacing_m=spacing_m)
-    elif (
-        isinstance(candidates, gpd.GeoDataFrame)
-        and "candidate_id" in candidates
-        and (candidates.crs is not None and candidates.crs.to_epsg() == 4326)
-        and "source" in candidates
-    ):
-        cand_frame = candidates.reset_index(drop=True)
     else:
-        cand_frame = read_candidates(candidates, area=result.streets)
+        # every user layer, file or frame, gets the checks of read_candidates
+        frame_columns = candidates.columns if isinstance(candidates, gpd.GeoDataFrame) else ()
+        cand_frame = read_candidates(
+            candidates,
+            area=result.streets,
+            id_column="candidate_id" if "candidate_id" in frame_columns else None,
+            area_column="area_m2" if "area_m2" in frame_columns else None,
+        )
     if "area_m2" not in cand_frame:
         cand_frame = cand_frame.assign(area_m2=np.nan)
     cand_frame, cand_snap = _snap_candidates(network, cand_frame, max_snap)
