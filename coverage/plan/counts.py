@@ -152,7 +152,7 @@ def plan_counts(
 ) -> CountPlan:
     """Plan the count, community-share and area rules among ``rules`` (see the module
     docstring)."""
-    from coverage.audit import _containment
+    from coverage.audit import _containment, service_categories
 
     network = result.network
     assert network is not None
@@ -170,16 +170,11 @@ def plan_counts(
     shares = {r.category: r for r in rules if r.kind == "community_share"}
     services = result.services
 
-    def served(cat: str) -> pd.Series:
-        mask = services["category"] == cat
-        if "categories" in services:
-            mask |= (
-                services["categories"]
-                .fillna("")
-                .astype(str)
-                .str.split(";")
-                .map(lambda cs: cat in cs)
-            )
+    by_category = service_categories(services)  # a service may serve several categories
+
+    def served(cat: str) -> npt.NDArray[np.bool_]:
+        mask = np.zeros(len(services), dtype=bool)
+        mask[by_category.loc[by_category["category"] == cat, "pos"].to_numpy(dtype=np.int64)] = True
         return mask
 
     for cat in dict.fromkeys([*counts, *shares]):

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from coverage.audit import AuditResult, audit_case
+from coverage.audit import AuditResult, audit_case, service_categories
 from coverage.categories import category_label
 from coverage.errors import DataError
 from coverage.plan.matrix import candidate_coverage
@@ -400,6 +400,7 @@ def plan(
     weights = origins["population"].to_numpy(dtype=float)
 
     # per (rule, category): the units' state today, the residents still to reach
+    served = service_categories(result.services)  # a service may serve several categories
     state: list[dict[str, Any]] = []
     impossible_rows: list[dict[str, Any]] = []
     for rule, cat in todo:
@@ -414,14 +415,7 @@ def plan(
             if column in origins
             else np.full(len(origins), np.inf)
         )
-        from_scratch = not bool((result.services["category"] == cat).any()) and not (
-            "categories" in result.services
-            and result.services["categories"]
-            .fillna("")
-            .str.split(";")
-            .map(lambda cs, c=cat: c in cs)
-            .any()
-        )
+        from_scratch = not bool((served["category"] == cat).any())
         reached = np.nan_to_num(d, nan=np.inf) <= budget
         on_net = o_snap.ok & ~np.isnan(d) if not from_scratch else o_snap.ok
         if from_scratch:
