@@ -447,11 +447,13 @@ def write_plan_outputs(
 
     assert plan.result is not None
     out = Path(out_dir)
+    # the audit's map is written too (so that report.html links to map.html), then replaced
+    # by the map with the plan's layers below
     written = write_outputs(
         plan.result,
         out,
         lang=lang,
-        map=False,
+        map=map,
         offline=offline,
         service_areas=service_areas,
         outputs=outputs,
@@ -478,8 +480,7 @@ def write_plan_outputs(
         at = page.rfind("</body>")
         page = page[:at] + section + page[at:] if at >= 0 else page + section
         _replace(written["report_html"], page)
-    wanted = None if outputs is None else set(outputs)
-    if map and (wanted is None or "map" in wanted):
-        written["map_html"] = _write_map(plan, out / "map.html", lang=lang, offline=offline)
+    if "map_html" in written:
+        written["map_html"] = _write_map(plan, written["map_html"], lang=lang, offline=offline)
     logger.info("plan written to %s", out)
     return written

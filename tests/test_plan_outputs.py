@@ -52,6 +52,7 @@ def test_outputs_escape_and_neutralise_untrusted_text(hostile_plan, tmp_path: Pa
     assert table["candidate_id"].str.startswith("'=").all()  # no formula can run
     page = written["report_html"].read_text(encoding="utf-8")
     assert '<section id="plan">' in page and "<img src=x" not in page
+    assert 'href="map.html"' in page  # the report links the plan's map
     mapped = written["map_html"].read_text(encoding="utf-8")
     assert "sc-plan-switch" in mapped and "<img src=x" not in mapped
     layers = pyogrio.list_layers(written["gpkg"])[:, 0]
