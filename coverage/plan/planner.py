@@ -537,7 +537,13 @@ def plan(
             n_candidates=n_useful,
         )
         solution = solve_min_sites(problem, time_limit=time_limit, mip_gap=mip_gap)
-        greedy_n = greedy_sites(problem).size if greedy and len(problem.units) else None
+        greedy_n = None
+        if greedy and len(problem.units):
+            greedy_n = (
+                solution.greedy_sites
+                if solution.greedy_sites is not None
+                else int(greedy_sites(problem).size)
+            )
         problems.append(problem)
         solutions.append(solution)
         problem_rows.append(

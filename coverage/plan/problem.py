@@ -231,7 +231,9 @@ def _passes(reached: float, total: float, share: float) -> bool:
 
 @dataclass(frozen=True)
 class Solution:
-    """What one solve found."""
+    """What one solve found: the rows built (per problem), the status and gap, the objective,
+    the seconds; for a budgeted solve the units passing; for a min-sites solve stopped at its
+    time limit the size of the greedy plan it was compared with."""
 
     rows: tuple[npt.NDArray[np.int64], ...]
     status: Status
@@ -239,6 +241,7 @@ class Solution:
     objective: float
     seconds: float
     passing: npt.NDArray[np.bool_] | None = None
+    greedy_sites: int | None = None
 
 
 def _milp(
@@ -376,10 +379,12 @@ def solve_min_sites(
     )
     status, gap = _status(res)
     rows = None if res.x is None else _repair(problem, np.flatnonzero(res.x[:n_x] > 0.5))
+    greedy_size = None
     if status == "time_limit":
         # a stopped solver's incumbent can be poor: keep the greedy plan when it is smaller,
         # and measure the gap of what is returned against the solver's bound
         greedy = greedy_sites(problem)
+        greedy_size = int(greedy.size)
         if rows is None or greedy.size < rows.size:
             rows = _repair(problem, greedy)
         bound = getattr(res, "mip_dual_bound", None)
@@ -388,7 +393,14 @@ def solve_min_sites(
         else:
             gap = math.inf
     assert rows is not None
-    return Solution((rows,), status, gap, float(rows.size), time.perf_counter() - started)
+    return Solution(
+        (rows,),
+        status,
+        gap,
+        float(rows.size),
+        time.perf_counter() - started,
+        greedy_sites=greedy_size,
+    )
 
 
 def _repair(problem: CoverageProblem, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
