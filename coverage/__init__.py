@@ -7,6 +7,7 @@ The package reads as a pipeline, and so does its public API::
     access    nearest_facility, node_distances
     rules     load_pack, list_packs
     audit     audit_case -> AuditResult
+    plan      plan -> Plan (补短板: the fewest new facilities that make every community pass)
     outputs   facility_isochrones, service_area, reach_area, isochrone, audit_map, save_map,
               write_outputs
 
@@ -25,6 +26,7 @@ from coverage.errors import ConfigError, CoverageError, DataError, NetworkError,
 from coverage.isochrones import facility_isochrones, isochrone, reach_area, service_area
 from coverage.load import read_communities, read_layer, read_services, read_streets
 from coverage.network import WalkNetwork, build_walk_network, download_walk_network
+from coverage.plan import Plan, plan
 from coverage.rules import list_packs, load_pack
 from coverage.snapping import SnappedPoints, snap_points
 
@@ -61,6 +63,7 @@ __all__ = [
     "CoverageError",
     "DataError",
     "NetworkError",
+    "Plan",
     "RulePackError",
     "SnappedPoints",
     "WalkNetwork",
@@ -75,6 +78,7 @@ __all__ = [
     "load_pack",
     "nearest_facility",
     "node_distances",
+    "plan",
     "reach_area",
     "read_communities",
     "read_layer",

@@ -106,6 +106,9 @@ class AuditResult:
     snapped_services
         The audit's snapping of ``services`` (aligned with its rows), so that outputs
         (walking-time maps) search from the very points the audit searched from.
+    case
+        The case audited, so that a plan (:func:`coverage.plan.plan`) can audit it again
+        with new sites.
     """
 
     case_name: str
@@ -121,6 +124,7 @@ class AuditResult:
     timings: dict[str, float]
     network: WalkNetwork | None = field(default=None, repr=False)
     snapped_services: SnappedPoints | None = field(default=None, repr=False)
+    case: Case | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (
@@ -861,6 +865,7 @@ def audit_case(
         timings=timings,
         network=network,
         snapped_services=snapped_services,
+        case=case,
     )
 
 

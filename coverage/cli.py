@@ -479,6 +479,119 @@ def audit(
     )
 
 
+@app.command(
+    "plan",
+    help="Plan the fewest new facilities (补短板) that make every community pass, existing ones "
+    "kept: audit the case, solve exact integer programs, audit it again with the sites, and "
+    "write the audit's outputs plus plan.csv, the proposed_sites layer of audit.gpkg, the plan "
+    "in summary.json, report.html and map.html into --out.\n\nExit code 0 when the plan ran "
+    "(also when the solver stopped at --time-limit: a warning gives the gap); 1 when the "
+    "inputs are invalid.",
+)
+def plan_command(
+    case_config: Annotated[Path, typer.Argument(help="The case's TOML configuration file.")],
+    *,
+    out: OutOption,
+    rules: Annotated[
+        str | None,
+        typer.Option(
+            "--rules",
+            help="Rule ids to plan, comma-separated (default: every rule a new site can fix).",
+        ),
+    ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option("--category", help="Categories to plan, comma-separated (default: all)."),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidates",
+            help="Candidate sites (points or polygons: vacant lots, community rooms); default "
+            "points on the walking network every 200 m.",
+        ),
+    ] = None,
+    max_new: Annotated[
+        int | None, typer.Option("--max-new", min=0, help="At most this many new sites.")
+    ] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option("--time-limit", min=0.0, help="Seconds per integer program."),
+    ] = None,
+    pack: PackOption = None,
+    speed_kmh: SpeedOption = None,
+    share: ShareOption = None,
+    lang: LangOption = Lang.zh,
+    online: OnlineOption = False,
+    no_map: NoMapOption = False,
+    no_service_areas: NoAreasOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Plan new facilities for a case and write the outputs."""
+    _setup_logging(quiet=quiet, verbose=verbose)
+    from coverage.audit import audit_case
+    from coverage.case import Case
+    from coverage.plan import plan as make_plan
+    from coverage.plan_report import write_plan_outputs
+    from coverage.report import check_output_folder
+
+    try:
+        check_output_folder(out)
+        with _progress(enabled=_show_progress(quiet=quiet)) as step:
+            step(f"reading case {case_config}")
+            case = Case.from_config(case_config)
+            step("auditing today's services")
+            result = audit_case(
+                case,
+                pack=pack,
+                walk_speed_kmh=speed_kmh,
+                min_population_share=share,
+                cache_dir=cache_dir,
+            )
+            step("planning new sites")
+            try:
+                planned = make_plan(
+                    result,
+                    rules=None if rules is None else [r.strip() for r in rules.split(",")],
+                    categories=None
+                    if category is None
+                    else [c.strip() for c in category.split(",")],
+                    candidates=candidates,
+                    max_new=max_new,
+                    time_limit=time_limit,
+                    case=case,
+                )
+            except ValueError as exc:
+                if isinstance(exc, CoverageError):
+                    raise
+                raise typer.BadParameter(str(exc)) from exc
+            step("writing outputs")
+            written = write_plan_outputs(
+                planned,
+                out,
+                lang=lang.value,
+                map=not no_map,
+                offline=not online,
+                service_areas=not no_service_areas,
+            )
+    except CoverageError as exc:
+        raise _fail(exc) from exc
+    if planned.status == "time_limit":
+        console.print(
+            f"warning: the solver stopped at --time-limit; the plan is the best found "
+            f"(gap {100 * planned.gap:.2f}%)",
+            highlight=False,
+            markup=False,
+        )
+    if not quiet:
+        typer.echo(planned.describe(lang.value))
+        typer.echo("")
+        for key, path in written.items():
+            typer.echo(f"{key:<16} {path}")
+
+
 def demo_config() -> Path:
     """The embedded demo case (``data/demo/case.toml`` of the source tree).
 

@@ -47,6 +47,9 @@ Every timing is run ``--repeat`` times (fewer where a section says so) and repor
 ``growth`` (``scripts/bench_growth.py``)
     each stage (graph from arrays, cached load, snapping, search, rules, audit) and the audit's
     peak memory on networks of 10 k to 2 M nodes made from Heidelberg.
+``plan`` (``scripts/bench_plan.py``)
+    补短板 planning: the demo (every W1 category: time, peak memory, sites exact vs greedy,
+    spopt's LSCP on the full-coverage form) and one category of the city-size case.
 
 Headline keys name the peer's input (``build_speedup_vs_pyrosm_pbf_nodes``,
 ``query12_speedup_vs_pandana_simplified_graph``, ...); see ``docs/benchmarks.md``.
@@ -1543,6 +1546,7 @@ SECTIONS: dict[str, Callable[[], Section]] = {
     "peers": _section_module("peers"),
     "growth": _section_module("growth"),
     "packs": _section_module("packs"),
+    "plan": _section_module("plan"),
 }
 
 

@@ -1,0 +1,586 @@
+"""Coverage problems and their exact (HiGHS) and greedy solutions."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from coverage.rules import is_close_or_above
+
+if TYPE_CHECKING:
+    pass
+
+
+__all__ = [
+    "CoverageProblem",
+    "Solution",
+    "Status",
+    "greedy_sites",
+    "solve_budgeted",
+    "solve_min_sites",
+]
+
+logger = logging.getLogger(__name__)
+
+
+Status = Literal["optimal", "time_limit"]
+
+
+# ---- problems ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CoverageProblem:
+    """One rule and category: the communities (or streets) to make pass, and what each
+    candidate would bring within reach.
+
+    Attributes
+    ----------
+    rule, category, unit
+        The rule id, the category planned and the unit (``community`` or ``street``).
+    budget_m
+        The walking budget.
+    units
+        Ids of the target units: failing today, able to pass.
+    total
+        Residents of each target unit.
+    gap
+        Residents each target unit still needs within reach (the pack's share of its residents
+        less those within reach today).
+    cover
+        Boolean (kept candidates × classes): a class is the residents of one unit covered by
+        the same candidates.
+    class_unit, class_pop
+        The target unit (position) and residents of every class.
+    candidates
+        Positions (into the plan's candidate table) of the rows of ``cover``.
+    n_candidates
+        Candidates covering somebody still to be reached, before pruning.
+    """
+
+    rule: str
+    category: str
+    unit: str
+    budget_m: float
+    units: pd.Index
+    total: npt.NDArray[np.float64]
+    gap: npt.NDArray[np.float64]
+    cover: sp.csr_matrix
+    class_unit: npt.NDArray[np.int64]
+    class_pop: npt.NDArray[np.float64]
+    candidates: npt.NDArray[np.int64]
+    n_candidates: int = 0
+
+    @classmethod
+    def from_coverage(
+        cls,
+        cover: Any,
+        *,
+        unit: npt.ArrayLike,
+        population: npt.ArrayLike,
+        share: float = 1.0,
+        reached: npt.ArrayLike | None = None,
+        rule: str = "",
+        category: str = "",
+        budget_m: float = math.nan,
+    ) -> CoverageProblem:
+        """A problem from a plain coverage matrix (candidates × origins), as spopt builds its
+        models from one.
+
+        Parameters
+        ----------
+        cover
+            Boolean, dense or sparse, shape (candidates, origins): candidate covers origin.
+        unit
+            The unit (community) label of every origin.
+        population
+            Residents of every origin.
+        share
+            Share of a unit's residents that must be within reach.
+        reached
+            Origins within reach of an existing facility today (default none).
+        rule, category, budget_m
+            Labels.
+
+        Returns
+        -------
+        CoverageProblem
+            Targets: the units below the share that every candidate together lifts to it
+            (the others are left out, as :func:`plan` lists them as impossible).
+        """
+        matrix = sp.csr_matrix(cover, dtype=bool)
+        labels = pd.Index(pd.unique(np.asarray(unit, dtype=object)))
+        codes = labels.get_indexer(np.asarray(unit, dtype=object))
+        pop = np.asarray(population, dtype=float)
+        now_mask = (
+            np.zeros(pop.size, dtype=bool) if reached is None else np.asarray(reached, dtype=bool)
+        )
+        n = len(labels)
+        total = np.bincount(codes, weights=pop, minlength=n)
+        now = np.bincount(codes, weights=pop * now_mask, minlength=n)
+        coverable = np.zeros(pop.size, dtype=bool)
+        coverable[matrix.indices] = True
+        open_ = coverable & ~now_mask
+        best = now + np.bincount(codes, weights=pop * open_, minlength=n)
+        target = np.array(
+            [
+                not _passes(a, t, share) and _passes(b, t, share)
+                for a, b, t in zip(now, best, total, strict=True)
+            ],
+            dtype=bool,
+        )
+        keep = open_ & target[codes]
+        t_pos = np.full(n, -1, dtype=np.int64)
+        t_pos[target] = np.arange(int(target.sum()))
+        sub = matrix[:, np.flatnonzero(keep)].tocsc()
+        classes, class_unit, class_pop = _classes(sub, t_pos[codes[keep]], pop[keep])
+        kept = _prune(classes)
+        return cls(
+            rule=rule,
+            category=category,
+            unit="community",
+            budget_m=budget_m,
+            units=labels[target],
+            total=total[target],
+            gap=share * total[target] - now[target],
+            cover=classes[kept],
+            class_unit=class_unit,
+            class_pop=class_pop,
+            candidates=kept,
+            n_candidates=int((np.diff(classes.indptr) > 0).sum()),
+        )
+
+    def sites(self, rows: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """The candidates (rows of the original coverage matrix) of ``rows`` of ``cover``."""
+        return np.asarray(self.candidates[np.asarray(rows, dtype=np.int64)], dtype=np.int64)
+
+    def new_residents(self, rows: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Residents per target unit newly within reach when the ``rows`` of ``cover`` are
+        built."""
+        rows = np.asarray(rows, dtype=np.int64)
+        hit = np.zeros(self.cover.shape[1], dtype=bool)
+        if rows.size:
+            hit[self.cover[rows].indices] = True
+        return np.bincount(
+            self.class_unit[hit], weights=self.class_pop[hit], minlength=len(self.units)
+        ).astype(np.float64)
+
+    def passing(self, rows: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Which target units reach their share when the ``rows`` of ``cover`` are built."""
+        new = self.new_residents(rows)
+        return np.array(
+            [is_close_or_above(n, g) for n, g in zip(new, self.gap, strict=True)], dtype=bool
+        )
+
+
+def _classes(
+    cover: sp.csc_matrix, unit: npt.NDArray[np.int64], pop: npt.NDArray[np.float64]
+) -> tuple[sp.csr_matrix, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Merge the origins (columns) of one unit covered by the same candidates."""
+    keys: dict[tuple[int, bytes], int] = {}
+    cls = np.empty(cover.shape[1], dtype=np.int64)
+    indptr, indices = cover.indptr, cover.indices
+    for o in range(cover.shape[1]):
+        key = (int(unit[o]), indices[indptr[o] : indptr[o + 1]].tobytes())
+        cls[o] = keys.setdefault(key, len(keys))
+    n = len(keys)
+    class_unit = np.zeros(n, dtype=np.int64)
+    class_unit[cls] = unit
+    class_pop = np.bincount(cls, weights=pop, minlength=n).astype(np.float64)
+    merge = sp.csr_matrix((np.ones(cls.size), (np.arange(cls.size), cls)), shape=(cls.size, n))
+    merged = (cover.astype(np.float64) @ merge).tocsr()
+    merged.data[:] = 1.0
+    return merged.astype(bool), class_unit, class_pop
+
+
+def _prune(cover: sp.csr_matrix) -> npt.NDArray[np.int64]:
+    """Rows of ``cover`` not dominated: a row whose columns are a subset of another row's is
+    dropped; of identical rows the first is kept."""
+    counts = np.diff(cover.indptr)
+    live = np.flatnonzero(counts > 0)
+    if live.size <= 1:
+        return live
+    sub = cover[live].astype(np.int32)
+    overlap = (sub @ sub.T).tocoo()
+    size = counts[live]
+    i, j, v = overlap.row, overlap.col, overlap.data
+    contained = (i != j) & (v == size[i])  # row i inside row j
+    same = size[i] == size[j]
+    dominated = contained & (~same | (j < i))
+    drop = np.zeros(live.size, dtype=bool)
+    drop[i[dominated]] = True
+    return live[~drop]
+
+
+def _passes(reached: float, total: float, share: float) -> bool:
+    return total > 0 and is_close_or_above(reached / total, share)
+
+
+# ---- solvers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What one solve found: the rows built (per problem), the status and gap, the objective,
+    the seconds; for a budgeted solve the units passing; for a min-sites solve stopped at its
+    time limit the size of the greedy plan it was compared with."""
+
+    rows: tuple[npt.NDArray[np.int64], ...]
+    status: Status
+    gap: float
+    objective: float
+    seconds: float
+    passing: npt.NDArray[np.bool_] | None = None
+    greedy_sites: int | None = None
+
+
+def _milp(
+    c: npt.NDArray[np.float64],
+    a: sp.csr_matrix,
+    lb: npt.NDArray[np.float64],
+    ub: npt.NDArray[np.float64],
+    integral: npt.NDArray[np.int64],
+    *,
+    time_limit: float | None,
+    mip_gap: float,
+) -> Any:
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    options: dict[str, Any] = {"mip_rel_gap": mip_gap, "presolve": True}
+    if time_limit is not None:
+        options["time_limit"] = max(float(time_limit), 0.01)
+    return milp(
+        c,
+        constraints=LinearConstraint(a, lb, ub),
+        integrality=integral,
+        bounds=Bounds(np.zeros(c.size), np.ones(c.size)),
+        options=options,
+    )
+
+
+def _cover_block(problem: CoverageProblem) -> sp.csr_matrix:
+    """``y_q - sum(x_j covering q) <= 0``: the class rows over [x | y]."""
+    n_q = problem.cover.shape[1]
+    return sp.hstack(
+        [-problem.cover.T.astype(np.float64), sp.identity(n_q, format="csr")], format="csr"
+    )
+
+
+def _unit_block(problem: CoverageProblem) -> sp.csr_matrix:
+    """``sum(pop_q / total_i * y_q)`` per target unit, over the classes."""
+    n_q = problem.cover.shape[1]
+    return sp.csr_matrix(
+        (
+            problem.class_pop / problem.total[problem.class_unit],
+            (problem.class_unit, np.arange(n_q)),
+        ),
+        shape=(len(problem.units), n_q),
+    )
+
+
+def _contributions(problem: CoverageProblem) -> sp.csr_matrix:
+    """Residents of each target unit (columns) each candidate (rows) brings within reach."""
+    weights = sp.csr_matrix(
+        (problem.class_pop, (np.arange(problem.class_unit.size), problem.class_unit)),
+        shape=(problem.class_unit.size, len(problem.units)),
+    )
+    return (problem.cover.astype(np.float64) @ weights).tocsr()
+
+
+def _unit_cuts(problem: CoverageProblem) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:
+    """Valid inequalities over the candidates alone that tighten the programs' relaxation.
+
+    Per target unit ``i`` with gap ``g`` and ``c_ij`` the residents of ``i`` candidate ``j``
+    reaches: the unit's new residents are at most ``sum(c_ij x_j)``, so
+    ``sum(min(c_ij, g) x_j) >= g`` (coefficients above the right-hand side reduced, valid for
+    binary ``x``); and at least ``m_i`` candidates reaching it are needed, ``m_i`` the fewest
+    of the largest ``c_ij`` that sum to ``g``. Both are scaled by ``g``.
+    """
+    contrib = _contributions(problem).tocsc()
+    n_units = len(problem.units)
+    gap = np.maximum(problem.gap, 1e-12)
+    knap = contrib.copy()
+    unit_of = np.repeat(np.arange(n_units), np.diff(knap.indptr))
+    knap.data = np.minimum(knap.data, gap[unit_of]) / gap[unit_of]
+    count = contrib.copy()
+    count.data[:] = 1.0
+    least = np.ones(n_units)
+    for i in range(n_units):
+        values = np.sort(contrib.data[contrib.indptr[i] : contrib.indptr[i + 1]])[::-1]
+        reach = np.cumsum(values)
+        hit = np.flatnonzero(reach >= gap[i] * (1 - 1e-9))
+        least[i] = hit[0] + 1 if hit.size else max(values.size, 1)
+    cuts = sp.vstack([knap.T.tocsr(), count.T.tocsr()], format="csr")
+    return cuts, np.r_[np.ones(n_units), least]
+
+
+def _status(res: Any) -> tuple[Status, float]:
+    if res.status == 0:
+        gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+        return "optimal", gap
+    found = getattr(res, "mip_gap", None)
+    return "time_limit", math.inf if found is None or not np.isfinite(found) else float(found)
+
+
+def solve_min_sites(
+    problem: CoverageProblem, *, time_limit: float | None = None, mip_gap: float = 0.0
+) -> Solution:
+    """The fewest candidates that make every target unit reach its share (exact, HiGHS).
+
+    Parameters
+    ----------
+    problem
+        The coverage problem.
+    time_limit
+        Seconds for the solver; stopped, it returns its best plan (or, when it found none, the
+        greedy one) with the gap to its bound.
+    mip_gap
+        Relative gap at which the solver may stop (0: proven optimum).
+
+    Returns
+    -------
+    Solution
+        ``rows`` (one array: rows of ``problem.cover``), status and gap.
+    """
+    started = time.perf_counter()
+    n_x, n_q = problem.cover.shape
+    if len(problem.units) == 0 or n_x == 0:
+        return Solution((np.zeros(0, dtype=np.int64),), "optimal", 0.0, 0.0, 0.0)
+    cuts, cut_lb = _unit_cuts(problem)
+    a = sp.vstack(
+        [
+            _cover_block(problem),
+            sp.hstack([sp.csr_matrix((len(problem.units), n_x)), _unit_block(problem)]),
+            sp.hstack([cuts, sp.csr_matrix((cuts.shape[0], n_q))]),
+        ],
+        format="csr",
+    )
+    lb = np.r_[np.full(n_q, -np.inf), problem.gap / problem.total, cut_lb]
+    ub = np.r_[np.zeros(n_q), np.full(len(problem.units) + cuts.shape[0], np.inf)]
+    c = np.r_[np.ones(n_x), np.zeros(n_q)]
+    res = _milp(
+        c,
+        a,
+        lb,
+        ub,
+        np.r_[np.ones(n_x), np.zeros(n_q)].astype(np.int64),
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+    )
+    status, gap = _status(res)
+    rows = None if res.x is None else _repair(problem, np.flatnonzero(res.x[:n_x] > 0.5))
+    greedy_size = None
+    if status == "time_limit":
+        # a stopped solver's incumbent can be poor: keep the greedy plan when it is smaller,
+        # and measure the gap of what is returned against the solver's bound
+        greedy = greedy_sites(problem)
+        greedy_size = int(greedy.size)
+        if rows is None or greedy.size < rows.size:
+            rows = _repair(problem, greedy)
+        bound = getattr(res, "mip_dual_bound", None)
+        if bound is not None and np.isfinite(bound) and rows.size:
+            gap = max(0.0, (rows.size - math.ceil(bound - 1e-9)) / rows.size)
+        else:
+            gap = math.inf
+    assert rows is not None
+    return Solution(
+        (rows,),
+        status,
+        gap,
+        float(rows.size),
+        time.perf_counter() - started,
+        greedy_sites=greedy_size,
+    )
+
+
+def _repair(problem: CoverageProblem, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Add greedy picks for a target unit a solver's tolerances left just short (never seen
+    in practice; logged when it happens)."""
+    ok = problem.passing(rows)
+    if ok.all():
+        return rows
+    logger.warning(
+        "%s %s: the solver's plan leaves %d units short by rounding; completed greedily",
+        problem.rule,
+        problem.category,
+        int((~ok).sum()),
+    )
+    return greedy_sites(problem, start=rows)
+
+
+def greedy_sites(problem: CoverageProblem, *, start: npt.ArrayLike = ()) -> npt.NDArray[np.int64]:
+    """The AccessMod-style heuristic: repeatedly build the candidate that brings the most
+    residents still needed within reach (per unit, only what the unit still needs counts), one
+    site costing one.
+
+    Parameters
+    ----------
+    problem
+        The coverage problem.
+    start
+        Rows already built.
+
+    Returns
+    -------
+    numpy.ndarray
+        Rows of ``problem.cover`` in the order picked (``start`` first).
+    """
+    chosen = [int(r) for r in np.asarray(start, dtype=np.int64)]
+    remaining = problem.gap - problem.new_residents(chosen)
+    uncovered = np.ones(problem.cover.shape[1], dtype=bool)
+    if chosen:
+        uncovered[problem.cover[chosen].indices] = False
+    n_units = len(problem.units)
+    cover = problem.cover.tocsr()
+    unit_of, pop_of = problem.class_unit, problem.class_pop
+
+    def gain(j: int) -> float:
+        hit = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
+        hit = hit[uncovered[hit]]
+        if hit.size == 0:
+            return 0.0
+        units, at = np.unique(unit_of[hit], return_inverse=True)
+        new = np.bincount(at, weights=pop_of[hit])
+        return float(np.minimum(new, np.maximum(remaining[units], 0.0)).sum())
+
+    # lazy evaluation: a candidate's gain never grows as others are built (its uncovered
+    # residents and the units' remaining needs only shrink), so a stale gain is an upper bound
+    heap = [(-gain(j), j) for j in range(cover.shape[0])]
+    heapq.heapify(heap)
+    tolerance = 1e-9 * np.maximum(problem.total, 1.0)
+    while heap and (remaining > tolerance).any():
+        _, j = heapq.heappop(heap)
+        current = gain(j)
+        if current <= 0:
+            continue
+        if heap and current < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-current, j))
+            continue
+        chosen.append(j)
+        hit = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
+        hit = hit[uncovered[hit]]
+        remaining = remaining - np.bincount(unit_of[hit], weights=pop_of[hit], minlength=n_units)
+        uncovered[hit] = False
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def solve_budgeted(
+    problems: Sequence[CoverageProblem],
+    k: int,
+    *,
+    units: pd.Index,
+    residents: npt.NDArray[np.float64],
+    time_limit: float | None = None,
+    mip_gap: float = 0.0,
+) -> Solution:
+    """At most ``k`` new sites over all ``problems`` (the categories of one rule), maximising
+    the residents in units that then reach their share in every category (exact, HiGHS).
+
+    Parameters
+    ----------
+    problems
+        The rule's coverage problems (one per category).
+    k
+        The number of new sites allowed.
+    units
+        The units that can pass the rule with new sites (every problem's target units are
+        among them, or already pass that category).
+    residents
+        Residents of each of ``units``.
+    time_limit, mip_gap
+        As in :func:`solve_min_sites`.
+
+    Returns
+    -------
+    Solution
+        ``rows`` per problem, ``passing`` over ``units``; ``objective`` the residents in the
+        units made to pass.
+    """
+    started = time.perf_counter()
+    n_z = len(units)
+    sizes = [p.cover.shape for p in problems]
+    n_vars = sum(a + b for a, b in sizes) + n_z
+    blocks: list[sp.csr_matrix] = []
+    lbs: list[npt.NDArray[np.float64]] = []
+    ubs: list[npt.NDArray[np.float64]] = []
+    offset = 0
+    budget_row = np.zeros(n_vars)
+    for p, (n_x, n_q) in zip(problems, sizes, strict=True):
+        width = n_x + n_q
+        cover = _cover_block(p)
+        left = sp.csr_matrix((n_q, offset))
+        right = sp.csr_matrix((n_q, n_vars - offset - width))
+        blocks.append(sp.hstack([left, cover, right], format="csr"))
+        lbs.append(np.full(n_q, -np.inf))
+        ubs.append(np.zeros(n_q))
+        unit_rows = _unit_block(p)
+        zpos = units.get_indexer(p.units)
+        z = sp.csr_matrix(
+            (-p.gap / p.total, (np.arange(len(p.units)), zpos)), shape=(len(p.units), n_z)
+        )
+        blocks.append(
+            sp.hstack(
+                [
+                    sp.csr_matrix((len(p.units), offset + n_x)),
+                    unit_rows,
+                    sp.csr_matrix((len(p.units), n_vars - offset - width - n_z)),
+                    z,
+                ],
+                format="csr",
+            )
+        )
+        lbs.append(np.zeros(len(p.units)))
+        ubs.append(np.full(len(p.units), np.inf))
+        budget_row[offset : offset + n_x] = 1.0
+        offset += width
+    blocks.append(sp.csr_matrix(budget_row[None, :]))
+    lbs.append(np.array([-np.inf]))
+    ubs.append(np.array([float(k)]))
+    c = np.zeros(n_vars)
+    c[-n_z:] = -np.asarray(residents, dtype=float)
+    integral = np.zeros(n_vars, dtype=np.int64)
+    integral[-n_z:] = 1
+    offset = 0
+    for n_x, n_q in sizes:
+        integral[offset : offset + n_x] = 1
+        offset += n_x + n_q
+    res = _milp(
+        c,
+        sp.vstack(blocks, format="csr"),
+        np.concatenate(lbs),
+        np.concatenate(ubs),
+        integral,
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+    )
+    status, gap = _status(res)
+    rows: list[npt.NDArray[np.int64]] = []
+    offset = 0
+    x = res.x if res.x is not None else np.zeros(n_vars)
+    for n_x, n_q in sizes:
+        rows.append(np.flatnonzero(x[offset : offset + n_x] > 0.5))
+        offset += n_x + n_q
+    # what the chosen sites actually make pass (not what z claims)
+    passing = np.ones(n_z, dtype=bool)
+    for p, r in zip(problems, rows, strict=True):
+        ok = np.ones(n_z, dtype=bool)
+        ok[units.get_indexer(p.units)] = p.passing(r)
+        passing &= ok
+    return Solution(
+        tuple(rows),
+        status,
+        gap,
+        float(np.asarray(residents)[passing].sum()),
+        time.perf_counter() - started,
+        passing,
+    )
