@@ -157,6 +157,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "people": "{n} 人",
         "rule": "规则",
         "result": "结果",
+        "standard": "标准",
+        "worst_rule": "决定性规则",
         "value": "数值",
         "threshold": "要求",
         "missing": "未达标类别",
@@ -250,6 +252,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "people": "{n}",
         "rule": "Rule",
         "result": "Result",
+        "standard": "Standard",
+        "worst_rule": "Deciding rule",
         "value": "Value",
         "threshold": "Required",
         "missing": "Categories below requirement",
@@ -851,6 +855,13 @@ class _Context:
         cats = service_categories(result.services)
         self.present = set(cats["category"])
         self.service_cats = cats
+        # several packs at once (--pack all): every popup shows its unit's row of the
+        # units x standards matrix (coverage.standards), as the report shows the whole matrix
+        self.standards: dict[str, pd.DataFrame] = {}
+        if result.pack.parts:
+            from coverage.standards import standards_matrix
+
+            self.standards = {u: standards_matrix(result, unit=u) for u in ("community", "street")}
 
     def pct(self, value: Any) -> str:
         v = _num(value)
@@ -1127,6 +1138,7 @@ def _popup_html(ctx: _Context, row: Mapping[str, Any], unit: str, names: Mapping
         f'<div class="sc-pop-title">{_esc(row.get("name")) or _esc(row.get(id_col))}</div>',
         f'<div class="sc-muted">{" · ".join(sub)}</div>',
         f'<div class="sc-headline">{html.escape(_headline(ctx, row, rules))}</div>',
+        _standards_rows(ctx, unit, _text(row.get(id_col))),
         '<table class="sc-t"><thead><tr>',
         "".join(f"<th>{html.escape(t[k])}</th>" for k in ("rule", "result", "value", "threshold")),
         "</tr></thead><tbody>",
@@ -1152,6 +1164,29 @@ def _popup_html(ctx: _Context, row: Mapping[str, Any], unit: str, names: Mapping
         parts.append(_rollup_html(ctx, row))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _standards_rows(ctx: _Context, unit: str, unit_id: str) -> str:
+    """The unit's row of the units x standards matrix: each pack's decision and the rule that
+    decided it (empty unless several packs were audited together)."""
+    matrix = ctx.standards.get(unit)
+    if matrix is None or unit_id not in matrix.index:
+        return ""
+    from coverage.standards import pack_label
+
+    t = ctx.t
+    row = matrix.loc[unit_id]
+    heads = "".join(f"<th>{html.escape(t[k])}</th>" for k in ("standard", "result", "worst_rule"))
+    body = "".join(
+        f"<tr><td>{html.escape(pack_label(ctx.result, pack_id, ctx.lang))}</td>"
+        f"<td>{_status_badge(ctx, row[pack_id])}</td>"
+        f"<td>{html.escape(_text(row[f'{pack_id}_rule']))}</td></tr>"
+        for pack_id in ctx.result.pack.pack_ids
+    )
+    return (
+        f'<table class="sc-t sc-standards"><thead><tr>{heads}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def _reach_table(ctx: _Context, rule: Rule, row: Mapping[str, Any]) -> str:

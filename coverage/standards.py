@@ -161,7 +161,8 @@ def _short_threshold(rule: Rule, result: AuditResult) -> str:
     return str(values[0]) if len(values) else ""
 
 
-def _pack_label(result: AuditResult, pack_id: str, lang: str) -> str:
+def pack_label(result: AuditResult, pack_id: str, lang: str) -> str:
+    """The label of one of the audited packs (its id when unknown)."""
     for part in result.pack.parts or (result.pack,):
         if part.id == pack_id:
             return part.label(lang)
@@ -212,7 +213,7 @@ def standards_sentences(result: AuditResult, *, lang: str = "en") -> list[str]:
         status = matrix[pack_id]
         passing = int((status == PASS).sum())
         failing = matrix.loc[status == FAIL, f"{pack_id}_rule"]
-        label = _pack_label(result, pack_id, lang)
+        label = pack_label(result, pack_id, lang)
         most = failing.value_counts().index[0] if len(failing) else ""
         if lang == "zh":
             tail = f"；不达标最常见于{most}" if most else ""
@@ -272,8 +273,8 @@ def standards_dict(result: AuditResult) -> dict[str, Any]:
         "packs": [
             {
                 "id": p,
-                "title": _pack_label(result, p, "en"),
-                "title_zh": _pack_label(result, p, "zh"),
+                "title": pack_label(result, p, "en"),
+                "title_zh": pack_label(result, p, "zh"),
             }
             for p in result.pack.pack_ids
         ],
@@ -298,7 +299,7 @@ def standards_html(result: AuditResult, *, lang: str = "zh") -> str:
     matrix = standards_matrix(result, unit="street")
     packs: Sequence[str] = result.pack.pack_ids
     head = "".join(
-        f"<th>{html.escape(_pack_label(result, p, lang))}<br><small>{html.escape(p)}</small></th>"
+        f"<th>{html.escape(pack_label(result, p, lang))}<br><small>{html.escape(p)}</small></th>"
         for p in packs
     )
     body = []

@@ -3,6 +3,7 @@ summary.json of ``--pack all``, and ``service-coverage rules --lang zh``."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -161,3 +162,32 @@ def test_map_words_the_new_kinds(every: AuditResult, tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "of sports_ground per resident within 15 min" in text
     assert "0.9 football_pitch per 10,000 residents" in text
+
+
+def test_map_popups_hold_each_units_row_of_the_matrix(every: AuditResult) -> None:
+    """--pack all: every street and community popup lists each standard's decision and the
+    rule that decided it, as standards_matrix gives them; a single pack's popups have none."""
+    from coverage.maps import _STATUS_CODE, audit_map
+    from coverage.standards import pack_label
+
+    page = audit_map(every, lang="en").get_root().render()
+    start = page.index("var sc_data = ") + len("var sc_data = ")
+    data = json.loads(page[start : page.index(";\nvar sc_config", start)])
+    for unit in ("street", "community"):
+        matrix = standards_matrix(every, unit=unit)
+        features = {f["id"]: f["p"] for f in data[unit]}
+        assert set(features) == set(matrix.index)
+        for uid, row in matrix.iterrows():
+            table = re.search(r'<table class="sc-t sc-standards">.*?</table>', features[uid])
+            assert table is not None, uid
+            cells = re.findall(
+                r'<tr><td>([^<]*)</td><td><span class="sc-badge sc-(\w+)">[^<]*</span></td>'
+                r"<td>([^<]*)</td></tr>",
+                table.group(0),
+            )
+            assert [(html.unescape(a), b, html.unescape(c)) for a, b, c in cells] == [
+                (pack_label(every, p, "en"), _STATUS_CODE[row[p]], row[f"{p}_rule"])
+                for p in every.pack.pack_ids
+            ], uid
+    one = audit_case(DEMO, pack="sdg-11-7-1", network=every.network)
+    assert "sc-standards" not in audit_map(one, lang="en").get_root().render()
