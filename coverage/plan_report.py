@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PLAN_CSV_HEADERS_ZH",
     "plan_dict",
+    "plan_docx_section",
     "plan_table",
     "render_plan_html",
     "write_plan_outputs",
@@ -292,6 +293,71 @@ def render_plan_html(plan: Plan, *, lang: str = "zh") -> str:
     return "\n".join(parts)
 
 
+#: The columns of the proposed sites' table in report.docx.
+_DOCX_COLUMNS = ("site", "category_zh", "rules", "n_units", "residents_new", "lon", "lat")
+
+
+def plan_docx_section(plan: Plan) -> Callable[[Any, str], None]:
+    """The proposed sites as a section of report.docx (:func:`coverage.document.
+    build_report_docx`'s ``sections=``): the solver's status, the sites per category (exact
+    and greedy), the units no site can fix, and one row per site as plan.csv holds it.
+
+    Parameters
+    ----------
+    plan
+        The plan.
+
+    Returns
+    -------
+    callable
+        ``add(document, lang)``, which appends the section.
+    """
+
+    def add(doc: Any, lang: str) -> None:
+        from coverage.document import _table
+
+        words = _WORDS.get(lang, _WORDS["en"])
+        doc.add_heading(words["title"], level=1)
+        doc.add_paragraph(words["intro"])
+        status = (
+            words["status_optimal"]
+            if plan.status == "optimal"
+            else words["status_time_limit"].format(gap=f"{100 * plan.gap:.2f}%")
+        )
+        doc.add_paragraph(f"{len(plan.sites)} {words['sites']} · {status}")
+        if len(plan.problems):
+            _table(
+                doc,
+                ["", words["category"], words["units"], words["exact"], words["greedy"]],
+                [
+                    [
+                        r["rule"],
+                        _label(r["category"], lang),
+                        r["targets"],
+                        r["sites"],
+                        "" if pd.isna(r["greedy_sites"]) else int(r["greedy_sites"]),
+                    ]
+                    for r in plan.problems.to_dict("records")
+                ],
+            )
+        if len(plan.impossible):
+            sep = "：" if lang == "zh" else ": "
+            doc.add_paragraph(f"{words['impossible']}{sep}{len(plan.impossible)}")
+        if len(plan.sites):
+            table = plan_table(plan, lang="en")
+            if lang != "zh":
+                table["category_zh"] = table["category"]
+            header = [
+                PLAN_CSV_HEADERS_ZH[c] if lang == "zh" else c.removesuffix("_zh")
+                for c in _DOCX_COLUMNS
+            ]
+            _table(
+                doc, header, [[rec[c] for c in _DOCX_COLUMNS] for rec in table.to_dict("records")]
+            )
+
+    return add
+
+
 def _plan_map_script(plan: Plan, map_name: str, *, lang: str) -> str:
     """JavaScript that adds the proposed sites and the 现状 / 规划后 switch to a map."""
     from coverage.maps import STATUS_STYLE, _js_json, _js_name
@@ -457,6 +523,7 @@ def write_plan_outputs(
         offline=offline,
         service_areas=service_areas,
         outputs=outputs,
+        docx_sections=[plan_docx_section(plan)],
     )
     if "gpkg" in written:
         sites = plan.sites

@@ -58,7 +58,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1120,6 +1120,7 @@ def write_outputs(
     offline: bool = True,
     service_areas: bool = True,
     outputs: Collection[str] | None = None,
+    docx_sections: Sequence[Callable[[Any, str], None]] = (),
     on_step: Step | None = None,
 ) -> dict[str, Path]:
     """Write every output of an audit into a folder (see the module docstring).
@@ -1150,9 +1151,13 @@ def write_outputs(
         slowest output of a city-size case).
     outputs
         The output groups to write (see :data:`OUTPUT_GROUPS`): any of ``"gpkg"``, ``"csv"``,
-        ``"report"`` and ``"map"``; ``None``: all (``map=False`` still leaves out the map).
+        ``"report"``, ``"map"``, ``"docx"`` and ``"static"``; ``None``: all (``map=False``
+        still leaves out the map).
         ``summary.json`` is always written. Service areas are computed only when the GeoPackage
         is written.
+    docx_sections
+        Further sections of ``report.docx`` (see :func:`coverage.document.build_report_docx`),
+        e.g. a plan's proposed sites (:func:`coverage.plan_report.plan_docx_section`).
     on_step
         Called with the name of each step before it starts (for progress displays).
 
@@ -1185,6 +1190,7 @@ def write_outputs(
             groups=groups,
             offline=offline,
             service_areas=service_areas,
+            docx_sections=docx_sections,
             on_step=on_step,
         )
         _install(staged, out)
@@ -1254,6 +1260,7 @@ def _write_all(
     groups: set[str],
     offline: bool,
     service_areas: bool,
+    docx_sections: Sequence[Callable[[Any, str], None]] = (),
     on_step: Step | None,
 ) -> dict[str, Path]:
     """Write the outputs of ``groups`` and ``summary.json`` into the (empty, staging) folder
@@ -1326,7 +1333,9 @@ def _write_all(
         step("document")
         from coverage.document import write_report_docx
 
-        write_report_docx(result, paths["report_docx"], lang=lang, static_maps=pngs)
+        write_report_docx(
+            result, paths["report_docx"], lang=lang, static_maps=pngs, sections=docx_sections
+        )
         written["report_docx"] = paths["report_docx"]
     summary = summary_dict(result)
     summary["timings"] = {**summary["timings"], "outputs": time.perf_counter() - started}

@@ -85,6 +85,15 @@ def test_cli_plan_writes_every_output(tmp_path: Path) -> None:
     assert summary["plan"]["sites_per_category"] == {"shopping": 3}
     assert "规划后" in (out / "map.html").read_text(encoding="utf-8")
     assert "补短板" in (out / "report.html").read_text(encoding="utf-8")
+    # report.docx, the document a bureau files, lists the proposed sites as plan.csv does
+    docx = pytest.importorskip("docx")
+    document = docx.Document(str(out / "report.docx"))
+    assert any("补短板" in p.text for p in document.paragraphs if p.style.name.startswith("Head"))
+    sites_table = document.tables[-1]
+    header = [c.text for c in sites_table.rows[0].cells]
+    assert header[0] == "规划设施编号" and "新增覆盖居民" in header
+    rows = [[c.text for c in row.cells] for row in sites_table.rows[1:]]
+    assert [r[0] for r in rows] == table["规划设施编号"].astype(str).tolist()
 
 
 def test_cli_plan_time_limit_exits_zero_with_a_warning(tmp_path: Path) -> None:
