@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -342,6 +343,29 @@ def network_rgba(length_px: np.ndarray, *, dpi: float = DPI) -> np.ndarray:
     return rgba
 
 
+def _polygon_paths(geometries: np.ndarray) -> list[Any]:
+    """One matplotlib path per (multi)polygon, each ring a closed sub-path (as geopandas
+    draws them, without a patch object per polygon)."""
+    import shapely
+    from matplotlib.path import Path as MplPath
+
+    parts, part_of = shapely.get_parts(geometries, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    if not len(coords):
+        return [MplPath(np.zeros((0, 2))) for _ in geometries]
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.flatnonzero(np.r_[True, coord_of[1:] != coord_of[:-1]])
+    codes[starts] = MplPath.MOVETO
+    codes[np.r_[starts[1:] - 1, len(coords) - 1]] = MplPath.CLOSEPOLY
+    unit_of = part_of[ring_of[coord_of]]
+    bounds = np.searchsorted(unit_of, np.arange(len(geometries) + 1))
+    return [
+        MplPath(coords[a:b], codes[a:b]) if b > a else MplPath(np.zeros((0, 2)))
+        for a, b in pairwise(bounds.tolist())
+    ]
+
+
 class Basemap:
     """What every rule's map of one audit shares, prepared once.
 
@@ -366,6 +390,7 @@ class Basemap:
         self.streets = result.streets.to_crs(self.crs)
         self._units: dict[str, Any] = {}
         self._images: dict[tuple[Any, ...], np.ndarray] = {}
+        self._paths: dict[str, list[Any]] = {}
 
     def units(self, unit: str) -> Any:
         """The communities or streets (``unit``) in the map's CRS."""
@@ -373,6 +398,13 @@ class Basemap:
             table = self.result.communities if unit == "community" else self.result.streets
             self._units[unit] = self.streets if unit == "street" else table.to_crs(self.crs)
         return self._units[unit]
+
+    def unit_paths(self, unit: str) -> list[Any]:
+        """The communities or streets as matplotlib paths, one per unit (its every ring),
+        in the order of the table; an empty path for a unit without geometry."""
+        if unit not in self._paths:
+            self._paths[unit] = _polygon_paths(self.units(unit).geometry.to_numpy())
+        return self._paths[unit]
 
     def network_image(
         self, extent: tuple[float, float, float, float], shape: tuple[int, int]
@@ -433,6 +465,7 @@ def rule_figure(
         If ``rule`` is not a rule of the pack.
     """
     import matplotlib as mpl
+    from matplotlib.collections import PathCollection
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -456,17 +489,22 @@ def rule_figure(
         ax = fig.add_subplot()
         ax.set_aspect("equal")
         ax.set_axis_off()
+        paths = basemap.unit_paths(rule.unit)
         for code, color in STATUS_COLORS.items():
-            part = units[status == code]
-            if len(part):
-                part.plot(
-                    ax=ax,
-                    facecolor=color,
-                    edgecolor="white",
-                    linewidth=0.4,
-                    alpha=0.55,
-                    hatch="////" if code == NOT_EVALUABLE else None,
-                    zorder=1,
+            which = np.flatnonzero(status == code)
+            if len(which):
+                ax.add_collection(
+                    PathCollection(
+                        [paths[i] for i in which],
+                        facecolors=color,
+                        edgecolors="white",
+                        linewidths=0.4,
+                        alpha=0.55,
+                        hatch="////" if code == NOT_EVALUABLE else None,
+                        zorder=1,
+                        gid=f"units-{code}",
+                    ),
+                    autolim=False,
                 )
         streets.boundary.plot(ax=ax, color="#24292f", linewidth=0.9, zorder=3)
         xmin, ymin, xmax, ymax = streets.total_bounds if len(streets) else units.total_bounds

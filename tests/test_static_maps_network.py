@@ -135,3 +135,41 @@ def test_the_network_is_burnt_once_per_map_size(
     maps = render_rule_maps(demo, lang="zh", formats=("png",))
     assert len(maps) == len(demo.pack.rules) > len(calls) >= 1
     assert len(set(calls)) == len(calls)
+
+
+def test_unit_fills_match_geopandas_drawing(demo: AuditResult) -> None:
+    """The units are drawn from paths prepared once per audit, not with geopandas' ``plot``
+    per decision per rule: the same pixels as geopandas draws (hatching included)."""
+    from coverage.rules import NOT_EVALUABLE
+
+    with_ne = [
+        str(r["rule"]) for r in demo.summary.to_dict("records") if int(r["not_evaluable"]) > 0
+    ]
+    assert with_ne, "the demo should have a rule with units not evaluable (hatched)"
+    basemap = Basemap(demo)
+    for rule_id in ("W1", with_ne[0]):
+        fig = rule_figure(demo, rule_id, lang="zh", basemap=basemap)
+        ax = fig.axes[0]
+        fast = _rgb(fig)
+        rule = next(r for r in demo.pack.rules if r.id == rule_id)
+        units = basemap.units(rule.unit)
+        status = units[f"{rule_id}_status"].astype(object).to_numpy()
+        drawn = [c for c in ax.collections if str(c.get_gid()).startswith("units-")]
+        judged = np.isin(status, list(static_maps.STATUS_COLORS))
+        assert sum(len(c.get_paths()) for c in drawn) == int(judged.sum())
+        for c in drawn:
+            c.remove()
+        for code, color in static_maps.STATUS_COLORS.items():
+            part = units[status == code]
+            if len(part):
+                part.plot(
+                    ax=ax,
+                    facecolor=color,
+                    edgecolor="white",
+                    linewidth=0.4,
+                    alpha=0.55,
+                    hatch="////" if code == NOT_EVALUABLE else None,
+                    zorder=1,
+                )
+        slow = _rgb(fig)
+        assert np.abs(fast - slow).max() <= 4  # rounding of the edges' antialiasing only
