@@ -324,18 +324,21 @@ def burn_segments(
 NETWORK_COLOR = "#57606a"
 NETWORK_WIDTH_PT = 0.25
 NETWORK_ALPHA = 0.6
+_AGG_INK_GAIN = 1.2
 
 
 def network_rgba(length_px: np.ndarray, *, dpi: float = DPI) -> np.ndarray:
     """An RGBA image (uint8) of the network from :func:`burn_segments`'s lengths.
 
     A line ``NETWORK_WIDTH_PT`` wide covers ``width * length`` of a pixel; lines that cross
-    the same pixel add up as semi-transparent strokes do, ``1 - exp(-alpha * covered)``,
-    close to what matplotlib's antialiased Agg renderer draws for the same lines.
+    the same pixel add up as semi-transparent strokes do, ``1 - exp(-alpha * covered)``.
+    Agg's antialiasing spreads a thin line's ink a little wider than its width: the gain
+    :data:`_AGG_INK_GAIN`, measured against matplotlib's drawing of the same lines on the demo
+    and the benchmark's city (mean opacity within 5%), matches it.
     """
     from matplotlib.colors import to_rgb
 
-    width_px = NETWORK_WIDTH_PT * dpi / 72
+    width_px = NETWORK_WIDTH_PT * dpi / 72 * _AGG_INK_GAIN
     alpha = 1 - np.exp(-NETWORK_ALPHA * width_px * length_px)
     rgba = np.empty((*length_px.shape, 4), dtype=np.uint8)
     rgba[..., :3] = np.round(np.array(to_rgb(NETWORK_COLOR)) * 255).astype(np.uint8)
