@@ -309,30 +309,80 @@ def _set_fonts(doc: Document) -> None:
 
 
 def _table(
-    doc: Document, header: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: Any = None
+    doc: Document,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    widths: Any = None,
+    font_size: Any = None,
 ) -> Any:
-    """A table whose header row repeats on every page."""
+    """A table whose header row repeats on every page.
+
+    Each cell holds one paragraph with one run of the value's text (bold in the header;
+    ``font_size``, a python-docx length, if given). The rows are copies of one row prepared
+    with python-docx, their text set in the XML (:func:`_append_rows`): a city's 整改清单 has
+    thousands of rows, which python-docx builds cell by cell at about a millisecond a cell.
+    """
     from docx.oxml.ns import qn
 
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header, strict=True):
-        cell.text = ""
         run = cell.paragraphs[0].add_run(_text(text))
         run.bold = True
+        if font_size is not None:
+            run.font.size = font_size
     tr_pr = table.rows[0]._tr.get_or_add_trPr()
     repeat = tr_pr.makeelement(qn("w:tblHeader"), {qn("w:val"): "true"})
     tr_pr.append(repeat)
-    for values in rows:
-        cells = table.add_row().cells
-        for cell, value in zip(cells, values, strict=True):
-            cell.text = ""
-            cell.paragraphs[0].add_run(_text(value))
+    _append_rows(table, rows, font_size=font_size)
     if widths is not None:
         for row in table.rows:
             for cell, width in zip(row.cells, widths, strict=False):
                 cell.width = width
     return table
+
+
+def _append_rows(table: Any, rows: Sequence[Sequence[Any]], *, font_size: Any = None) -> None:
+    """Append ``rows`` to a python-docx ``table``, each a copy of one prepared row's XML.
+
+    The prepared row is python-docx's own (``add_row``: its cells and their widths; in each
+    cell a paragraph with a run, of ``font_size`` if given); each copy gets its values'
+    :func:`_text` as python-docx's ``Run.text`` would set it (tabs and line breaks through
+    python-docx itself).
+    """
+    from copy import deepcopy
+
+    from docx.oxml.ns import qn
+
+    if not rows:
+        return
+    prepared = table.add_row()
+    for cell in prepared.cells:
+        run = cell.paragraphs[0].add_run("-")
+        if font_size is not None:
+            run.font.size = font_size
+    template = prepared._tr
+    tbl = template.getparent()
+    tbl.remove(template)
+    w_r, w_t = qn("w:r"), qn("w:t")
+    preserve = "{http://www.w3.org/XML/1998/namespace}space"
+    n_cells = len(prepared.cells)
+    for values in rows:
+        if len(values) != n_cells:
+            msg = f"a row of {len(values)} values for a table of {n_cells} columns"
+            raise ValueError(msg)
+        tr = deepcopy(template)
+        for r, value in zip(list(tr.iter(w_r)), values, strict=True):
+            text = _text(value)
+            if not text or any(c in text for c in "\t\n\r"):
+                r.text = text  # python-docx's run text: tabs, breaks, or nothing
+                continue
+            t = r.find(w_t)
+            t.text = text
+            if text[0].isspace() or text[-1].isspace():
+                t.set(preserve, "preserve")
+        tbl.append(tr)
 
 
 def _case_section(doc: Document, result: AuditResult, lang: str) -> None:
@@ -498,11 +548,7 @@ def _rectification_section(doc: Document, result: AuditResult, lang: str) -> Non
         [_number(rec[c]) if c in ("value", "residents") else rec[c] for c in columns]
         for rec in frame.to_dict("records")
     ]
-    table = _table(doc, [RECTIFICATION_COLUMNS[c][lang] for c in columns], rows)
-    for row in table.rows:
-        for cell in row.cells:
-            for run in cell.paragraphs[0].runs:
-                run.font.size = Pt(8)
+    _table(doc, [RECTIFICATION_COLUMNS[c][lang] for c in columns], rows, font_size=Pt(8))
 
 
 def _findings_section(doc: Document, result: AuditResult, lang: str) -> None:
