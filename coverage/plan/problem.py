@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -233,7 +234,10 @@ def _passes(reached: float, total: float, share: float) -> bool:
 class Solution:
     """What one solve found: the rows built (per problem), the status and gap, the objective,
     the seconds; for a budgeted solve the units passing; for a min-sites solve stopped at its
-    time limit the size of the greedy plan it was compared with."""
+    time limit the size of the greedy plan it was compared with; for a min-sites solve the
+    proven lower bound of the number of sites (``bound``; the gap is
+    ``(objective - bound) / objective``) and the number of independent sub-problems it was
+    solved as (``components``)."""
 
     rows: tuple[npt.NDArray[np.int64], ...]
     status: Status
@@ -242,6 +246,8 @@ class Solution:
     seconds: float
     passing: npt.NDArray[np.bool_] | None = None
     greedy_sites: int | None = None
+    bound: float | None = None
+    components: int = 1
 
 
 def _milp(
@@ -332,10 +338,10 @@ def _status(res: Any) -> tuple[Status, float]:
     return "time_limit", math.inf if found is None or not np.isfinite(found) else float(found)
 
 
-def solve_min_sites(
-    problem: CoverageProblem, *, time_limit: float | None = None, mip_gap: float = 0.0
+def _solve_min_sites_whole(
+    problem: CoverageProblem, *, time_limit: float | None, mip_gap: float
 ) -> Solution:
-    """The fewest candidates that make every target unit reach its share (exact, HiGHS).
+    """:func:`solve_min_sites` of one program, not decomposed.
 
     Parameters
     ----------
@@ -355,7 +361,7 @@ def solve_min_sites(
     started = time.perf_counter()
     n_x, n_q = problem.cover.shape
     if len(problem.units) == 0 or n_x == 0:
-        return Solution((np.zeros(0, dtype=np.int64),), "optimal", 0.0, 0.0, 0.0)
+        return Solution((np.zeros(0, dtype=np.int64),), "optimal", 0.0, 0.0, 0.0, bound=0.0)
     cuts, cut_lb = _unit_cuts(problem)
     a = sp.vstack(
         [
@@ -380,6 +386,7 @@ def solve_min_sites(
     status, gap = _status(res)
     rows = None if res.x is None else _repair(problem, np.flatnonzero(res.x[:n_x] > 0.5))
     greedy_size = None
+    bound = _solver_bound(res)
     if status == "time_limit":
         # a stopped solver's incumbent can be poor: keep the greedy plan when it is smaller,
         # and measure the gap of what is returned against the solver's bound
@@ -387,11 +394,15 @@ def solve_min_sites(
         greedy_size = int(greedy.size)
         if rows is None or greedy.size < rows.size:
             rows = _repair(problem, greedy)
-        bound = getattr(res, "mip_dual_bound", None)
-        if bound is not None and np.isfinite(bound) and rows.size:
-            gap = max(0.0, (rows.size - math.ceil(bound - 1e-9)) / rows.size)
-        else:
-            gap = math.inf
+        # the solver's bound is weak (or missing) when it stopped before its root relaxation
+        # was solved: the relaxation over the unit cuts alone is a valid bound in a second
+        bound = max(bound, _cut_bound(problem))
+        gap = max(0.0, (rows.size - bound) / rows.size) if rows.size else 0.0
+    else:
+        assert rows is not None
+        # proven optimal (within mip_gap): the solver's objective less its relative gap
+        if res.fun is not None and np.isfinite(res.fun):
+            bound = max(bound, float(math.ceil(float(res.fun) * (1.0 - gap) - 1e-6)))
     assert rows is not None
     return Solution(
         (rows,),
@@ -400,6 +411,174 @@ def solve_min_sites(
         float(rows.size),
         time.perf_counter() - started,
         greedy_sites=greedy_size,
+        bound=float(min(bound, rows.size)),
+    )
+
+
+def _solver_bound(res: Any) -> float:
+    """The solver's lower bound of the number of sites, rounded up (0 when it has none)."""
+    bound = getattr(res, "mip_dual_bound", None)
+    if bound is None or not np.isfinite(bound):
+        return 0.0
+    return float(max(0, math.ceil(float(bound) - 1e-6)))
+
+
+def _cut_bound(problem: CoverageProblem) -> float:
+    """A lower bound of the fewest sites: the linear relaxation over the unit cuts of
+    :func:`_unit_cuts` alone (valid: every plan meets the cuts), rounded up."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    cuts, cut_lb = _unit_cuts(problem)
+    n_x = problem.cover.shape[0]
+    res = milp(
+        np.ones(n_x),
+        constraints=LinearConstraint(cuts, cut_lb, np.inf),
+        integrality=np.zeros(n_x),
+        bounds=Bounds(np.zeros(n_x), np.ones(n_x)),
+    )
+    if res.status != 0 or res.fun is None:
+        return 0.0
+    return float(max(0, math.ceil(float(res.fun) - 1e-6)))
+
+
+def components(
+    problem: CoverageProblem,
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """The independent sub-problems of a coverage problem.
+
+    Two target units are in one sub-problem when a candidate reaches residents of both (or,
+    transitively, through other units); the fewest sites of the whole is the sum of the
+    fewest sites of its sub-problems.
+
+    Returns
+    -------
+    list of (rows, units)
+        Per sub-problem, the rows of ``problem.cover`` and the target units (positions), the
+        smallest sub-problem first.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    n_x = problem.cover.shape[0]
+    n_u = len(problem.units)
+    cover = problem.cover.tocsr()
+    rows_of = np.repeat(np.arange(n_x), np.diff(cover.indptr))
+    link = sp.csr_matrix(
+        (np.ones(rows_of.size), (rows_of, problem.class_unit[cover.indices])), shape=(n_x, n_u)
+    )
+    graph = sp.bmat([[None, link], [link.T, None]], format="csr")
+    n, label = connected_components(graph, directed=False)
+    row_label, unit_label = label[:n_x], label[n_x:]
+    order = np.argsort(
+        np.bincount(row_label, minlength=n) + np.bincount(unit_label, minlength=n), kind="stable"
+    )
+    out = []
+    for c in order:
+        units = np.flatnonzero(unit_label == c)
+        if units.size == 0:
+            continue  # a candidate reaching no target unit (pruned problems have none)
+        out.append((np.flatnonzero(row_label == c).astype(np.int64), units.astype(np.int64)))
+    return out
+
+
+def subproblem(
+    problem: CoverageProblem, rows: npt.ArrayLike, units: npt.ArrayLike
+) -> CoverageProblem:
+    """The problem restricted to some rows of ``cover`` and target units (positions); its
+    ``candidates`` are still positions in the plan's candidate table."""
+    rows = np.asarray(rows, dtype=np.int64)
+    units = np.asarray(units, dtype=np.int64)
+    new_pos = np.full(len(problem.units), -1, dtype=np.int64)
+    new_pos[units] = np.arange(units.size)
+    cols = np.flatnonzero(new_pos[problem.class_unit] >= 0)
+    return dataclasses.replace(
+        problem,
+        units=problem.units[units],
+        total=problem.total[units],
+        gap=problem.gap[units],
+        cover=problem.cover[rows][:, cols].tocsr(),
+        class_unit=new_pos[problem.class_unit[cols]],
+        class_pop=problem.class_pop[cols],
+        candidates=problem.candidates[rows],
+        n_candidates=int(rows.size),
+    )
+
+
+def solve_min_sites(
+    problem: CoverageProblem,
+    *,
+    time_limit: float | None = None,
+    mip_gap: float = 0.0,
+    decompose: bool = True,
+) -> Solution:
+    """The fewest candidates that make every target unit reach its share (exact, HiGHS).
+
+    The problem is split into its independent sub-problems (:func:`components`), each solved
+    alone, smallest first; their sites and lower bounds add up.
+
+    Parameters
+    ----------
+    problem
+        The coverage problem.
+    time_limit
+        Seconds for the solver, over all sub-problems (each gets what the earlier ones left);
+        a stopped sub-problem gives its best plan (or, when it found none, the greedy one) and
+        its lower bound.
+    mip_gap
+        Relative gap at which the solver may stop (0: proven optimum).
+    decompose
+        Split into independent sub-problems (default); ``False`` solves one program.
+
+    Returns
+    -------
+    Solution
+        ``rows`` (one array: rows of ``problem.cover``), status and gap; the gap is that of
+        the whole: (sites - summed lower bounds) / sites.
+    """
+    started = time.perf_counter()
+    parts = components(problem) if decompose and len(problem.units) else []
+    if len(parts) <= 1:
+        return _solve_min_sites_whole(problem, time_limit=time_limit, mip_gap=mip_gap)
+    rows: list[npt.NDArray[np.int64]] = []
+    bound = 0.0
+    statuses: list[Status] = []
+    greedy_sizes: list[int | None] = []
+    for part_rows, part_units in parts:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        sub = subproblem(problem, part_rows, part_units)
+        sol = _solve_min_sites_whole(sub, time_limit=left, mip_gap=mip_gap)
+        rows.append(part_rows[sol.rows[0]])
+        bound += sol.bound if sol.bound is not None else 0.0
+        statuses.append(sol.status)
+        greedy_sizes.append(sol.greedy_sites)
+    chosen = np.concatenate(rows)
+    status: Status = "optimal" if all(s == "optimal" for s in statuses) else "time_limit"
+    greedy_size = None
+    if status == "time_limit":
+        # what the whole's greedy plan would be: the parts' greedy plans side by side
+        greedy_size = sum(
+            n if n is not None else int(greedy_sites(subproblem(problem, r, u)).size)
+            for n, (r, u) in zip(greedy_sizes, parts, strict=True)
+        )
+    gap = max(0.0, (chosen.size - bound) / chosen.size) if chosen.size else 0.0
+    logger.info(
+        "%s %s: %d sub-problems, the largest %d candidates x %d units; %d sites, bound %g",
+        problem.rule,
+        problem.category,
+        len(parts),
+        parts[-1][0].size,
+        parts[-1][1].size,
+        chosen.size,
+        bound,
+    )
+    return Solution(
+        (chosen,),
+        status,
+        gap if status == "time_limit" or gap > 1e-12 else 0.0,
+        float(chosen.size),
+        time.perf_counter() - started,
+        greedy_sites=greedy_size,
+        bound=bound,
+        components=len(parts),
     )
 
 

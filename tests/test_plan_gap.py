@@ -1,0 +1,204 @@
+"""The min-sites program split into independent sub-problems, and the lower bound of a solve
+stopped at its time limit (issue 14, the city plan's optimality gap)."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.sparse.csgraph import connected_components
+
+from coverage.audit import audit_case
+from coverage.plan import CoverageProblem, greedy_sites, plan, solve_min_sites
+from coverage.plan.problem import _cut_bound, components, subproblem
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "case.toml"
+problem_module = importlib.import_module("coverage.plan.problem")
+planner_module = importlib.import_module("coverage.plan.planner")
+
+
+def _fewest(problem: CoverageProblem) -> int:
+    """Brute force: the fewest rows of ``cover`` that make every target unit pass."""
+    n = problem.cover.shape[0]
+    for size in range(n + 1):
+        for rows in itertools.combinations(range(n), size):
+            if problem.passing(list(rows)).all():
+                return size
+    msg = "no plan"
+    raise AssertionError(msg)
+
+
+def _blocks(seed: int, n_blocks: int) -> tuple[CoverageProblem, int]:
+    """Independent small instances side by side (block-diagonal coverage): the optimum of the
+    whole is the sum of the blocks' brute-force optima."""
+    rng = np.random.default_rng(seed)
+    covers, units, pops = [], [], []
+    expected = 0
+    n_o_total = 0
+    for b in range(n_blocks):
+        n_c, n_o = int(rng.integers(2, 6)), int(rng.integers(3, 8))
+        cover = rng.random((n_c, n_o)) < 0.45
+        unit = rng.integers(0, 2, n_o) + 10 * b
+        pop = rng.integers(1, 30, n_o).astype(float)
+        block = CoverageProblem.from_coverage(cover, unit=unit, population=pop, share=0.8)
+        if len(block.units):
+            expected += _fewest(block)
+        covers.append((cover, n_o_total))
+        units.append(unit)
+        pops.append(pop)
+        n_o_total += n_o
+    n_c_total = sum(c.shape[0] for c, _ in covers)
+    whole = np.zeros((n_c_total, n_o_total), dtype=bool)
+    r = 0
+    for cover, o in covers:
+        whole[r : r + cover.shape[0], o : o + cover.shape[1]] = cover
+        r += cover.shape[0]
+    problem = CoverageProblem.from_coverage(
+        whole, unit=np.concatenate(units), population=np.concatenate(pops), share=0.8
+    )
+    return problem, expected
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_decomposed_optimum_equals_monolithic_and_brute_force(seed: int) -> None:
+    problem, expected = _blocks(seed, 4)
+    split = solve_min_sites(problem)
+    whole = solve_min_sites(problem, decompose=False)
+    assert split.status == whole.status == "optimal"
+    assert split.rows[0].size == whole.rows[0].size == expected
+    assert problem.passing(split.rows[0]).all()
+    assert split.gap == 0.0
+    assert split.bound == expected
+    assert split.components == len(components(problem))
+
+
+def test_components_are_the_connected_components_of_the_coverage_graph() -> None:
+    problem, _ = _blocks(3, 5)
+    parts = components(problem)
+    # reference: candidates and classes as one graph, a unit's classes joined to each other
+    n_x, n_q = problem.cover.shape
+    edges = [(j, n_x + q) for j in range(n_x) for q in problem.cover[j].indices]
+    for u in range(len(problem.units)):
+        qs = np.flatnonzero(problem.class_unit == u)
+        edges.extend((n_x + int(qs[0]), n_x + int(q)) for q in qs[1:])
+    import scipy.sparse as sp
+
+    a, b = np.array(edges).T
+    graph = sp.coo_matrix((np.ones(a.size), (a, b)), shape=(n_x + n_q, n_x + n_q))
+    _, label = connected_components(graph, directed=False)
+    for rows, units in parts:
+        mine = set(label[rows]) | {
+            label[n_x + np.flatnonzero(problem.class_unit == u)[0]] for u in units
+        }
+        assert len(mine) == 1  # one component each, and no component split in two
+    assert sum(r.size for r, _ in parts) == n_x
+    assert sorted(np.concatenate([u for _, u in parts])) == list(range(len(problem.units)))
+    assert len(parts) == len(set(label[:n_x]))
+    # a sub-problem keeps its candidates' positions in the plan's candidate table
+    rows, units = parts[-1]
+    sub = subproblem(problem, rows, units)
+    assert list(sub.candidates) == list(problem.candidates[rows])
+    assert list(sub.units) == list(problem.units[units])
+
+
+@pytest.fixture(scope="module")
+def demo_problems() -> list[CoverageProblem]:
+    seen: list[CoverageProblem] = []
+    real = planner_module.solve_min_sites
+
+    def spy(problem: CoverageProblem, **kwargs: Any) -> Any:
+        seen.append(problem)
+        return real(problem, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(planner_module, "solve_min_sites", spy)
+    try:
+        plan(audit_case(DEMO), rules=["W1"], curve=None, reaudit=False, greedy=False)
+    finally:
+        mp.undo()
+    return seen
+
+
+def test_decomposed_optimum_equals_monolithic_on_the_demo(
+    demo_problems: list[CoverageProblem],
+) -> None:
+    assert len(demo_problems) == 5
+    assert any(len(components(p)) > 1 for p in demo_problems)  # the demo does split
+    for p in demo_problems:
+        split = solve_min_sites(p)
+        whole = solve_min_sites(p, decompose=False)
+        assert split.status == whole.status == "optimal", p.category
+        assert split.rows[0].size == whole.rows[0].size, p.category
+        assert p.passing(split.rows[0]).all()
+
+
+def test_cut_bound_is_a_lower_bound() -> None:
+    for seed in range(15):
+        problem, expected = _blocks(100 + seed, 2)
+        if not len(problem.units):
+            continue
+        assert 0 <= _cut_bound(problem) <= expected
+
+
+class _Stopped:
+    """What scipy's milp returns when stopped at its time limit before it found a plan."""
+
+    status = 1
+    x = None
+    fun = None
+    mip_gap = None
+
+    def __init__(self, bound: float | None) -> None:
+        self.mip_dual_bound = bound
+
+
+def test_a_stopped_sub_problem_gives_a_labelled_gap_of_the_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem, _ = _blocks(7, 4)
+    parts = components(problem)
+    assert len(parts) >= 2
+    big_rows, big_units = parts[-1]
+    big = subproblem(problem, big_rows, big_units)
+    shape = big.cover.shape
+    assert [subproblem(problem, r, u).cover.shape for r, u in parts].count(shape) == 1
+    real = problem_module._milp
+
+    def milp(c: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        # the largest sub-problem "runs out of time" with a weak bound of 0
+        if (int((c == 1).sum()), c.size) == (shape[0], shape[0] + shape[1]):
+            return _Stopped(0.0)
+        return real(c, *args, **kwargs)
+
+    monkeypatch.setattr(problem_module, "_milp", milp)
+    got = solve_min_sites(problem, time_limit=5.0)
+    assert got.status == "time_limit"
+    # expected, computed part by part: the optima of the others, the greedy plan of the
+    # stopped one, its bound the cut relaxation's
+    others = [_fewest(subproblem(problem, r, u)) for r, u in parts[:-1] if len(u)]
+    sites = sum(others) + greedy_sites(big).size
+    bound = sum(others) + _cut_bound(big)
+    assert got.rows[0].size == sites
+    assert got.bound == bound
+    assert got.gap == pytest.approx((sites - bound) / sites)
+    assert math.isfinite(got.gap)
+    assert problem.passing(got.rows[0]).all()
+    assert got.greedy_sites == greedy_sites(problem).size
+
+
+def test_a_stopped_solve_without_a_solver_bound_still_has_a_finite_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem, expected = _blocks(5, 1)
+    assert len(problem.units)
+    monkeypatch.setattr(problem_module, "_milp", lambda *a, **k: _Stopped(None))
+    got = solve_min_sites(problem, time_limit=1.0)
+    assert got.status == "time_limit"
+    assert math.isfinite(got.gap)
+    assert got.bound is not None
+    assert got.bound <= expected <= got.rows[0].size
