@@ -15,7 +15,7 @@ from scipy.sparse.csgraph import connected_components
 
 from coverage.audit import audit_case
 from coverage.plan import CoverageProblem, greedy_sites, plan, solve_min_sites
-from coverage.plan.problem import _cut_bound, components, subproblem
+from coverage.plan.problem import _cut_bound, components, drop_redundant, subproblem
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "case.toml"
 problem_module = importlib.import_module("coverage.plan.problem")
@@ -181,7 +181,7 @@ def test_a_stopped_sub_problem_gives_a_labelled_gap_of_the_whole(
     # expected, computed part by part: the optima of the others, the greedy plan of the
     # stopped one, its bound the cut relaxation's
     others = [_fewest(subproblem(problem, r, u)) for r, u in parts[:-1] if len(u)]
-    sites = sum(others) + greedy_sites(big).size
+    sites = sum(others) + drop_redundant(big, greedy_sites(big)).size
     bound = sum(others) + _cut_bound(big)
     assert got.rows[0].size == sites
     assert got.bound == bound
@@ -202,3 +202,36 @@ def test_a_stopped_solve_without_a_solver_bound_still_has_a_finite_gap(
     assert math.isfinite(got.gap)
     assert got.bound is not None
     assert got.bound <= expected <= got.rows[0].size
+
+
+def test_drop_redundant_takes_away_the_site_greedy_made_redundant() -> None:
+    # one unit, four origins a b c d (3, 4, 4, 3 residents), all needed; X reaches b c (8),
+    # Y a b, Z c d (7 each): greedy builds X, then Y and Z, which together make X redundant
+    cover = np.array(
+        [
+            [False, True, True, False],  # X
+            [True, True, False, False],  # Y
+            [False, False, True, True],  # Z
+        ]
+    )
+    problem = CoverageProblem.from_coverage(
+        cover, unit=np.zeros(4), population=np.array([3.0, 4.0, 4.0, 3.0]), share=1.0
+    )
+    greedy = greedy_sites(problem)
+    assert greedy.size == 3
+    kept = drop_redundant(problem, greedy)
+    assert kept.size == 2 == _fewest(problem)
+    assert problem.passing(kept).all()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_drop_redundant_keeps_a_plan_no_site_of_which_can_go(seed: int) -> None:
+    problem, _ = _blocks(200 + seed, 3)
+    if not len(problem.units):
+        return
+    greedy = greedy_sites(problem)
+    kept = drop_redundant(problem, greedy)
+    assert set(kept) <= set(greedy)
+    assert problem.passing(kept).all()
+    for at in range(kept.size):
+        assert not problem.passing(np.delete(kept, at)).all()
