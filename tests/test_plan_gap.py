@@ -15,7 +15,13 @@ from scipy.sparse.csgraph import connected_components
 
 from coverage.audit import audit_case
 from coverage.plan import CoverageProblem, greedy_sites, plan, solve_min_sites
-from coverage.plan.problem import _cut_bound, components, drop_redundant, subproblem
+from coverage.plan.problem import (
+    _cut_bound,
+    components,
+    drop_redundant,
+    reduce_forced,
+    subproblem,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "case.toml"
 problem_module = importlib.import_module("coverage.plan.problem")
@@ -64,6 +70,34 @@ def _blocks(seed: int, n_blocks: int) -> tuple[CoverageProblem, int]:
     return problem, expected
 
 
+def _cycles(*sizes: int) -> CoverageProblem:
+    """One unit per cycle of ``m`` origins (even ``m``), every origin needed: candidate ``k``
+    reaches origins ``k`` and ``k + 1`` (mod ``m``). No site is forced, none dominated, and
+    the fewest sites are ``m / 2`` per cycle."""
+    n_c = n_o = sum(sizes)
+    cover = np.zeros((n_c, n_o), dtype=bool)
+    unit = np.zeros(n_o)
+    start = 0
+    for u, m in enumerate(sizes):
+        for k in range(m):
+            cover[start + k, start + k] = cover[start + k, start + (k + 1) % m] = True
+        unit[start : start + m] = u
+        start += m
+    return CoverageProblem.from_coverage(cover, unit=unit, population=np.ones(n_o), share=1.0)
+
+
+def test_cycles_split_and_solve_to_their_known_optimum() -> None:
+    problem = _cycles(4, 6, 8, 10)
+    assert reduce_forced(problem)[0].size == 0
+    got = solve_min_sites(problem)
+    assert got.components == 4
+    assert (
+        got.rows[0].size == 2 + 3 + 4 + 5 == solve_min_sites(problem, decompose=False).rows[0].size
+    )
+    assert got.status == "optimal"
+    assert got.gap == 0.0
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_decomposed_optimum_equals_monolithic_and_brute_force(seed: int) -> None:
     problem, expected = _blocks(seed, 4)
@@ -74,7 +108,8 @@ def test_decomposed_optimum_equals_monolithic_and_brute_force(seed: int) -> None
     assert problem.passing(split.rows[0]).all()
     assert split.gap == 0.0
     assert split.bound == expected
-    assert split.components == len(components(problem))
+    residual = reduce_forced(problem)[1]
+    assert split.components == (len(components(residual)) if len(residual.units) else 0)
 
 
 def test_components_are_the_connected_components_of_the_coverage_graph() -> None:
@@ -160,9 +195,10 @@ class _Stopped:
 def test_a_stopped_sub_problem_gives_a_labelled_gap_of_the_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    problem, _ = _blocks(7, 4)
+    problem = _cycles(4, 6, 8)
+    assert reduce_forced(problem)[0].size == 0
     parts = components(problem)
-    assert len(parts) >= 2
+    assert len(parts) == 3
     big_rows, big_units = parts[-1]
     big = subproblem(problem, big_rows, big_units)
     shape = big.cover.shape
@@ -194,8 +230,7 @@ def test_a_stopped_sub_problem_gives_a_labelled_gap_of_the_whole(
 def test_a_stopped_solve_without_a_solver_bound_still_has_a_finite_gap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    problem, expected = _blocks(5, 1)
-    assert len(problem.units)
+    problem, expected = _cycles(6), 3
     monkeypatch.setattr(problem_module, "_milp", lambda *a, **k: _Stopped(None))
     got = solve_min_sites(problem, time_limit=1.0)
     assert got.status == "time_limit"
@@ -235,3 +270,41 @@ def test_drop_redundant_keeps_a_plan_no_site_of_which_can_go(seed: int) -> None:
     assert problem.passing(kept).all()
     for at in range(kept.size):
         assert not problem.passing(np.delete(kept, at)).all()
+
+
+def test_reduce_forced_builds_the_site_only_it_can_and_leaves_the_rest() -> None:
+    # unit 0: origins a (10) only X reaches, b (1) Y or Z reach; share 0.9 needs a: X forced,
+    # and X makes unit 0 pass. Unit 1: c (5) Y or Z, d (5) only Z: Z forced (Y, inside Z, is
+    # pruned), and nothing is left to decide
+    cover = np.array(
+        [
+            [True, False, False, False],  # X
+            [False, True, True, False],  # Y
+            [False, True, True, True],  # Z
+        ]
+    )
+    problem = CoverageProblem.from_coverage(
+        cover,
+        unit=np.array([0, 0, 1, 1]),
+        population=np.array([10.0, 1.0, 5.0, 5.0]),
+        share=0.9,
+    )
+    forced, residual, rows = reduce_forced(problem)
+    assert list(problem.candidates[forced]) == [0, 2]
+    assert len(residual.units) == 0
+    assert rows.size == 0
+    assert solve_min_sites(problem).rows[0].size == _fewest(problem) == 2
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_forced_sites_and_the_residual_optimum_make_the_optimum(seed: int) -> None:
+    problem, expected = _blocks(300 + seed, 2)
+    if not len(problem.units):
+        return
+    forced, residual, rows = reduce_forced(problem)
+    # some optimal plan holds every forced site: they and the residual's optimum make it
+    rest = _fewest(residual) if len(residual.units) else 0
+    assert forced.size + rest == expected
+    # the residual's plan and the forced sites make the whole pass
+    best = solve_min_sites(residual, decompose=False).rows[0] if len(residual.units) else []
+    assert problem.passing(np.r_[forced, rows[np.asarray(best, dtype=np.int64)]]).all()

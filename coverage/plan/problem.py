@@ -547,6 +547,84 @@ def subproblem(
     )
 
 
+def reduce_forced(
+    problem: CoverageProblem,
+) -> tuple[npt.NDArray[np.int64], CoverageProblem, npt.NDArray[np.int64]]:
+    """Exact reductions of the min-sites program: the sites every plan must build, and what
+    is left to decide.
+
+    A candidate is forced when some target unit cannot reach its share without it (the
+    residents only it reaches are more than the unit's slack). Forced sites are built: the
+    residents they reach leave the problem, the units they make pass too, and of candidates
+    reaching the same residents (or fewer) one is kept; repeated until nothing changes. Some
+    optimal plan uses only kept candidates (a dropped one's place is taken by the one that
+    reaches all its residents), and every plan of kept candidates contains the forced sites,
+    so the fewest sites are the forced ones plus the fewest of the rest.
+
+    Returns
+    -------
+    forced
+        Rows of ``problem.cover`` every plan builds.
+    residual
+        The problem left (target units still short, their remaining gaps).
+    rows
+        The row of ``problem.cover`` of every row of ``residual.cover``.
+    """
+    cover = problem.cover.tocsr()
+    n_x, n_q = cover.shape
+    n_u = len(problem.units)
+    live_rows = np.arange(n_x)
+    live_cols = np.arange(n_q)
+    gap = problem.gap.astype(np.float64).copy()
+    tolerance = 1e-9 * np.maximum(problem.total, 1.0)
+    forced: list[npt.NDArray[np.int64]] = []
+    while True:
+        sub = cover[live_rows][:, live_cols].tocsc()
+        unit, pop = problem.class_unit[live_cols], problem.class_pop[live_cols]
+        times = np.diff(sub.indptr)
+        reach = np.bincount(unit, weights=pop * (times > 0), minlength=n_u)
+        once = np.flatnonzero(times == 1)
+        only = sp.coo_matrix(
+            (pop[once], (sub.indices[sub.indptr[once]], unit[once])), shape=(live_rows.size, n_u)
+        ).tocsr()
+        only.sum_duplicates()
+        only = only.tocoo()
+        must = np.unique(
+            only.row[reach[only.col] - only.data < gap[only.col] - tolerance[only.col]]
+        )
+        if must.size:
+            hit = np.unique(sub.tocsr()[must].indices)
+            gap -= np.bincount(unit[hit], weights=pop[hit], minlength=n_u)
+            forced.append(live_rows[must])
+            done = gap <= tolerance
+            cols = np.ones(live_cols.size, dtype=bool)
+            cols[hit] = False
+            live_cols = live_cols[cols & ~done[unit]]
+            rest = np.ones(live_rows.size, dtype=bool)
+            rest[must] = False
+            live_rows = live_rows[rest]
+            left = cover[live_rows][:, live_cols].tocsr()
+            live_rows = live_rows[np.diff(left.indptr) > 0]
+            continue
+        kept = _prune(sub.tocsr())
+        if kept.size == live_rows.size:
+            break
+        live_rows = live_rows[kept]
+    units = np.unique(problem.class_unit[live_cols])
+    residual = subproblem(problem, live_rows, units)
+    residual = dataclasses.replace(residual, gap=gap[units])
+    if live_cols.size < residual.cover.shape[1]:  # the residents forced sites already reach
+        keep_cols = np.isin(np.flatnonzero(np.isin(problem.class_unit, units)), live_cols)
+        residual = dataclasses.replace(
+            residual,
+            cover=residual.cover[:, np.flatnonzero(keep_cols)].tocsr(),
+            class_unit=residual.class_unit[keep_cols],
+            class_pop=residual.class_pop[keep_cols],
+        )
+    chosen = np.concatenate(forced) if forced else np.zeros(0, dtype=np.int64)
+    return chosen.astype(np.int64), residual, live_rows.astype(np.int64)
+
+
 def solve_min_sites(
     problem: CoverageProblem,
     *,
@@ -556,8 +634,9 @@ def solve_min_sites(
 ) -> Solution:
     """The fewest candidates that make every target unit reach its share (exact, HiGHS).
 
-    The problem is split into its independent sub-problems (:func:`components`), each solved
-    alone, smallest first; their sites and lower bounds add up.
+    The sites every plan builds are found first (:func:`reduce_forced`), and what is left is
+    split into its independent sub-problems (:func:`components`), each solved alone, smallest
+    first; their sites and lower bounds add up.
 
     Parameters
     ----------
@@ -570,7 +649,8 @@ def solve_min_sites(
     mip_gap
         Relative gap at which the solver may stop (0: proven optimum).
     decompose
-        Split into independent sub-problems (default); ``False`` solves one program.
+        Reduce and split into independent sub-problems (default); ``False`` solves one
+        program.
 
     Returns
     -------
@@ -579,38 +659,36 @@ def solve_min_sites(
         the whole: (sites - summed lower bounds) / sites.
     """
     started = time.perf_counter()
-    parts = components(problem) if decompose and len(problem.units) else []
-    if len(parts) <= 1:
+    if not decompose or len(problem.units) == 0:
         return _solve_min_sites_whole(problem, time_limit=time_limit, mip_gap=mip_gap)
-    rows: list[npt.NDArray[np.int64]] = []
-    bound = 0.0
+    forced, residual, residual_rows = reduce_forced(problem)
+    parts = components(residual) if len(residual.units) else []
+    if forced.size == 0 and len(parts) <= 1:
+        return _solve_min_sites_whole(problem, time_limit=time_limit, mip_gap=mip_gap)
+    rows: list[npt.NDArray[np.int64]] = [forced]
+    bound = float(forced.size)
     statuses: list[Status] = []
-    greedy_sizes: list[int | None] = []
     for part_rows, part_units in parts:
         left = None if time_limit is None else time_limit - (time.perf_counter() - started)
-        sub = subproblem(problem, part_rows, part_units)
+        sub = subproblem(residual, part_rows, part_units)
         sol = _solve_min_sites_whole(sub, time_limit=left, mip_gap=mip_gap)
-        rows.append(part_rows[sol.rows[0]])
+        rows.append(residual_rows[part_rows[sol.rows[0]]])
         bound += sol.bound if sol.bound is not None else 0.0
         statuses.append(sol.status)
-        greedy_sizes.append(sol.greedy_sites)
-    chosen = np.concatenate(rows)
+    chosen = _repair(problem, np.concatenate(rows))
     status: Status = "optimal" if all(s == "optimal" for s in statuses) else "time_limit"
-    greedy_size = None
-    if status == "time_limit":
-        # what the whole's greedy plan would be: the parts' greedy plans side by side
-        greedy_size = sum(
-            n if n is not None else int(greedy_sites(subproblem(problem, r, u)).size)
-            for n, (r, u) in zip(greedy_sizes, parts, strict=True)
-        )
+    # the greedy plan of the whole, for comparison, as a solve of the whole reports it
+    greedy_size = int(greedy_sites(problem).size) if status == "time_limit" else None
     gap = max(0.0, (chosen.size - bound) / chosen.size) if chosen.size else 0.0
     logger.info(
-        "%s %s: %d sub-problems, the largest %d candidates x %d units; %d sites, bound %g",
+        "%s %s: %d forced sites, %d sub-problems, the largest %d candidates x %d units; "
+        "%d sites, bound %g",
         problem.rule,
         problem.category,
+        forced.size,
         len(parts),
-        parts[-1][0].size,
-        parts[-1][1].size,
+        parts[-1][0].size if parts else 0,
+        parts[-1][1].size if parts else 0,
         chosen.size,
         bound,
     )
