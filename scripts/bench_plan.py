@@ -234,6 +234,7 @@ def bench_plan(ctx: Context) -> dict[str, Any]:
         "candidates": rec.get("candidates"),
         "classes": rec.get("classes"),
         "solve_s": rec.get("seconds"),
+        "bound": rec.get("bound"),
         "impossible": len(city.impossible),
     }
     del city_result, city, net
@@ -293,6 +294,7 @@ def render_plan(fig: dict[str, Any]) -> list[str]:
         f"  city ({city['nodes']:,} nodes, {city['origins']:,} origins): audit"
         f" {fmt_s(city['audit_s'])}, plan {fmt_s(city['plan_s'])}: {city['sites']} sites"
         f" (greedy {city['greedy_sites']}), {city['status']}, gap {100 * city['gap']:.2f} %,"
+        f" (sites >= {city.get('bound')}),"
         f" {city['targets']} targets, {city['kept_candidates']} of {city['candidates']}"
         f" candidates kept, goal met: {city['goal_met']}"
     )

@@ -81,7 +81,8 @@ class Plan:
         ``residents``, ``share_today``, ``share_planned``.
     problems
         Per rule and category: candidates, kept after pruning, exact and greedy sites, the
-        solve's status, gap and seconds, ``from_scratch`` (no facility of the kind in the data).
+        solve's status, gap, ``bound`` (proven least number of sites) and seconds,
+        ``from_scratch`` (no facility of the kind in the data).
     reaudit
         The case audited again with the proposed sites added as services (None when not asked).
     notes
@@ -560,6 +561,7 @@ def plan(
                 "greedy_sites": greedy_n,
                 "status": solution.status,
                 "gap": solution.gap,
+                "bound": solution.bound,
                 "seconds": solution.seconds,
                 "from_scratch": s["from_scratch"],
             }

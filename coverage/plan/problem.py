@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -233,7 +234,10 @@ def _passes(reached: float, total: float, share: float) -> bool:
 class Solution:
     """What one solve found: the rows built (per problem), the status and gap, the objective,
     the seconds; for a budgeted solve the units passing; for a min-sites solve stopped at its
-    time limit the size of the greedy plan it was compared with."""
+    time limit the size of the greedy plan it was compared with; for a min-sites solve the
+    proven lower bound of the number of sites (``bound``; the gap is
+    ``(objective - bound) / objective``) and the number of independent sub-problems it was
+    solved as (``components``)."""
 
     rows: tuple[npt.NDArray[np.int64], ...]
     status: Status
@@ -242,6 +246,8 @@ class Solution:
     seconds: float
     passing: npt.NDArray[np.bool_] | None = None
     greedy_sites: int | None = None
+    bound: float | None = None
+    components: int = 1
 
 
 def _milp(
@@ -332,10 +338,10 @@ def _status(res: Any) -> tuple[Status, float]:
     return "time_limit", math.inf if found is None or not np.isfinite(found) else float(found)
 
 
-def solve_min_sites(
-    problem: CoverageProblem, *, time_limit: float | None = None, mip_gap: float = 0.0
+def _solve_min_sites_whole(
+    problem: CoverageProblem, *, time_limit: float | None, mip_gap: float
 ) -> Solution:
-    """The fewest candidates that make every target unit reach its share (exact, HiGHS).
+    """:func:`solve_min_sites` of one program, not decomposed.
 
     Parameters
     ----------
@@ -355,7 +361,7 @@ def solve_min_sites(
     started = time.perf_counter()
     n_x, n_q = problem.cover.shape
     if len(problem.units) == 0 or n_x == 0:
-        return Solution((np.zeros(0, dtype=np.int64),), "optimal", 0.0, 0.0, 0.0)
+        return Solution((np.zeros(0, dtype=np.int64),), "optimal", 0.0, 0.0, 0.0, bound=0.0)
     cuts, cut_lb = _unit_cuts(problem)
     a = sp.vstack(
         [
@@ -380,6 +386,7 @@ def solve_min_sites(
     status, gap = _status(res)
     rows = None if res.x is None else _repair(problem, np.flatnonzero(res.x[:n_x] > 0.5))
     greedy_size = None
+    bound = _solver_bound(res)
     if status == "time_limit":
         # a stopped solver's incumbent can be poor: keep the greedy plan when it is smaller,
         # and measure the gap of what is returned against the solver's bound
@@ -387,11 +394,17 @@ def solve_min_sites(
         greedy_size = int(greedy.size)
         if rows is None or greedy.size < rows.size:
             rows = _repair(problem, greedy)
-        bound = getattr(res, "mip_dual_bound", None)
-        if bound is not None and np.isfinite(bound) and rows.size:
-            gap = max(0.0, (rows.size - math.ceil(bound - 1e-9)) / rows.size)
-        else:
-            gap = math.inf
+        # either plan may hold sites the later ones made redundant
+        rows = drop_redundant(problem, rows)
+        # the solver's bound is weak (or missing) when it stopped before its root relaxation
+        # was solved: the relaxation over the unit cuts alone is a valid bound in a second
+        bound = max(bound, _cut_bound(problem))
+        gap = max(0.0, (rows.size - bound) / rows.size) if rows.size else 0.0
+    else:
+        assert rows is not None
+        # proven optimal (within mip_gap): the solver's objective less its relative gap
+        if res.fun is not None and np.isfinite(res.fun):
+            bound = max(bound, float(math.ceil(float(res.fun) * (1.0 - gap) - 1e-6)))
     assert rows is not None
     return Solution(
         (rows,),
@@ -400,6 +413,294 @@ def solve_min_sites(
         float(rows.size),
         time.perf_counter() - started,
         greedy_sites=greedy_size,
+        bound=float(min(bound, rows.size)),
+    )
+
+
+def drop_redundant(problem: CoverageProblem, rows: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """A plan without the sites it does not need: each site, the last built first, is dropped
+    when every target unit still reaches its share without it.
+
+    Greedy picks a site early that later ones may make redundant (the site reaching the most
+    residents first, then sites on either side of it that together reach all of its
+    residents); on the city case this takes 64 of greedy's 1,768 sites away in 0.02 s.
+
+    Parameters
+    ----------
+    problem
+        The coverage problem.
+    rows
+        A plan (rows of ``problem.cover``) that makes every target unit pass, in build order.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rows kept, in their order; no single one of them can be dropped.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    cover = problem.cover.tocsr()
+    times = np.zeros(cover.shape[1], dtype=np.int64)
+    for j in rows:
+        times[cover.indices[cover.indptr[j] : cover.indptr[j + 1]]] += 1
+    slack = problem.new_residents(rows) - problem.gap
+    tolerance = 1e-9 * np.maximum(problem.total, 1.0)
+    keep = np.ones(rows.size, dtype=bool)
+    for at in range(rows.size - 1, -1, -1):
+        j = rows[at]
+        hit = cover.indices[cover.indptr[j] : cover.indptr[j + 1]]
+        alone = hit[times[hit] == 1]
+        loss = np.bincount(
+            problem.class_unit[alone], weights=problem.class_pop[alone], minlength=slack.size
+        )
+        if (slack - loss >= -tolerance).all():
+            slack -= loss
+            times[hit] -= 1
+            keep[at] = False
+    return rows[keep]
+
+
+def _solver_bound(res: Any) -> float:
+    """The solver's lower bound of the number of sites, rounded up (0 when it has none)."""
+    bound = getattr(res, "mip_dual_bound", None)
+    if bound is None or not np.isfinite(bound):
+        return 0.0
+    return float(max(0, math.ceil(float(bound) - 1e-6)))
+
+
+def _cut_bound(problem: CoverageProblem) -> float:
+    """A lower bound of the fewest sites: the linear relaxation over the unit cuts of
+    :func:`_unit_cuts` alone (valid: every plan meets the cuts), rounded up."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    cuts, cut_lb = _unit_cuts(problem)
+    n_x = problem.cover.shape[0]
+    res = milp(
+        np.ones(n_x),
+        constraints=LinearConstraint(cuts, cut_lb, np.inf),
+        integrality=np.zeros(n_x),
+        bounds=Bounds(np.zeros(n_x), np.ones(n_x)),
+    )
+    if res.status != 0 or res.fun is None:
+        return 0.0
+    return float(max(0, math.ceil(float(res.fun) - 1e-6)))
+
+
+def components(
+    problem: CoverageProblem,
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """The independent sub-problems of a coverage problem.
+
+    Two target units are in one sub-problem when a candidate reaches residents of both (or,
+    transitively, through other units); the fewest sites of the whole is the sum of the
+    fewest sites of its sub-problems.
+
+    Returns
+    -------
+    list of (rows, units)
+        Per sub-problem, the rows of ``problem.cover`` and the target units (positions), the
+        smallest sub-problem first.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    n_x = problem.cover.shape[0]
+    n_u = len(problem.units)
+    cover = problem.cover.tocsr()
+    rows_of = np.repeat(np.arange(n_x), np.diff(cover.indptr))
+    link = sp.csr_matrix(
+        (np.ones(rows_of.size), (rows_of, problem.class_unit[cover.indices])), shape=(n_x, n_u)
+    )
+    graph = sp.bmat([[None, link], [link.T, None]], format="csr")
+    n, label = connected_components(graph, directed=False)
+    row_label, unit_label = label[:n_x], label[n_x:]
+    order = np.argsort(
+        np.bincount(row_label, minlength=n) + np.bincount(unit_label, minlength=n), kind="stable"
+    )
+    out = []
+    for c in order:
+        units = np.flatnonzero(unit_label == c)
+        if units.size == 0:
+            continue  # a candidate reaching no target unit (pruned problems have none)
+        out.append((np.flatnonzero(row_label == c).astype(np.int64), units.astype(np.int64)))
+    return out
+
+
+def subproblem(
+    problem: CoverageProblem, rows: npt.ArrayLike, units: npt.ArrayLike
+) -> CoverageProblem:
+    """The problem restricted to some rows of ``cover`` and target units (positions); its
+    ``candidates`` are still positions in the plan's candidate table."""
+    rows = np.asarray(rows, dtype=np.int64)
+    units = np.asarray(units, dtype=np.int64)
+    new_pos = np.full(len(problem.units), -1, dtype=np.int64)
+    new_pos[units] = np.arange(units.size)
+    cols = np.flatnonzero(new_pos[problem.class_unit] >= 0)
+    return dataclasses.replace(
+        problem,
+        units=problem.units[units],
+        total=problem.total[units],
+        gap=problem.gap[units],
+        cover=problem.cover[rows][:, cols].tocsr(),
+        class_unit=new_pos[problem.class_unit[cols]],
+        class_pop=problem.class_pop[cols],
+        candidates=problem.candidates[rows],
+        n_candidates=int(rows.size),
+    )
+
+
+def reduce_forced(
+    problem: CoverageProblem,
+) -> tuple[npt.NDArray[np.int64], CoverageProblem, npt.NDArray[np.int64]]:
+    """Exact reductions of the min-sites program: the sites every plan must build, and what
+    is left to decide.
+
+    A candidate is forced when some target unit cannot reach its share without it (the
+    residents only it reaches are more than the unit's slack). Forced sites are built: the
+    residents they reach leave the problem, the units they make pass too, and of candidates
+    reaching the same residents (or fewer) one is kept; repeated until nothing changes. Some
+    optimal plan uses only kept candidates (a dropped one's place is taken by the one that
+    reaches all its residents), and every plan of kept candidates contains the forced sites,
+    so the fewest sites are the forced ones plus the fewest of the rest.
+
+    Returns
+    -------
+    forced
+        Rows of ``problem.cover`` every plan builds.
+    residual
+        The problem left (target units still short, their remaining gaps).
+    rows
+        The row of ``problem.cover`` of every row of ``residual.cover``.
+    """
+    cover = problem.cover.tocsr()
+    n_x, n_q = cover.shape
+    n_u = len(problem.units)
+    live_rows = np.arange(n_x)
+    live_cols = np.arange(n_q)
+    gap = problem.gap.astype(np.float64).copy()
+    tolerance = 1e-9 * np.maximum(problem.total, 1.0)
+    forced: list[npt.NDArray[np.int64]] = []
+    while True:
+        sub = cover[live_rows][:, live_cols].tocsc()
+        unit, pop = problem.class_unit[live_cols], problem.class_pop[live_cols]
+        times = np.diff(sub.indptr)
+        reach = np.bincount(unit, weights=pop * (times > 0), minlength=n_u)
+        once = np.flatnonzero(times == 1)
+        only = sp.coo_matrix(
+            (pop[once], (sub.indices[sub.indptr[once]], unit[once])), shape=(live_rows.size, n_u)
+        ).tocsr()
+        only.sum_duplicates()
+        only = only.tocoo()
+        must = np.unique(
+            only.row[reach[only.col] - only.data < gap[only.col] - tolerance[only.col]]
+        )
+        if must.size:
+            hit = np.unique(sub.tocsr()[must].indices)
+            gap -= np.bincount(unit[hit], weights=pop[hit], minlength=n_u)
+            forced.append(live_rows[must])
+            done = gap <= tolerance
+            cols = np.ones(live_cols.size, dtype=bool)
+            cols[hit] = False
+            live_cols = live_cols[cols & ~done[unit]]
+            rest = np.ones(live_rows.size, dtype=bool)
+            rest[must] = False
+            live_rows = live_rows[rest]
+            left = cover[live_rows][:, live_cols].tocsr()
+            live_rows = live_rows[np.diff(left.indptr) > 0]
+            continue
+        kept = _prune(sub.tocsr())
+        if kept.size == live_rows.size:
+            break
+        live_rows = live_rows[kept]
+    units = np.unique(problem.class_unit[live_cols])
+    residual = subproblem(problem, live_rows, units)
+    residual = dataclasses.replace(residual, gap=gap[units])
+    if live_cols.size < residual.cover.shape[1]:  # the residents forced sites already reach
+        keep_cols = np.isin(np.flatnonzero(np.isin(problem.class_unit, units)), live_cols)
+        residual = dataclasses.replace(
+            residual,
+            cover=residual.cover[:, np.flatnonzero(keep_cols)].tocsr(),
+            class_unit=residual.class_unit[keep_cols],
+            class_pop=residual.class_pop[keep_cols],
+        )
+    chosen = np.concatenate(forced) if forced else np.zeros(0, dtype=np.int64)
+    return chosen.astype(np.int64), residual, live_rows.astype(np.int64)
+
+
+def solve_min_sites(
+    problem: CoverageProblem,
+    *,
+    time_limit: float | None = None,
+    mip_gap: float = 0.0,
+    decompose: bool = True,
+) -> Solution:
+    """The fewest candidates that make every target unit reach its share (exact, HiGHS).
+
+    The sites every plan builds are found first (:func:`reduce_forced`), and what is left is
+    split into its independent sub-problems (:func:`components`), each solved alone, smallest
+    first; their sites and lower bounds add up.
+
+    Parameters
+    ----------
+    problem
+        The coverage problem.
+    time_limit
+        Seconds for the solver, over all sub-problems (each gets what the earlier ones left);
+        a stopped sub-problem gives its best plan (or, when it found none, the greedy one) and
+        its lower bound.
+    mip_gap
+        Relative gap at which the solver may stop (0: proven optimum).
+    decompose
+        Reduce and split into independent sub-problems (default); ``False`` solves one
+        program.
+
+    Returns
+    -------
+    Solution
+        ``rows`` (one array: rows of ``problem.cover``), status and gap; the gap is that of
+        the whole: (sites - summed lower bounds) / sites.
+    """
+    started = time.perf_counter()
+    if not decompose or len(problem.units) == 0:
+        return _solve_min_sites_whole(problem, time_limit=time_limit, mip_gap=mip_gap)
+    forced, residual, residual_rows = reduce_forced(problem)
+    parts = components(residual) if len(residual.units) else []
+    if forced.size == 0 and len(parts) <= 1:
+        return _solve_min_sites_whole(problem, time_limit=time_limit, mip_gap=mip_gap)
+    rows: list[npt.NDArray[np.int64]] = [forced]
+    bound = float(forced.size)
+    statuses: list[Status] = []
+    for part_rows, part_units in parts:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+        sub = subproblem(residual, part_rows, part_units)
+        sol = _solve_min_sites_whole(sub, time_limit=left, mip_gap=mip_gap)
+        rows.append(residual_rows[part_rows[sol.rows[0]]])
+        bound += sol.bound if sol.bound is not None else 0.0
+        statuses.append(sol.status)
+    chosen = _repair(problem, np.concatenate(rows))
+    status: Status = "optimal" if all(s == "optimal" for s in statuses) else "time_limit"
+    # the greedy plan of the whole, for comparison, as a solve of the whole reports it
+    greedy_size = int(greedy_sites(problem).size) if status == "time_limit" else None
+    gap = max(0.0, (chosen.size - bound) / chosen.size) if chosen.size else 0.0
+    logger.info(
+        "%s %s: %d forced sites, %d sub-problems, the largest %d candidates x %d units; "
+        "%d sites, bound %g",
+        problem.rule,
+        problem.category,
+        forced.size,
+        len(parts),
+        parts[-1][0].size if parts else 0,
+        parts[-1][1].size if parts else 0,
+        chosen.size,
+        bound,
+    )
+    return Solution(
+        (chosen,),
+        status,
+        gap if status == "time_limit" or gap > 1e-12 else 0.0,
+        float(chosen.size),
+        time.perf_counter() - started,
+        greedy_sites=greedy_size,
+        bound=bound,
+        components=len(parts),
     )
 
 
