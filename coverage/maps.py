@@ -1762,9 +1762,12 @@ def _time_legend_html(ctx: _Context, grid: Any, bands: Sequence[float] = _TIME_B
 # ---- panels -----------------------------------------------------------------------------------
 
 
-def _audit_date(result: AuditResult) -> str:
+def _audit_date(result: AuditResult, lang: Lang) -> str:
+    """When the audit ran, for people: Beijing time in Chinese form under zh, with the zone."""
+    from coverage.wording import date_text
+
     created = _text(result.provenance.get("created_utc"))
-    return created[:10] if created else date.today().isoformat()
+    return date_text(created, lang) or date.today().isoformat()
 
 
 def _info_html(ctx: _Context) -> str:
@@ -1782,12 +1785,13 @@ def _info_html(ctx: _Context) -> str:
             sources.append(name)
     src = "、".join(sources) if ctx.lang == "zh" else ", ".join(sources)
     sep = "：" if ctx.lang == "zh" else ": "
+    audited = t["audit_date"].format(d=_audit_date(result, ctx.lang))
     return (
         f'<div class="sc-info-title">{_esc(result.case_name)}</div>'
         f'<div class="sc-info-pack">{html.escape(result.pack.label(ctx.lang))}</div>'
         f'<div class="sc-info-view" id="sc-info-view"></div>'
         f'<div class="sc-info-speed">{html.escape(speed)}</div>'
-        f'<div class="sc-info-small">{html.escape(t["audit_date"].format(d=_audit_date(result)))}'
+        f'<div class="sc-info-small">{html.escape(audited)}'
         f" · {html.escape(t['sources'])}{sep}{_esc(src)}"
         f" · {html.escape(t['osm_network'])}</div>"
     )

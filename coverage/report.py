@@ -162,6 +162,37 @@ def _rule_threshold(result: AuditResult, rule: Rule, *, suffix: str = "") -> str
     return "; ".join(values) if len(values) else None
 
 
+def shareable_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """``provenance`` with every absolute local path cut to its file name (values, and the keys
+    of ``inputs_sha256``): an output meant to be shared never says where files sit on this
+    disk; the SHA-256 of each input still identifies it.
+
+    Parameters
+    ----------
+    provenance
+        An audit's :attr:`~coverage.audit.AuditResult.provenance`.
+
+    Returns
+    -------
+    dict
+        A copy; nothing else changes.
+    """
+
+    def name(value: Any) -> Any:
+        if isinstance(value, str) and Path(value).is_absolute():
+            return Path(value).name
+        return value
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {name(k): walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return name(value)
+
+    return walk(provenance)
+
+
 def summary_dict(result: AuditResult) -> dict[str, Any]:
     """Everything a machine needs from an audit, as JSON-able types (NaN and inf -> None).
 
@@ -243,7 +274,7 @@ def summary_dict(result: AuditResult) -> dict[str, Any]:
                 }
                 for f in result.findings
             ],
-            "provenance": prov,
+            "provenance": shareable_provenance(prov),
             "timings": result.timings,
             **standards,
         }

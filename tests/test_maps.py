@@ -145,7 +145,12 @@ def test_chinese_labels_legend_and_footer(offline_html: str, demo: AuditResult) 
     assert "步行速度 4 km/h，15分钟 ≈ 1,000米" in text
     assert "© OpenStreetMap contributors" in text
     assert demo.pack.label("zh") in text
-    assert f"审计日期 {demo.provenance['created_utc'][:10]}" in text
+    from coverage.wording import date_text
+
+    # the date in Chinese form, Beijing time, with the zone stated
+    shown = date_text(demo.provenance["created_utc"], "zh")
+    assert "年" in shown and "北京时间" in shown
+    assert f"审计日期 {shown}" in text
     assert "communities.geojson" in text
     assert "纹理区分结果：实心 = 通过，斜线 = 未通过，圆点 = 不可评估" in text
     # the legend counts match the summary

@@ -174,6 +174,10 @@ def test_status_words_for_people_machine_codes_in_summary(zh_run: tuple[str, Pat
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert {"passing", "failing", "not_evaluable"} <= set(summary["rules"][0])
     assert all(str(DEMO_DIR) not in f["message"] for f in summary["findings"])
+    # no absolute path anywhere in it (provenance names files; their SHA-256 identify them)
+    text = (out / "summary.json").read_text(encoding="utf-8")
+    assert str(DEMO_DIR) not in text and str(out) not in text
+    assert set(summary["provenance"]["inputs_sha256"]) >= {"case.toml", "communities.geojson"}
 
 
 def test_map_visible_strings_are_chinese(zh_run: tuple[str, Path], data_values: set[str]) -> None:
