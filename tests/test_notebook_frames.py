@@ -22,15 +22,23 @@ def demo() -> AuditResult:
     return audit_case(DEMO)
 
 
+def _explore_installed() -> None:
+    """``.explore()`` needs folium and, in geopandas 1.0 (the oldest allowed), mapclassify even
+    without a column: both come with the ``notebooks`` extra, which make test-oldest leaves out."""
+    pytest.importorskip("folium")
+    pytest.importorskip("mapclassify", reason="the notebooks extra installs mapclassify")
+
+
 @pytest.mark.parametrize("name", FRAMES)
 def test_explore_every_result_frame(demo: AuditResult, name: str) -> None:
-    pytest.importorskip("folium")
+    _explore_installed()
     frame = getattr(demo, name)
     html = frame.explore()._repr_html_()
     assert "leaflet" in html.lower()
 
 
 def test_explore_the_service_areas(demo: AuditResult) -> None:
+    _explore_installed()
     areas = audit_service_areas(demo)
     for category, frame in list(areas.items())[:2]:
         assert "leaflet" in frame.explore(column="minutes")._repr_html_().lower(), category
