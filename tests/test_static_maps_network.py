@@ -172,4 +172,6 @@ def test_unit_fills_match_geopandas_drawing(demo: AuditResult) -> None:
                     zorder=1,
                 )
         slow = _rgb(fig)
-        assert np.abs(fast - slow).max() <= 4  # rounding of the edges' antialiasing only
+        # rounding of the edges' antialiasing only: at most 4 levels with matplotlib 3.10, 5 with
+        # 3.8 (the oldest allowed); a wrong colour, a missing unit or hatch differs by tens
+        assert np.abs(fast - slow).max() <= 6
