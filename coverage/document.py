@@ -38,6 +38,8 @@ from coverage.wording import (
     date_text,
     finding_text,
     layer_text,
+    measure_text,
+    pct_text,
     severity_text,
 )
 
@@ -188,21 +190,13 @@ def _plain(value: Any) -> str:
 
 def _number(value: Any) -> str:
     try:
-        f = float(value)
+        return measure_text(float(value))
     except (TypeError, ValueError):
         return _text(value)
-    if math.isnan(f):
-        return "–"
-    if math.isinf(f):
-        return "∞"
-    if f == int(f) and abs(f) < 1e15:
-        return f"{int(f):,}"
-    return f"{f:,.3g}" if abs(f) < 1 else f"{f:,.2f}"
 
 
 def _pct(value: Any) -> str:
-    f = float(value)
-    return "–" if not math.isfinite(f) else f"{100 * f:.1f}%"
+    return pct_text(float(value))
 
 
 def _data_files(result: AuditResult) -> list[str]:

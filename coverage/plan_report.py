@@ -215,6 +215,13 @@ def _curve_svg(curve: pd.DataFrame, rule: str, words: dict[str, str]) -> str:
     )
 
 
+def _status_text(plan: Plan, words: dict[str, str]) -> str:
+    """Optimal, or the best plan found with its gap."""
+    if plan.status == "optimal":
+        return words["status_optimal"]
+    return words["status_time_limit"].format(gap=f"{100 * plan.gap:.2f}%")
+
+
 def render_plan_html(plan: Plan, *, lang: str = "zh") -> str:
     """The plan section of report.html (every text escaped).
 
@@ -231,11 +238,7 @@ def render_plan_html(plan: Plan, *, lang: str = "zh") -> str:
         A ``<section id="plan">`` element.
     """
     words = _WORDS.get(lang, _WORDS["en"])
-    status = (
-        words["status_optimal"]
-        if plan.status == "optimal"
-        else words["status_time_limit"].format(gap=f"{100 * plan.gap:.2f}%")
-    )
+    status = _status_text(plan, words)
     parts = [
         '<section id="plan">',
         f"<h2>{_e(words['title'])}</h2>",
@@ -319,11 +322,7 @@ def plan_docx_section(plan: Plan) -> Callable[[Any, str], None]:
         words = _WORDS.get(lang, _WORDS["en"])
         doc.add_heading(words["title"], level=1)
         doc.add_paragraph(words["intro"])
-        status = (
-            words["status_optimal"]
-            if plan.status == "optimal"
-            else words["status_time_limit"].format(gap=f"{100 * plan.gap:.2f}%")
-        )
+        status = _status_text(plan, words)
         doc.add_paragraph(f"{len(plan.sites)} {words['sites']} · {status}")
         if len(plan.problems):
             _table(

@@ -67,6 +67,7 @@ import pandas as pd
 
 from coverage.errors import ConfigError
 from coverage.rules import FAIL, NOT_EVALUABLE, PASS, Rule, minutes_to_m
+from coverage.wording import measure_text, pct_text
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -693,20 +694,13 @@ def _e(value: Any) -> str:
 
 def _fmt_number(value: Any) -> str:
     try:
-        f = float(value)
+        return measure_text(float(value))
     except (TypeError, ValueError):
         return _e(value)
-    if math.isnan(f):
-        return "–"
-    if math.isinf(f):
-        return "∞"
-    if f == int(f) and abs(f) < 1e15:
-        return f"{int(f):,}"
-    return f"{f:,.3g}" if abs(f) < 1 else f"{f:,.2f}"
 
 
 def _fmt_pct(value: float) -> str:
-    return "–" if not math.isfinite(value) else f"{100 * value:.1f}%"
+    return pct_text(value)
 
 
 def _bar_chart(labels: list[str], values: list[float], texts: list[str], *, vmax: float) -> str:

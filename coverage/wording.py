@@ -342,3 +342,20 @@ def step_text(step: str, lang: str, *, detail: str = "") -> str:
     if not detail:
         return words
     return f"{words}：{detail}" if lang == "zh" else f"{words} {detail}"
+
+
+def measure_text(value: float) -> str:
+    """A measured number for people: ``–`` for NaN, ``∞`` beyond the search limit, integers
+    with thousands separators, others to 2 decimals (3 significant digits below 1)."""
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "∞"
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.2f}"
+
+
+def pct_text(value: float) -> str:
+    """A share as a percentage with one decimal, ``–`` when it is not finite."""
+    return "–" if not math.isfinite(value) else f"{100 * value:.1f}%"
