@@ -39,7 +39,13 @@ from coverage._arrays import concat_ranges, segment_cummax
 from coverage.network import ChainInterior, Chains, WalkNetwork
 from coverage.snapping import SnappedPoints
 
-__all__ = ["NodeDistances", "nearest_facility", "node_distances"]
+__all__ = [
+    "NodeDistances",
+    "PreparedOrigins",
+    "nearest_facility",
+    "node_distances",
+    "prepare_origins",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,11 +180,78 @@ def node_distances(
     """
     limit = np.inf if cutoff_m is None else float(cutoff_m)
     n = network.n_nodes
-    snapped = np.flatnonzero(sources.ok)
     wanted = None if at is None else _node_positions(at, n)
-    if snapped.size == 0:
+    core = _core_search(network, sources, limit)
+    if core is None:
         size = n if wanted is None else wanted.size
         return NodeDistances(np.full(size, np.inf), np.full(size, -1, dtype=np.int64), limit)
+    if wanted is not None:
+        dist, src = _distances_at(_NodeQueries.of(network.chains, wanted), core, limit)
+        return NodeDistances(dist, core.caller_positions(src), limit)
+    ch = network.chains
+    core_dist, core_src = core.dist, core.src
+    chain, along, snap = core.chain, core.along, core.snap
+
+    # a chain-interior node is reached through the nearer end of its chain, or along the
+    # chain itself from a source on it
+    interior = ch.interior
+    via_a = core_dist[interior.a] + interior.pos_m
+    via_b = core_dist[interior.b] + interior.rest_m
+    use_b = via_b < via_a
+    d = np.where(use_b, via_b, via_a)
+    s = core_src[np.where(use_b, interior.b, interior.a)]
+    _along_own_chain(interior, chain, along, snap, d, s)
+    beyond = d > limit
+    d[beyond] = np.inf
+    s[beyond] = -1
+
+    dist = np.empty(n)
+    src = np.empty(n, dtype=np.int64)
+    dist[ch.core_nodes] = core_dist
+    src[ch.core_nodes] = core_src
+    dist[interior.nodes] = d
+    src[interior.nodes] = s
+    return NodeDistances(dist, core.caller_positions(src), limit)
+
+
+@dataclass(frozen=True, eq=False)
+class _CoreSearch:
+    """One multi-source search on the core graph, and the sources as it placed them.
+
+    Attributes
+    ----------
+    dist, src
+        Distance and nearest source (position among the snapped sources, -1 where unreached)
+        of every core node, the dead ends included.
+    chain, along, snap
+        Each snapped source's chain, its position along the chain and its snapping distance.
+    snapped
+        Positions of the snapped sources among the caller's sources.
+    n_sources
+        The caller's number of sources (snapped or not).
+    """
+
+    dist: npt.NDArray[np.float64]
+    src: npt.NDArray[np.int64]
+    chain: npt.NDArray[np.int64]
+    along: npt.NDArray[np.float64]
+    snap: npt.NDArray[np.float64]
+    snapped: npt.NDArray[np.int64]
+    n_sources: int
+
+    def caller_positions(self, src: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Positions among the snapped sources as positions into the caller's sources."""
+        if self.snapped.size == self.n_sources:
+            return src
+        return np.where(src >= 0, self.snapped[np.maximum(src, 0)], -1)
+
+
+def _core_search(network: WalkNetwork, sources: SnappedPoints, limit: float) -> _CoreSearch | None:
+    """The search of :func:`node_distances` on the core graph without its dead ends, the dead
+    ends filled in after it; None when no source is on the network."""
+    snapped = np.flatnonzero(sources.ok)
+    if snapped.size == 0:
+        return None
     ch = network.chains
     edge = sources.edge[snapped]
     snap = sources.snap_m[snapped]
@@ -215,34 +288,15 @@ def node_distances(
     far = pruned.dead_end[core_dist[pruned.dead_end] > limit]
     core_dist[far] = np.inf
     core_src[far] = -1
-    if wanted is not None:
-        dist, src = _distances_at(ch, wanted, core_dist, core_src, chain, along, snap, limit)
-        if k < len(sources):
-            src = np.where(src >= 0, snapped[np.maximum(src, 0)], -1)
-        return NodeDistances(dist, src, limit)
-
-    # a chain-interior node is reached through the nearer end of its chain, or along the
-    # chain itself from a source on it
-    interior = ch.interior
-    via_a = core_dist[interior.a] + interior.pos_m
-    via_b = core_dist[interior.b] + interior.rest_m
-    use_b = via_b < via_a
-    d = np.where(use_b, via_b, via_a)
-    s = core_src[np.where(use_b, interior.b, interior.a)]
-    _along_own_chain(interior, chain, along, snap, d, s)
-    beyond = d > limit
-    d[beyond] = np.inf
-    s[beyond] = -1
-
-    dist = np.empty(n)
-    src = np.empty(n, dtype=np.int64)
-    dist[ch.core_nodes] = core_dist
-    src[ch.core_nodes] = core_src
-    dist[interior.nodes] = d
-    src[interior.nodes] = s
-    if k < len(sources):  # back to positions into the caller's (unfiltered) sources
-        src = np.where(src >= 0, snapped[np.maximum(src, 0)], -1)
-    return NodeDistances(dist, src, limit)
+    return _CoreSearch(
+        dist=core_dist,
+        src=core_src,
+        chain=chain,
+        along=along,
+        snap=snap,
+        snapped=snapped,
+        n_sources=len(sources),
+    )
 
 
 def _node_positions(at: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:
@@ -261,68 +315,117 @@ def _node_positions(at: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:
     return wanted
 
 
+@dataclass(frozen=True, eq=False)
+class _NodeQueries:
+    """Node positions to answer a search for, with what the answer needs of each that does not
+    depend on the sources: a core node its core position; a chain-interior node its chain, its
+    position along it, the chain's two ends and the rest of the chain beyond it. Made once for
+    the origins of an audit (:class:`PreparedOrigins`), used by every category's search.
+
+    Attributes
+    ----------
+    size
+        Number of queries.
+    core_at, core_pos
+        The queries that are core nodes, and their core positions.
+    inner
+        The queries that are chain-interior nodes; the other arrays are aligned with it.
+    chain, pos_m, a, b, rest_m, key
+        Their chain, position along it, its two ends (core positions), the chain's length
+        beyond the node, and the (chain, position) sort key of :func:`_own_chain_at`.
+    key_scale
+        The chains' key scale (:attr:`coverage.network.ChainInterior.key_scale`).
+    """
+
+    size: int
+    core_at: npt.NDArray[np.int64]
+    core_pos: npt.NDArray[np.int64]
+    inner: npt.NDArray[np.int64]
+    chain: npt.NDArray[np.int64]
+    pos_m: npt.NDArray[np.float64]
+    a: npt.NDArray[np.int64]
+    b: npt.NDArray[np.int64]
+    rest_m: npt.NDArray[np.float64]
+    key: npt.NDArray[np.float64]
+    key_scale: float
+
+    @classmethod
+    def of(cls, ch: Chains, wanted: npt.NDArray[np.int64]) -> _NodeQueries:
+        """The queries of the node positions ``wanted``."""
+        ci = ch.core_index[wanted]
+        is_core = ci >= 0
+        core_at = np.flatnonzero(is_core)
+        inner = np.flatnonzero(~is_core)
+        nodes = wanted[inner]
+        chain = ch.node_chain[nodes]
+        pos = ch.node_pos_m[nodes]
+        return cls(
+            size=int(wanted.size),
+            core_at=core_at,
+            core_pos=ci[core_at],
+            inner=inner,
+            chain=chain,
+            pos_m=pos,
+            a=ch.chain_a[chain],
+            b=ch.chain_b[chain],
+            rest_m=ch.chain_length_m[chain] - pos,
+            key=chain * ch.interior.key_scale + pos,
+            key_scale=ch.interior.key_scale,
+        )
+
+
 def _distances_at(
-    ch: Chains,
-    wanted: npt.NDArray[np.int64],
-    core_dist: npt.NDArray[np.float64],
-    core_src: npt.NDArray[np.int64],
-    chain: npt.NDArray[np.int64],
-    along: npt.NDArray[np.float64],
-    snap: npt.NDArray[np.float64],
-    limit: float,
+    queries: _NodeQueries, core: _CoreSearch, limit: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Distances and nearest sources at the ``wanted`` nodes from the core search: a core node
+    """Distances and nearest sources at the queried nodes from the core search: a core node
     has its own; a chain-interior node the nearer of its chain's ends, or a source on its
     chain reached along it (the same rules and ties as the fill of every node)."""
-    dist = np.empty(wanted.size)
-    src = np.empty(wanted.size, dtype=np.int64)
-    ci = ch.core_index[wanted]
-    is_core = ci >= 0
-    dist[is_core] = core_dist[ci[is_core]]
-    src[is_core] = core_src[ci[is_core]]
-    inner = np.flatnonzero(~is_core)
-    if inner.size:
-        nodes = wanted[inner]
-        q_chain = ch.node_chain[nodes]
-        q_pos = ch.node_pos_m[nodes]
-        a, b = ch.chain_a[q_chain], ch.chain_b[q_chain]
-        via_a = core_dist[a] + q_pos
-        via_b = core_dist[b] + (ch.chain_length_m[q_chain] - q_pos)
+    dist = np.empty(queries.size)
+    src = np.empty(queries.size, dtype=np.int64)
+    dist[queries.core_at] = core.dist[queries.core_pos]
+    src[queries.core_at] = core.src[queries.core_pos]
+    if queries.inner.size:
+        a, b = queries.a, queries.b
+        via_a = core.dist[a] + queries.pos_m
+        via_b = core.dist[b] + queries.rest_m
         use_b = via_b < via_a
         d = np.where(use_b, via_b, via_a)
-        s = core_src[np.where(use_b, b, a)]
-        scale = ch.interior.key_scale
-        _own_chain_at(
-            q_chain * scale + q_pos, q_chain, q_pos, chain * scale + along, chain, along, snap, d, s
-        )
+        s = core.src[np.where(use_b, b, a)]
+        _own_chain_at(queries, core, d, s)
         beyond = d > limit
         d[beyond] = np.inf
         s[beyond] = -1
-        dist[inner] = d
-        src[inner] = s
+        dist[queries.inner] = d
+        src[queries.inner] = s
     return dist, src
 
 
 def _own_chain_at(
-    q_key: npt.NDArray[np.float64],
-    q_chain: npt.NDArray[np.int64],
-    q_pos: npt.NDArray[np.float64],
-    src_key: npt.NDArray[np.float64],
-    chain: npt.NDArray[np.int64],
-    along: npt.NDArray[np.float64],
-    snap: npt.NDArray[np.float64],
+    queries: _NodeQueries,
+    core: _CoreSearch,
     d: npt.NDArray[np.float64],
     s: npt.NDArray[np.int64],
 ) -> None:
     """Lower ``d`` (and set ``s``) of chain-interior query points that a source on their own
-    chain reaches along it, without passing a chain end. In place.
+    chain reaches along it, without passing a chain end. In place; ``d`` and ``s`` are aligned
+    with ``queries.inner``.
 
     As :func:`_along_own_chain`, for any query points (chain, position) instead of every
     interior node: the sources sorted by (chain, position) carry running minima of
     ``snap - along`` (forwards) and ``snap + along`` (backwards), restarting at every chain;
-    each query looks up the last source at or before it and the first at or after it.
+    each query looks up the last source at or before it and the first at or after it. Only
+    the queries on a chain that holds a source are looked up (the others have none to find).
     """
+    chain, along, snap = core.chain, core.along, core.snap
     k = chain.size
+    n_chains = int(max(queries.chain.max(initial=-1), chain.max(initial=-1))) + 1
+    with_source = np.zeros(n_chains, dtype=bool)
+    with_source[chain] = True
+    hit = np.flatnonzero(with_source[queries.chain])
+    if hit.size == 0:
+        return
+    q_chain, q_pos, q_key = queries.chain[hit], queries.pos_m[hit], queries.key[hit]
+    src_key = chain * queries.key_scale + along
     order = np.argsort(src_key, kind="stable")
     sorted_key, sorted_chain = src_key[order], chain[order]
     new_run = np.r_[True, sorted_chain[1:] != sorted_chain[:-1]]
@@ -332,6 +435,7 @@ def _own_chain_at(
     right_best, right_at = right_best[::-1], k - 1 - right_at[::-1]
     left = np.searchsorted(sorted_key, q_key, side="right") - 1  # last source at or before
     right = np.searchsorted(sorted_key, q_key, side="left")  # first source at or after
+    d_hit, s_hit = d[hit], s[hit]
     for pos, best, at, sign in (
         (left, left_best, left_at, 1.0),
         (right, right_best, right_at, -1.0),
@@ -339,9 +443,11 @@ def _own_chain_at(
         j = np.clip(pos, 0, k - 1)
         ok = (pos >= 0) & (pos < k) & (sorted_chain[j] == q_chain)
         direct = np.where(ok, sign * q_pos - best[j], np.inf)
-        better = direct < d
-        d[better] = direct[better]
-        s[better] = order[at[j]][better]
+        better = direct < d_hit
+        d_hit[better] = direct[better]
+        s_hit[better] = order[at[j]][better]
+    d[hit] = d_hit
+    s[hit] = s_hit
 
 
 def _along_own_chain(
@@ -406,12 +512,108 @@ def _along_own_chain(
     s[sel] = ss
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedOrigins:
+    """What every search from one set of snapped origins needs that no facility changes.
+
+    An audit searches once per category from the same origins; the two ends of the origins'
+    edges, how each end is reached from the core graph, and where each origin lies on its
+    edge are the same for every category. :func:`prepare_origins` makes them once, and
+    :func:`nearest_facility` (``prepared=``) then does per category only what depends on the
+    facilities. The distances are the very values :func:`nearest_facility` gives without it.
+
+    Attributes
+    ----------
+    network, origins
+        The network and the origins it was made for.
+    ends
+        Sorted positions of the nodes at either end of an origin's edge.
+    queries
+        Those nodes as the queries of a search.
+    ok
+        Mask of the origins on the network; the arrays below are aligned with its true ones.
+    at_a, at_b
+        Positions into ``ends`` of each origin's edge ends ``u`` and ``v``.
+    base_a, base_b
+        ``snap + offset`` and ``snap + (edge length - offset)``: what an origin adds to the
+        distance of ``u`` and of ``v``.
+    edge, offset_m, snap_m
+        The origins' edges, offsets along them and snapping distances.
+    by_edge, sorted_edge
+        The origins in the order of their edges (stable), and those edges: where a facility
+        on an origin's own edge is looked up.
+    """
+
+    network: WalkNetwork
+    origins: SnappedPoints
+    ends: npt.NDArray[np.int64]
+    queries: _NodeQueries
+    ok: npt.NDArray[np.bool_]
+    at_a: npt.NDArray[np.int64]
+    at_b: npt.NDArray[np.int64]
+    base_a: npt.NDArray[np.float64]
+    base_b: npt.NDArray[np.float64]
+    edge: npt.NDArray[np.int64]
+    offset_m: npt.NDArray[np.float64]
+    snap_m: npt.NDArray[np.float64]
+    by_edge: npt.NDArray[np.int64]
+    sorted_edge: npt.NDArray[np.int64]
+
+
+def prepare_origins(network: WalkNetwork, origins: SnappedPoints) -> PreparedOrigins:
+    """Make once what every :func:`nearest_facility` search from ``origins`` needs.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    origins
+        Points snapped with :func:`coverage.snapping.snap_points`.
+
+    Returns
+    -------
+    PreparedOrigins
+        To pass as ``prepared=`` to :func:`nearest_facility` with the same network and origins.
+    """
+    ok = origins.ok
+    edge = origins.edge[ok]
+    # a mask over the nodes, not np.unique: the same sorted positions, without the sort or
+    # hash of a city's ~400 k ends (np.unique took ~150 ms a category on a 1 M-node city)
+    mask = np.zeros(network.n_nodes, dtype=bool)
+    mask[network.edge_u[edge]] = True
+    mask[network.edge_v[edge]] = True
+    ends = np.flatnonzero(mask).astype(np.int64, copy=False)
+    where = np.full(network.n_nodes, -1, dtype=np.int64)
+    where[ends] = np.arange(ends.size)
+    off = origins.offset_m[ok]
+    snap = origins.snap_m[ok]
+    length = network.edge_length_m[edge]
+    by_edge = np.argsort(edge, kind="stable")
+    return PreparedOrigins(
+        network=network,
+        origins=origins,
+        ends=ends,
+        queries=_NodeQueries.of(network.chains, ends),
+        ok=ok,
+        at_a=where[network.edge_u[edge]],
+        at_b=where[network.edge_v[edge]],
+        base_a=snap + off,
+        base_b=snap + (length - off),
+        edge=edge,
+        offset_m=off,
+        snap_m=snap,
+        by_edge=by_edge,
+        sorted_edge=edge[by_edge],
+    )
+
+
 def nearest_facility(
     network: WalkNetwork,
     origins: SnappedPoints,
     facilities: SnappedPoints,
     *,
     cutoff_m: float | None = None,
+    prepared: PreparedOrigins | None = None,
 ) -> pd.DataFrame:
     """Walking distance from every origin to its nearest facility, and which one.
 
@@ -423,6 +625,10 @@ def nearest_facility(
         Points snapped with :func:`coverage.snapping.snap_points`.
     cutoff_m
         Distances above this are reported as ``inf``.
+    prepared
+        :func:`prepare_origins` of this network and these origins, when several sets of
+        facilities are searched from the same origins (one per category): what does not
+        depend on the facilities is then made once. The result is the same.
 
     Returns
     -------
@@ -431,92 +637,79 @@ def nearest_facility(
         unreachable, ``NaN`` if the origin is not on the network) and ``facility`` (the
         nearest facility's id from ``facilities.index``, missing where none is reached).
     """
-    # only the two ends of the origins' edges are needed
-    on = origins.edge[origins.ok]
-    # a mask over the nodes, not np.unique: the same sorted positions, without the sort or
-    # hash of a city's ~400 k ends (np.unique took ~150 ms a category on a 1 M-node city)
-    mask = np.zeros(network.n_nodes, dtype=bool)
-    mask[network.edge_u[on]] = True
-    mask[network.edge_v[on]] = True
-    ends = np.flatnonzero(mask).astype(np.int64, copy=False)
-    nodes = node_distances(network, facilities, cutoff_m=cutoff_m, at=ends)
-    distance, facility_pos = _origin_distances(network, origins, facilities, nodes, at=ends)
-    facility = pd.Series(
-        pd.array([None] * len(origins), dtype="object"), index=origins.index, name="facility"
-    )
-    found = facility_pos >= 0
-    if found.any():
-        facility[found] = np.asarray(facilities.index)[facility_pos[found]]
+    if prepared is None:
+        prepared = prepare_origins(network, origins)
+    elif prepared.network is not network or prepared.origins is not origins:
+        msg = "prepared= was made for another network or other origins (see prepare_origins)"
+        raise ValueError(msg)
+    limit = np.inf if cutoff_m is None else float(cutoff_m)
+    distance, facility_pos = _origin_distances(prepared, facilities, limit)
+    # the ids of the facilities, None where none is reached (position -1: the last item)
+    ids = np.empty(len(facilities) + 1, dtype=object)
+    ids[:-1] = np.asarray(facilities.index, dtype=object)
+    ids[-1] = None
+    facility = pd.Series(ids[facility_pos], index=origins.index, name="facility", dtype=object)
     return pd.DataFrame({"distance_m": distance, "facility": facility}, index=origins.index)
 
 
 def _origin_distances(
-    network: WalkNetwork,
-    origins: SnappedPoints,
-    facilities: SnappedPoints,
-    nodes: NodeDistances,
-    *,
-    at: npt.NDArray[np.int64] | None = None,
+    prepared: PreparedOrigins, facilities: SnappedPoints, limit: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Distances and nearest-facility positions of snapped origins from a node search (of
-    every node, or of the sorted node positions ``at``, which hold the origins' edge ends)."""
-    m = len(origins)
+    """Distances and nearest-facility positions of the prepared origins: one search on the
+    core graph, answered at the origins' edge ends, then along each origin's edge."""
+    m = len(prepared.origins)
     distance = np.full(m, np.nan)
     best = np.full(m, -1, dtype=np.int64)
-    ok = origins.ok
-    edge = origins.edge[ok]
-    off = origins.offset_m[ok]
-    snap = origins.snap_m[ok]
-    length = network.edge_length_m[edge]
-    a = network.edge_u[edge]
-    b = network.edge_v[edge]
-    if at is not None:  # positions into the nodes searched for (a lookup, not a search)
-        where = np.full(network.n_nodes, -1, dtype=np.int64)
-        where[at] = np.arange(at.size)
-        a, b = where[a], where[b]
-        if (a < 0).any() or (b < 0).any():
-            msg = "at= must hold both ends of every origin's edge"
-            raise ValueError(msg)
-    via_a = snap + off + nodes.distance_m[a]
-    via_b = snap + (length - off) + nodes.distance_m[b]
+    core = _core_search(prepared.network, facilities, limit)
+    if core is None:
+        distance[prepared.ok] = np.inf
+        return distance, best
+    node_dist, node_src = _distances_at(prepared.queries, core, limit)
+    node_src = core.caller_positions(node_src)
+    a, b = prepared.at_a, prepared.at_b
+    via_a = prepared.base_a + node_dist[a]
+    via_b = prepared.base_b + node_dist[b]
     use_b = via_b < via_a
     d = np.where(use_b, via_b, via_a)
-    src = np.where(use_b, nodes.source[b], nodes.source[a])
+    src = np.where(use_b, node_src[b], node_src[a])
 
     # a facility on the origin's own edge can be reached without passing a node
-    fac_ok = np.flatnonzero(facilities.ok)
-    if fac_ok.size:
-        fac = pd.DataFrame(
-            {
-                "edge": facilities.edge[fac_ok],
-                "f_off": facilities.offset_m[fac_ok],
-                "f_snap": facilities.snap_m[fac_ok],
-                "f_pos": fac_ok,
-            }
+    fac_ok = core.snapped
+    o_pos, f_at = _same_edge_pairs(prepared, facilities.edge[fac_ok])
+    if o_pos.size:
+        f_pos = fac_ok[f_at]
+        direct = (
+            prepared.snap_m[o_pos]
+            + np.abs(prepared.offset_m[o_pos] - facilities.offset_m[f_pos])
+            + facilities.snap_m[f_pos]
         )
-        org = pd.DataFrame({"edge": edge, "o_pos": np.arange(edge.size)})
-        org = org[org["edge"].isin(fac["edge"])]
-        if len(org):
-            pairs = org.merge(fac, on="edge")
-            o_pos = pairs["o_pos"].to_numpy()
-            direct = (
-                snap[o_pos]
-                + np.abs(off[o_pos] - pairs["f_off"].to_numpy())
-                + pairs["f_snap"].to_numpy()
-            )
-            order = np.lexsort((direct, o_pos))
-            o_sorted = o_pos[order]
-            first = np.ones(order.size, dtype=bool)
-            first[1:] = o_sorted[1:] != o_sorted[:-1]
-            sel = order[first]
-            o_sel = o_pos[sel]
-            better = direct[sel] < d[o_sel]
-            d[o_sel[better]] = direct[sel][better]
-            src[o_sel[better]] = pairs["f_pos"].to_numpy()[sel][better]
+        # per origin the nearest such facility (the first of the facilities on ties)
+        order = np.lexsort((f_pos, direct, o_pos))
+        o_sorted = o_pos[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = o_sorted[1:] != o_sorted[:-1]
+        sel = order[first]
+        o_sel = o_pos[sel]
+        better = direct[sel] < d[o_sel]
+        d[o_sel[better]] = direct[sel][better]
+        src[o_sel[better]] = f_pos[sel][better]
 
-    beyond = d > nodes.cutoff_m
+    beyond = d > limit
     d[beyond] = np.inf
     src[beyond | ~np.isfinite(d)] = -1
-    distance[ok] = d
-    best[ok] = src
+    distance[prepared.ok] = d
+    best[prepared.ok] = src
     return distance, best
+
+
+def _same_edge_pairs(
+    prepared: PreparedOrigins, facility_edges: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every (origin, facility) on the same edge: positions among the prepared (snapped)
+    origins and among ``facility_edges``, in the order of the facilities."""
+    lo = np.searchsorted(prepared.sorted_edge, facility_edges, side="left")
+    hi = np.searchsorted(prepared.sorted_edge, facility_edges, side="right")
+    counts = hi - lo
+    f_at = np.repeat(np.arange(facility_edges.size), counts)
+    o_pos = prepared.by_edge[concat_ranges(lo, counts)]
+    return o_pos.astype(np.int64, copy=False), f_at.astype(np.int64, copy=False)

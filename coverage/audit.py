@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage.access import nearest_facility
+from coverage.access import nearest_facility, prepare_origins
 from coverage.case import Case
 from coverage.errors import DataError
 from coverage.load import Finding, service_category_sets, validate_service_categories
@@ -753,6 +753,8 @@ def audit_case(
     with _timed(timings, "search"):
         origins = origins.copy()
         budgets = distance_categories(rule_pack, speed)
+        # what every category's search needs of the origins, made once for all of them
+        prepared = prepare_origins(network, snapped_origins)
         for cat, budget in budgets.items():
             positions = cats.loc[cats["category"] == cat, "pos"].to_numpy()
             mask = np.zeros(len(services), dtype=bool)
@@ -762,6 +764,7 @@ def audit_case(
                 snapped_origins,
                 snapped_services.subset(mask),
                 cutoff_m=SEARCH_LIMIT_FACTOR * budget,
+                prepared=prepared,
             )
             origins[distance_column(cat)] = result["distance_m"].to_numpy()
             origins[f"f_{cat}"] = result["facility"].to_numpy()  # the nearest one's id
