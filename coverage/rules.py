@@ -911,7 +911,7 @@ def weighted_quantiles_many(
     outs = [np.full(n_groups, np.nan) for _ in qs]
     if values.size == 0:
         return outs
-    order = np.lexsort((values, groups))
+    order = _group_value_order(values, groups, n_groups)
     v, w, g = values[order], weights[order], groups[order]
     cum = np.cumsum(w)
     totals = np.bincount(g, weights=w, minlength=n_groups)
@@ -925,6 +925,36 @@ def weighted_quantiles_many(
         pos = np.minimum(pos, v.size - 1)
         out[present] = v[pos]
     return outs
+
+
+def _group_value_order(values: Any, groups: Any, n_groups: int) -> Any:
+    """``numpy.lexsort((values, groups))`` (by group, then value, ties in input order) for
+    values without NaN, from one sort of distinct integers instead of a two-key sort.
+
+    Each value is replaced by its rank among the distinct values (equal values share a rank),
+    and the key ``(group * ranks + rank) * n + position`` is distinct and orders as the
+    lexsort does; sorting the keys themselves (not their argsort) and reading the position
+    back is several times faster than the lexsort, which ``--pack all`` runs for every
+    category. When the key would not fit in 63 bits, the lexsort itself.
+    """
+    import numpy as np
+
+    n = values.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    by_value = np.argsort(values)  # not stable: the ties are ordered by the key below
+    ordered = values[by_value]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    ranks = int(new.sum())
+    if max(n_groups, 1) * ranks * n >= 2**62:
+        return np.lexsort((values, groups))
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_value] = np.cumsum(new) - 1
+    key = (groups.astype(np.int64) * ranks + rank) * n + np.arange(n, dtype=np.int64)
+    key.sort()
+    return key % n
 
 
 def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:

@@ -1,0 +1,50 @@
+"""The rules' fast paths against the plain way: the one-sort group/value order of the
+weighted quantiles against ``numpy.lexsort``."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coverage.rules import _group_value_order, weighted_quantiles_many
+
+_VALUES = st.sampled_from([0.0, -0.0, 1.5, 2.0, 2.0, 750.25, np.inf, 1e300])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, 6), _VALUES | st.floats(0, 5000)), max_size=300),
+    huge=st.booleans(),
+)
+def test_group_value_order_is_the_lexsort(pairs: list[tuple[int, float]], huge: bool) -> None:
+    groups = np.array([g for g, _ in pairs], dtype=np.int64)
+    values = np.array([v for _, v in pairs], dtype=float)
+    # huge: so many groups that the key would overflow, and the lexsort itself is used
+    n_groups = 2**60 if huge else 7
+    np.testing.assert_array_equal(
+        _group_value_order(values, groups, n_groups), np.lexsort((values, groups))
+    )
+
+
+def test_weighted_quantiles_many_against_brute_force_on_a_city_sized_table() -> None:
+    rng = np.random.default_rng(11)
+    n, n_groups = 60_000, 900
+    values = np.round(rng.exponential(600, n), 0)  # many ties
+    values[rng.random(n) < 0.2] = np.inf
+    values[rng.random(n) < 0.05] = np.nan  # dropped
+    weights = rng.uniform(0.0, 30.0, n)
+    weights[rng.random(n) < 0.05] = 0.0  # dropped
+    groups = rng.integers(0, n_groups - 1, n)  # the last group stays empty
+    median, p90 = weighted_quantiles_many(values, weights, groups, n_groups, (0.5, 0.9))
+    for g in range(n_groups):
+        keep = (groups == g) & ~np.isnan(values) & (weights > 0)
+        v, w = values[keep], weights[keep]
+        if v.size == 0:
+            assert np.isnan(median[g]) and np.isnan(p90[g])
+            continue
+        order = np.argsort(v, kind="stable")
+        cum = np.cumsum(w[order])
+        for q, got in ((0.5, median[g]), (0.9, p90[g])):
+            pos = min(np.searchsorted(cum, q * w.sum() - 1e-9 * max(w.sum(), 1.0)), v.size - 1)
+            assert got == v[order][pos], (g, q)
