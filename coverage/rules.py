@@ -795,6 +795,18 @@ def is_close_or_above(value: float, threshold: float) -> bool:
     return value >= threshold or math.isclose(value, threshold, rel_tol=1e-12, abs_tol=1e-12)
 
 
+def _close_or_above(values: Any, threshold: float) -> Any:
+    """:func:`is_close_or_above` of every item of an array (the same comparison: ``>=``, or
+    :func:`math.isclose` with the same tolerances)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(values - threshold)
+        tol = np.maximum(1e-12 * np.maximum(np.abs(values), abs(threshold)), 1e-12)
+        return (values >= threshold) | (values == threshold) | (diff <= tol)
+
+
 # ---- evaluation -------------------------------------------------------------------------------
 
 
@@ -1117,64 +1129,70 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         communities[f"{rule.id}_share_{cat}"] = share
     no_data = [c for c in rule.categories if not _has_facility(inputs, c)]
     required = [c for c in rule.categories if c not in no_data]
-    statuses, reasons, reasons_zh, values, missing_col = [], [], [], [], []
+    statuses, reasons, reasons_zh, missing_col = [], [], [], []
     budget_text = f"{minutes:g} min ({_fmt_m(budget)} at {speed:g} km/h)"
     budget_zh = f"步行{minutes:g}分钟（{speed:g}公里/小时，约{budget:,.0f}米）"
+    need_pct = _fmt_pct(need)
+    unknown = unknown_zh = ""
+    if no_data:
+        unknown = f"; not evaluable (no facilities in the data): {', '.join(no_data)}"
+        unknown_zh = f"；数据中没有{'、'.join(_label_zh(c) for c in no_data)}，无法评估"
+    # per community: the lowest share of a required category (min() of the shares in order,
+    # as a loop over them would take it), and the categories below the share required; the
+    # arrays are read as Python lists in the loop below, which only writes the words
+    value_arr = np.full(n, math.nan)
+    for j, c in enumerate(required):
+        value_arr = (
+            shares[c].copy() if j == 0 else np.where(shares[c] < value_arr, shares[c], value_arr)
+        )
+    values = value_arr.tolist()
+    below = {c: (~_close_or_above(shares[c], need)).tolist() for c in required}
+    share_of = {c: shares[c].tolist() for c in required}
+    totals = total.tolist()
+    stranded_of = stranded.tolist()
     for i in range(n):
-        missing = [c for c in required if not is_close_or_above(shares[c][i], need)]
-        if stranded[i]:
-            missing = []  # nothing measured, nothing missing
-        value = min((shares[c][i] for c in required), default=math.nan)
-        values.append(value)
+        missing = [] if stranded_of[i] else [c for c in required if below[c][i]]
         missing_col.append(";".join(missing))
-        if not total[i] > 0:
+        if not totals[i] > 0:
             statuses.append(NOT_EVALUABLE)
             reasons.append("no residents (population 0 or missing): reach is not evaluable")
             reasons_zh.append("无常住人口（人口为0或缺失），无法评估可达性")
-        elif stranded[i]:
+        elif stranded_of[i]:
             statuses.append(NOT_EVALUABLE)
             snap = f"{inputs.max_snap_m:g}"
             reasons.append(
-                f"all {total[i]:,.0f} residents' origins lie more than {snap} m from any "
+                f"all {totals[i]:,.0f} residents' origins lie more than {snap} m from any "
                 "walkable street: reach is not evaluable (check that the OSM file covers the "
                 "community)"
             )
             reasons_zh.append(
-                f"全部{total[i]:,.0f}名居民的出发点距任何可步行道路都超过{snap}米，无法评估可达性"
+                f"全部{totals[i]:,.0f}名居民的出发点距任何可步行道路都超过{snap}米，无法评估可达性"
                 "（请检查OSM文件是否覆盖该社区）"
             )
         elif missing:
             statuses.append(FAIL)
-            parts = ", ".join(f"{c} {_fmt_pct(shares[c][i])}" for c in missing)
-            parts_zh = "、".join(f"{_label_zh(c)}{_fmt_pct(shares[c][i])}" for c in missing)
-            unknown = unknown_zh = ""
-            if no_data:
-                unknown = f"; not evaluable (no facilities in the data): {', '.join(no_data)}"
-                unknown_zh = f"；数据中没有{'、'.join(_label_zh(c) for c in no_data)}，无法评估"
-            reasons.append(
-                f"residents within {budget_text} below {_fmt_pct(need)} for: {parts}{unknown}"
-            )
-            reasons_zh.append(
-                f"{budget_zh}内可达居民比例低于{_fmt_pct(need)}：{parts_zh}{unknown_zh}"
-            )
+            parts = ", ".join(f"{c} {_fmt_pct(share_of[c][i])}" for c in missing)
+            parts_zh = "、".join(f"{_label_zh(c)}{_fmt_pct(share_of[c][i])}" for c in missing)
+            reasons.append(f"residents within {budget_text} below {need_pct} for: {parts}{unknown}")
+            reasons_zh.append(f"{budget_zh}内可达居民比例低于{need_pct}：{parts_zh}{unknown_zh}")
         elif no_data:
             statuses.append(NOT_EVALUABLE)
             reasons.append(
                 f"no {', '.join(no_data)} facilities in the data; the other categories reach "
-                f"{_fmt_pct(need)} of residents within {budget_text}"
+                f"{need_pct} of residents within {budget_text}"
             )
             reasons_zh.append(
                 f"数据中没有{'、'.join(_label_zh(c) for c in no_data)}设施；其余类别在{budget_zh}内"
-                f"覆盖{_fmt_pct(need)}以上居民"
+                f"覆盖{need_pct}以上居民"
             )
         else:
             statuses.append(PASS)
             reasons.append(
-                f"every required category reaches at least {_fmt_pct(need)} of residents "
-                f"within {budget_text} (lowest {_fmt_pct(value)})"
+                f"every required category reaches at least {need_pct} of residents "
+                f"within {budget_text} (lowest {_fmt_pct(values[i])})"
             )
             reasons_zh.append(
-                f"所有必备类别在{budget_zh}内均覆盖{_fmt_pct(need)}以上居民（最低{_fmt_pct(value)}）"
+                f"所有必备类别在{budget_zh}内均覆盖{need_pct}以上居民（最低{_fmt_pct(values[i])}）"
             )
     _write_decision(
         communities,

@@ -1,5 +1,6 @@
 """The rules' fast paths against the plain way: the one-sort group/value order of the
-weighted quantiles against ``numpy.lexsort``."""
+weighted quantiles against ``numpy.lexsort``; the reach rules' comparison of every share at
+once against :func:`coverage.rules.is_close_or_above` one share at a time."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage.rules import _group_value_order, weighted_quantiles_many
+from coverage.rules import (
+    _close_or_above,
+    _group_value_order,
+    is_close_or_above,
+    weighted_quantiles_many,
+)
 
 _VALUES = st.sampled_from([0.0, -0.0, 1.5, 2.0, 2.0, 750.25, np.inf, 1e300])
 
@@ -48,3 +54,32 @@ def test_weighted_quantiles_many_against_brute_force_on_a_city_sized_table() -> 
         for q, got in ((0.5, median[g]), (0.9, p90[g])):
             pos = min(np.searchsorted(cum, q * w.sum() - 1e-9 * max(w.sum(), 1.0)), v.size - 1)
             assert got == v[order][pos], (g, q)
+
+
+_SHARES = st.sampled_from(
+    [
+        0.0,
+        0.8,
+        4 / 5,
+        0.8 - 1e-13,
+        0.8 - 1e-11,
+        0.8 + 1e-13,
+        1.0,
+        1 - 1e-12,
+        7 / 9,
+        0.9,
+        0.9 - 2e-12,
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shares=st.lists(
+        _SHARES | st.floats(0, 1) | st.just(float("nan")) | st.just(float("inf")), max_size=40
+    ),
+    need=st.sampled_from([0.8, 0.9, 7 / 9, 1.0, 0.5, 1e-13]) | st.floats(1e-6, 1.0),
+)
+def test_close_or_above_of_an_array_is_the_scalar_test(shares: list[float], need: float) -> None:
+    got = _close_or_above(np.array(shares, dtype=float), need).tolist()
+    assert got == [is_close_or_above(s, need) for s in shares]
