@@ -32,6 +32,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from coverage._arrays import concat_ranges
 from coverage.access import _append_rows
 from coverage.network import WalkNetwork
 from coverage.snapping import SnappedPoints
@@ -87,7 +88,9 @@ def facility_distances(
     its junctions (each facility a virtual source joined to its chain's two ends, as in
     :func:`coverage.access.node_distances`), then for every origin the two ends of its edge:
     a junction's distance directly, a bend's through its chain's ends or, for a facility on
-    the same chain, along it; and a facility on the origin's own edge directly.
+    the same chain, along it; and a facility on the origin's own edge directly. Only the
+    pairs whose straight-line distance allows them within the budget are looked at (the
+    origins bucketed in cells around each facility), not every origin of a batch's box.
 
     Parameters
     ----------
@@ -141,56 +144,55 @@ def facility_distances(
             _node_access(network, network.edge_u[o_edge]),
             _node_access(network, network.edge_v[o_edge]),
         ]
-        # Only origins that can lie within the budget are looked at: a walk is never shorter
-        # than the straight line, and a point is at most snap + offset from its edge's first
-        # node; the sources are batched by place so that each batch's box stays small.
+        # Only the (origin, facility) pairs that can lie within the budget are looked at: a
+        # walk is never shorter than the straight line, and a point is at most snap + offset
+        # from its edge's first node. The sources are batched by place (one search a batch).
         xy = network.xy
         o_xy = xy[network.edge_u[o_edge]]
         o_slack = o_snap + o_off
         f_xy = xy[network.edge_u[f_edge]]
-        f_slack = f_snap + facilities.offset_m[fac]
         f_off = facilities.offset_m[fac]
+        f_slack = f_snap + f_off
         perm = np.lexsort((f_xy[:, 1], np.floor(f_xy[:, 0] / max(cutoff_m, 1.0))))
-        for lo in range(0, fac.size, _BATCH):
-            sources = perm[lo : lo + _BATCH]
-            reach = cutoff_m + f_slack[sources].max()
-            box_lo = f_xy[sources].min(axis=0) - reach
-            box_hi = f_xy[sources].max(axis=0) + reach
-            sel = np.flatnonzero(
-                (o_xy[:, 0] >= box_lo[0] - o_slack)
-                & (o_xy[:, 0] <= box_hi[0] + o_slack)
-                & (o_xy[:, 1] >= box_lo[1] - o_slack)
-                & (o_xy[:, 1] <= box_hi[1] + o_slack)
-            )
-            if sel.size == 0:
+        pair_f, pair_o = _candidate_pairs(o_xy, o_slack, f_xy, f_slack, cutoff_m)
+        rank = np.empty(fac.size, dtype=np.int64)
+        rank[perm] = np.arange(fac.size)
+        by_batch = np.argsort(rank[pair_f] // _BATCH, kind="stable")
+        pair_f, pair_o = pair_f[by_batch], pair_o[by_batch]
+        bounds = np.searchsorted(rank[pair_f] // _BATCH, np.arange(0, fac.size // _BATCH + 2))
+        for batch, lo in enumerate(range(0, fac.size, _BATCH)):
+            start_at, stop_at = bounds[batch], bounds[batch + 1]
+            if start_at == stop_at:
                 continue
+            sources = perm[lo : lo + _BATCH]
             core = csgraph.dijkstra(
                 graph,
                 directed=True,
                 indices=n_core + sources,
                 limit=limit,
                 min_only=False,
-            )[:, :n_core]
+            )
+            j = pair_f[start_at:stop_at]  # positions among the snapped facilities
+            i = pair_o[start_at:stop_at]  # positions among the snapped origins
+            row = rank[j] - lo  # the facility's row of this batch's search
             d_end = []
             for a, pos, b, rest, chain, x_pos in ends:
-                d = np.minimum(core[:, a[sel]] + pos[sel], core[:, b[sel]] + rest[sel])
+                d = np.minimum(core[row, a[i]] + pos[i], core[row, b[i]] + rest[i])
                 # a facility on the same chain as a bend reaches it along the chain
-                j, i = _pairs_on(chain[sel], f_chain[sources], skip=-1)
-                if j.size:
-                    direct = f_snap[sources][j] + np.abs(x_pos[sel][i] - f_along[sources][j])
-                    np.minimum.at(d, (j, i), direct)
+                on_chain = (chain[i] == f_chain[j]) & (chain[i] != -1)
+                direct = f_snap[j] + np.abs(x_pos[i] - f_along[j])
+                d = np.where(on_chain, np.minimum(d, direct), d)
                 d_end.append(d)
-            s_snap, s_off = o_snap[sel], o_off[sel]
-            dist = np.minimum(s_snap + s_off + d_end[0], s_snap + (o_len[sel] - s_off) + d_end[1])
+            s_snap, s_off = o_snap[i], o_off[i]
+            dist = np.minimum(s_snap + s_off + d_end[0], s_snap + (o_len[i] - s_off) + d_end[1])
             # a facility on the origin's own edge, reached without passing a node
-            j, i = _pairs_on(o_edge[sel], f_edge[sources])
-            if j.size:
-                direct = s_snap[i] + np.abs(s_off[i] - f_off[sources][j]) + f_snap[sources][j]
-                np.minimum.at(dist, (j, i), direct)
-            j, i = np.nonzero(dist <= cutoff_m)
-            rows.append(org[sel][i])
-            cols.append(fac[sources][j])
-            vals.append(dist[j, i])
+            own = o_edge[i] == f_edge[j]
+            direct = s_snap + np.abs(s_off - f_off[j]) + f_snap[j]
+            dist = np.where(own, np.minimum(dist, direct), dist)
+            keep = dist <= cutoff_m
+            rows.append(org[i[keep]])
+            cols.append(fac[j[keep]])
+            vals.append(dist[keep])
     if rows:
         r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     else:
@@ -211,6 +213,49 @@ def facility_distances(
 
 #: Facilities searched together (one bounded Dijkstra call, one row each).
 _BATCH = 32
+
+
+#: Relative slack of the straight-line bound of :func:`_candidate_pairs` (the metric
+#: projection stretches lengths by at most a few parts in ten thousand), and a metre more.
+_XY_SLACK = 1e-3
+
+
+def _candidate_pairs(
+    o_xy: npt.NDArray[np.float64],
+    o_slack: npt.NDArray[np.float64],
+    f_xy: npt.NDArray[np.float64],
+    f_slack: npt.NDArray[np.float64],
+    cutoff_m: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every (facility, origin) whose edge's first nodes lie within ``cutoff_m`` plus both
+    slacks (with :data:`_XY_SLACK`) of each other: no other pair can be within the budget.
+
+    The origins are bucketed in square cells as wide as the largest such radius and sorted
+    by cell; each facility looks at its own cell and the eight around it.
+    """
+    radius = (cutoff_m + f_slack.max(initial=0.0) + o_slack.max(initial=0.0)) * (1.0 + _XY_SLACK)
+    cell = max(radius + 1.0, 1.0)
+    origin_xy = np.minimum(o_xy.min(axis=0), f_xy.min(axis=0))
+    o_cell = np.floor((o_xy - origin_xy) / cell).astype(np.int64) + 1
+    f_cell = np.floor((f_xy - origin_xy) / cell).astype(np.int64) + 1
+    span = int(max(o_cell[:, 1].max(initial=0), f_cell[:, 1].max(initial=0))) + 2
+    o_key = o_cell[:, 0] * span + o_cell[:, 1]
+    order = np.argsort(o_key, kind="stable")
+    sorted_key = o_key[order]
+    pair_f: list[npt.NDArray[np.int64]] = []
+    pair_o: list[npt.NDArray[np.int64]] = []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            key = (f_cell[:, 0] + dx) * span + (f_cell[:, 1] + dy)
+            lo = np.searchsorted(sorted_key, key, side="left")
+            counts = np.searchsorted(sorted_key, key, side="right") - lo
+            pair_f.append(np.repeat(np.arange(f_xy.shape[0]), counts))
+            pair_o.append(order[concat_ranges(lo, counts)])
+    f_at, o_at = np.concatenate(pair_f), np.concatenate(pair_o)
+    reach = (cutoff_m + f_slack[f_at] + o_slack[o_at]) * (1.0 + _XY_SLACK) + 1.0
+    gap = o_xy[o_at] - f_xy[f_at]
+    near = np.einsum("ij,ij->i", gap, gap) <= reach * reach
+    return f_at[near].astype(np.int64), o_at[near].astype(np.int64)
 
 
 def _node_access(
@@ -236,26 +281,6 @@ def _node_access(
     b = np.where(is_core, own, ch.chain_b[safe])
     rest = np.where(is_core, 0.0, ch.chain_length_m[safe] - pos)
     return a, pos, b, rest, chain, pos
-
-
-def _pairs_on(
-    keys: npt.NDArray[np.int64], source_keys: npt.NDArray[np.int64], *, skip: int | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Every (source position, item position) whose keys are equal (``skip``: a key that
-    matches nothing)."""
-    order = np.argsort(source_keys, kind="stable")
-    sorted_keys = source_keys[order]
-    lo = np.searchsorted(sorted_keys, keys, side="left")
-    hi = np.searchsorted(sorted_keys, keys, side="right")
-    counts = hi - lo
-    if skip is not None:
-        counts = np.where(keys == skip, 0, counts)
-    items = np.repeat(np.arange(keys.size), counts)
-    if items.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    firsts = np.repeat(lo, counts)
-    offsets = np.arange(items.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    return order[firsts + offsets].astype(np.int64), items.astype(np.int64)
 
 
 def decay_weights(

@@ -1,0 +1,79 @@
+"""The catchment pair search's bounded candidates (origins bucketed in cells around each
+facility, many batches of facilities) against the plain answer: one reach search per
+facility, on a real extract with facilities spread over many cells, on origins' own edges and
+on their chains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coverage.access import nearest_facility
+from coverage.catchment import _BATCH, _candidate_pairs, facility_distances
+from coverage.network import WalkNetwork
+from coverage.snapping import snap_points
+
+
+def _on_edges(net: WalkNetwork, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    t = rng.uniform(0.1, 0.9, edges.size)
+    lon = net.lon[net.edge_u[edges]] * (1 - t) + net.lon[net.edge_v[edges]] * t
+    lat = net.lat[net.edge_u[edges]] * (1 - t) + net.lat[net.edge_v[edges]] * t
+    return np.column_stack([lon, lat])
+
+
+@pytest.mark.parametrize("cutoff_m", [250.0, 700.0])
+def test_pairs_equal_one_reach_search_per_facility(
+    chengdu_net: WalkNetwork, cutoff_m: float
+) -> None:
+    net = chengdu_net
+    rng = np.random.default_rng(53)
+    west, south, east, north = net.bbox
+    origins = np.vstack(
+        [
+            np.column_stack([rng.uniform(west, east, 300), rng.uniform(south, north, 300)]),
+            _on_edges(net, rng.choice(net.edge_u.size, 1500, replace=False), rng),
+        ]
+    )
+    so = snap_points(net, origins, max_snap_m=250)
+    own = rng.choice(so.edge[so.ok], 15, replace=False)  # on origins' own edges
+    facilities = np.vstack(
+        [
+            np.column_stack([rng.uniform(west, east, 30), rng.uniform(south, north, 30)]),
+            _on_edges(net, rng.choice(net.edge_u.size, 60, replace=False), rng),
+            _on_edges(net, own, rng),
+        ]
+    )
+    sf = snap_points(net, facilities, max_snap_m=250)
+    assert sf.ok.sum() > 2 * _BATCH  # several batches
+    pairs = facility_distances(net, so, sf, cutoff_m=cutoff_m)
+    coo = pairs.distance_m.tocoo()
+    got = np.full((len(so), len(sf)), np.inf)
+    got[coo.row, coo.col] = coo.data
+    for j in range(len(sf)):
+        one = np.zeros(len(sf), dtype=bool)
+        one[j] = True
+        alone = nearest_facility(net, so, sf.subset(one), cutoff_m=cutoff_m)["distance_m"]
+        expected = np.where(np.isnan(alone.to_numpy()), np.inf, alone.to_numpy())
+        within = expected <= cutoff_m
+        np.testing.assert_array_equal(np.isfinite(got[:, j]), within)
+        np.testing.assert_allclose(got[within, j], expected[within], rtol=0, atol=1e-9)
+    # the cases are covered: many pairs, and pairs whose facility is on the origin's own edge
+    assert coo.nnz > 200
+    assert (so.edge[coo.row] == sf.edge[coo.col]).sum() >= 10
+
+
+def test_candidate_pairs_hold_every_pair_within_the_straight_line_bound() -> None:
+    rng = np.random.default_rng(59)
+    o_xy = rng.uniform(0, 5000, (3000, 2))
+    f_xy = rng.uniform(-200, 5200, (70, 2))
+    o_slack = rng.uniform(0, 150, 3000)
+    f_slack = rng.uniform(0, 80, 70)
+    f_at, o_at = _candidate_pairs(o_xy, o_slack, f_xy, f_slack, 400.0)
+    got = set(zip(f_at.tolist(), o_at.tolist(), strict=True))
+    assert len(got) == f_at.size  # each pair once
+    gap = np.hypot(*(o_xy[None, :, :] - f_xy[:, None, :]).transpose(2, 0, 1))
+    bound = 400.0 + f_slack[:, None] + o_slack[None, :]
+    must = set(zip(*np.nonzero(gap <= bound), strict=True))
+    assert must <= got and len(must) > 100
+    # and no pair far beyond it
+    assert (gap[f_at, o_at] <= bound[f_at, o_at] * 1.01 + 1.0).all()
