@@ -83,3 +83,38 @@ _SHARES = st.sampled_from(
 def test_close_or_above_of_an_array_is_the_scalar_test(shares: list[float], need: float) -> None:
     got = _close_or_above(np.array(shares, dtype=float), need).tolist()
     assert got == [is_close_or_above(s, need) for s in shares]
+
+
+def test_one_evaluation_looks_up_once_and_forgets_after(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What several rules look up alike (the origins' communities, the categories present)
+    is made once per evaluate_pack call, and never served to a later call: inputs changed in
+    place between two calls are seen."""
+    import dataclasses
+
+    from coverage import rules
+    from tests.test_rules import WUHAN, _everything_near, _inputs, _one_of_each
+
+    inputs = _inputs(
+        communities=[("C1", "S1", 100.0), ("C2", "S1", 100.0)],
+        origins=[("C1", 100.0, _everything_near(100.0)), ("C2", 100.0, _everything_near(100.0))],
+        services=_one_of_each(),
+    )
+    made: list[str] = []
+    memo = rules._memo
+
+    def counting(inp, key, make):  # type: ignore[no-untyped-def]
+        return memo(inp, key, lambda: made.append(key) or make())
+
+    monkeypatch.setattr(rules, "_memo", counting)
+    twice = rules.combine_packs([WUHAN, dataclasses.replace(WUHAN, id="again")])
+    reach = [r for r in twice.rules if r.kind == "reach"]
+    assert len(reach) > 1
+    first = rules.evaluate_pack(twice, inputs)
+    assert sorted(made) == ["codes", "present"]  # once each, for every rule
+    assert rules._CALL_MEMO == {}  # nothing kept after the call
+    rule = reach[0]
+    assert (first.communities[f"{rule.id}_status"] == rules.PASS).all()
+    # the same inputs object, its services changed in place: none of the kinds is present
+    inputs.services["category"] = "none_such"
+    second = rules.evaluate_pack(twice, inputs)
+    assert (second.communities[f"{rule.id}_status"] == rules.NOT_EVALUABLE).all()
