@@ -140,10 +140,6 @@ def facility_distances(
         o_off = origins.offset_m[org]
         o_snap = origins.snap_m[org]
         o_len = network.edge_length_m[o_edge]
-        ends = [
-            _node_access(network, network.edge_u[o_edge]),
-            _node_access(network, network.edge_v[o_edge]),
-        ]
         # Only the (origin, facility) pairs that can lie within the budget are looked at: a
         # walk is never shorter than the straight line, and a point is at most snap + offset
         # from its edge's first node. The sources are batched by place (one search a batch).
@@ -155,6 +151,16 @@ def facility_distances(
         f_slack = f_snap + f_off
         perm = np.lexsort((f_xy[:, 1], np.floor(f_xy[:, 0] / max(cutoff_m, 1.0))))
         pair_f, pair_o = _candidate_pairs(o_xy, o_slack, f_xy, f_slack, cutoff_m)
+        # how each end of an origin's edge is reached from the core graph, for the origins
+        # of some pair only (indexed by their position among the snapped origins)
+        used = np.zeros(org.size, dtype=bool)
+        used[pair_o] = True
+        at_used = np.full(org.size, -1, dtype=np.int64)
+        at_used[used] = np.arange(int(used.sum()))
+        ends = [
+            _node_access(network, network.edge_u[o_edge[used]]),
+            _node_access(network, network.edge_v[o_edge[used]]),
+        ]
         rank = np.empty(fac.size, dtype=np.int64)
         rank[perm] = np.arange(fac.size)
         by_batch = np.argsort(rank[pair_f] // _BATCH, kind="stable")
@@ -176,11 +182,12 @@ def facility_distances(
             i = pair_o[start_at:stop_at]  # positions among the snapped origins
             row = rank[j] - lo  # the facility's row of this batch's search
             d_end = []
+            u = at_used[i]
             for a, pos, b, rest, chain, x_pos in ends:
-                d = np.minimum(core[row, a[i]] + pos[i], core[row, b[i]] + rest[i])
+                d = np.minimum(core[row, a[u]] + pos[u], core[row, b[u]] + rest[u])
                 # a facility on the same chain as a bend reaches it along the chain
-                on_chain = (chain[i] == f_chain[j]) & (chain[i] != -1)
-                direct = f_snap[j] + np.abs(x_pos[i] - f_along[j])
+                on_chain = (chain[u] == f_chain[j]) & (chain[u] != -1)
+                direct = f_snap[j] + np.abs(x_pos[u] - f_along[j])
                 d = np.where(on_chain, np.minimum(d, direct), d)
                 d_end.append(d)
             s_snap, s_off = o_snap[i], o_off[i]
