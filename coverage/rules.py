@@ -1178,7 +1178,12 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         )
     values = value_arr.tolist()
     below = {c: (~_close_or_above(shares[c], need)).tolist() for c in required}
-    share_of = {c: shares[c].tolist() for c in required}
+    # each category's share in words, made once where it is below (both languages use it)
+    pct_of = {
+        c: [_fmt_pct(x) if low else "" for x, low in zip(shares[c].tolist(), below[c], strict=True)]
+        for c in required
+    }
+    label_zh = {c: _label_zh(c) for c in required}
     totals = total.tolist()
     stranded_of = stranded.tolist()
     for i in range(n):
@@ -1202,8 +1207,8 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             )
         elif missing:
             statuses.append(FAIL)
-            parts = ", ".join(f"{c} {_fmt_pct(share_of[c][i])}" for c in missing)
-            parts_zh = "、".join(f"{_label_zh(c)}{_fmt_pct(share_of[c][i])}" for c in missing)
+            parts = ", ".join([f"{c} {pct_of[c][i]}" for c in missing])
+            parts_zh = "、".join([f"{label_zh[c]}{pct_of[c][i]}" for c in missing])
             reasons.append(f"residents within {budget_text} below {need_pct} for: {parts}{unknown}")
             reasons_zh.append(f"{budget_zh}内可达居民比例低于{need_pct}：{parts_zh}{unknown_zh}")
         elif no_data:
