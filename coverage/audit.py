@@ -755,8 +755,11 @@ def audit_case(
         # what every category's search needs of the origins, made once for all of them
         prepared = prepare_origins(network, snapped_origins)
         measured: dict[str, np.ndarray] = {}
+        positions_of = {  # each category's services, in their order (one pass, not one a kind)
+            str(cat): group.to_numpy() for cat, group in cats.groupby("category", sort=False)["pos"]
+        }
         for cat, budget in budgets.items():
-            positions = cats.loc[cats["category"] == cat, "pos"].to_numpy()
+            positions = positions_of.get(cat, np.zeros(0, dtype=np.int64))
             mask = np.zeros(len(services), dtype=bool)
             mask[positions] = True
             result = nearest_facility(

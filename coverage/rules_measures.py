@@ -24,6 +24,7 @@ from coverage.rules import (
     RuleInputs,
     _fmt_m,
     _label_zh,
+    _memo,
     _write_decision,
     is_close_or_above,
 )
@@ -89,8 +90,11 @@ def _sign(rule: Rule) -> tuple[str, str]:
 
 
 def _facilities(inputs: RuleInputs, category: str) -> pd.DataFrame:
+    """The services of ``category`` (once per evaluation: several packs measure a kind)."""
     services = inputs.services
-    return services[services["category"] == category]
+    return _memo(
+        inputs, f"facilities:{category}", lambda: services[services["category"] == category]
+    )
 
 
 def _facility_areas(inputs: RuleInputs, category: str) -> pd.Series:
@@ -101,7 +105,21 @@ def _facility_areas(inputs: RuleInputs, category: str) -> pd.Series:
 
 def _area_inside(rule: Rule, inputs: RuleInputs, table: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """Known area of the rule's category inside each unit of ``table``, the number of
-    facilities of unknown area there, and whether the data has any facility of the kind."""
+    facilities of unknown area there, and whether the data has any facility of the kind
+    (once per evaluation and kind of unit: the area rules of several packs measure one
+    category; each caller gets its own arrays)."""
+    assert rule.category is not None
+    area, unknown, have = _memo(
+        inputs,
+        f"area_inside:{rule.unit}:{rule.category}",
+        lambda: _area_inside_of(rule, inputs, table),
+    )
+    return area.copy(), unknown.copy(), have
+
+
+def _area_inside_of(
+    rule: Rule, inputs: RuleInputs, table: Any
+) -> tuple[np.ndarray, np.ndarray, bool]:
     assert rule.category is not None
     cat = rule.category
     if rule.unit == "street":
