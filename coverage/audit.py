@@ -762,27 +762,30 @@ def audit_case(
             positions = positions_of.get(cat, np.zeros(0, dtype=np.int64))
             mask = np.zeros(len(services), dtype=bool)
             mask[positions] = True
+            facilities = snapped_services.subset(mask)
             result = nearest_facility(
                 network,
                 snapped_origins,
-                snapped_services.subset(mask),
+                facilities,
                 cutoff_m=SEARCH_LIMIT_FACTOR * budget,
                 prepared=prepared,
+                positions=True,
             )
             measured[distance_column(cat)] = result["distance_m"].to_numpy()
-            measured[f"f_{cat}"] = result["facility"].to_numpy()  # the nearest one's id
+            measured[f"f_{cat}"] = _id_column(  # the nearest one's id
+                facilities.index, result["facility"].to_numpy()
+            )
         # the columns joined at once: one at a time, a GeoDataFrame copies its blocks ~50 times
-        origins = gpd.GeoDataFrame(
-            pd.concat(
-                [
-                    pd.DataFrame(origins.drop(columns=list(measured), errors="ignore")),
-                    pd.DataFrame(measured, index=origins.index),
-                ],
-                axis=1,
-            ),
-            geometry="geometry",
-            crs=origins.crs,
+        joined = pd.concat(
+            [
+                origins.drop(columns=list(measured), errors="ignore"),
+                pd.DataFrame(measured, index=origins.index),
+            ],
+            axis=1,
         )
+        if not isinstance(joined, gpd.GeoDataFrame):
+            joined = gpd.GeoDataFrame(joined, geometry="geometry", crs=origins.crs)
+        origins = joined
         catchments = _catchment_distances(
             rule_pack, speed, network, snapped_origins, snapped_services, cats
         )
@@ -885,6 +888,19 @@ def audit_case(
         snapped_services=snapped_services,
         case=case,
     )
+
+
+def _id_column(ids: pd.Index, positions: np.ndarray) -> Any:
+    """``ids[positions]``, missing where a position is -1, as the array pandas makes of such a
+    column (``str`` under pandas 3, ``object`` before): the dtype is read from the distinct
+    ids, not inferred again from every origin's (~5 ms a category for a city)."""
+    values = np.empty(len(ids) + 1, dtype=object)
+    values[:-1] = np.asarray(ids, dtype=object)
+    values[-1] = None
+    column = pd.Series(values)  # what pandas makes of a column of these values
+    if not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        return values[positions]  # position -1: the None at the end
+    return column.array[:-1].take(positions, allow_fill=True)
 
 
 def _catchment_distances(
