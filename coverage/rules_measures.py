@@ -200,7 +200,8 @@ def _count_per_population(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     threshold = f"{sign} {rule.min_value:g} {cat} per {per_text}"
     threshold_zh = f"{per_zh}{_label_zh(cat)}{sign_zh}{rule.min_value:g}个"
     status, reason, reason_zh = [], [], []
-    for n, p, v in zip(counts, pop, value, strict=True):
+    # plain lists: the loop writes words for every street (numpy scalars are slow there)
+    for n, p, v in zip(counts.tolist(), pop.tolist(), value.tolist(), strict=True):
         if len(facilities) == 0:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} anywhere in the data: cannot be counted")
@@ -243,7 +244,10 @@ def _area_per_households(rule: Rule, inputs: RuleInputs, communities: Any) -> No
     threshold = f"{sign} {rule.min_value:g} m² per {per:g} households"
     threshold_zh = f"每{per:g}户{sign_zh}{rule.min_value:g}平方米"
     status, reason, reason_zh = [], [], []
-    for a, h, v, k, src in zip(area, hh, value, unknown, source, strict=True):
+    rows = zip(
+        area.tolist(), hh.tolist(), value.tolist(), unknown.tolist(), list(source), strict=True
+    )
+    for a, h, v, k, src in rows:  # plain lists: see _count_per_population
         if not have_data:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} in the data (its area cannot be measured)")
@@ -296,7 +300,7 @@ def _area_total(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     area, unknown, have_data = _area_inside(rule, inputs, communities)
     sign, sign_zh = _sign(rule)
     status, reason, reason_zh = [], [], []
-    for a, k in zip(area, unknown, strict=True):
+    for a, k in zip(area.tolist(), unknown.tolist(), strict=True):  # see _count_per_population
         if not have_data:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} in the data (its area cannot be measured)")
@@ -343,9 +347,10 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     each = f"each of {len(rule.categories)} kinds ≥ {need}"
     each_zh = f"{len(rule.categories)}类设施各不少于{need}个"
     status, reason, reason_zh, values, missing_col = [], [], [], [], []
+    counted = {c: counts[c].tolist() for c in rule.categories}  # see _count_per_population
     for i in range(len(communities)):
-        missing = [c for c in measured if counts[c][i] < need]
-        present = sum(counts[c][i] >= need for c in rule.categories)
+        missing = [c for c in measured if counted[c][i] < need]
+        present = sum(counted[c][i] >= need for c in rule.categories)
         values.append(present / len(rule.categories))
         missing_col.append(";".join(missing))
         unknown = unknown_zh = ""
@@ -437,17 +442,24 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
         )
     status, reason, reason_zh = [], [], []
     unit_zh = "社区" if rule.unit == "community" else "街道"
+    # plain lists: see _count_per_population
+    admin_of, admin_unknown_of = admin.tolist(), admin_unknown.tolist()
+    value_of, pop_units_of, unit_unknown_of = (
+        value.tolist(),
+        pop_units.tolist(),
+        unit_unknown.tolist(),
+    )
     for i in range(n):
         admin_text = (
-            f"; inside the {rule.unit}: {admin[i]:.2f} m² per resident (administrative ratio"
-            f"{', lower bound' if admin_unknown[i] else ''})"
-            if not math.isnan(admin[i])
+            f"; inside the {rule.unit}: {admin_of[i]:.2f} m² per resident (administrative ratio"
+            f"{', lower bound' if admin_unknown_of[i] else ''})"
+            if not math.isnan(admin_of[i])
             else ""
         )
         admin_zh = (
-            f"；按{unit_zh}内面积计为人均{admin[i]:.2f}平方米"
-            f"（行政口径{'，下限' if admin_unknown[i] else ''}）"
-            if not math.isnan(admin[i])
+            f"；按{unit_zh}内面积计为人均{admin_of[i]:.2f}平方米"
+            f"（行政口径{'，下限' if admin_unknown_of[i] else ''}）"
+            if not math.isnan(admin_of[i])
             else ""
         )
         if not have_data:
@@ -458,21 +470,21 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
             status.append(NOT_EVALUABLE)
             reason.append(f"the walking distances to each {cat} were not computed")
             reason_zh.append(f"未计算到各{_label_zh(cat)}的步行距离")
-        elif not pop_units[i] > 0 or math.isnan(value[i]):
+        elif not pop_units_of[i] > 0 or math.isnan(value_of[i]):
             status.append(NOT_EVALUABLE)
             reason.append("no residents: the area residents reach per resident is not evaluable")
             reason_zh.append("无常住人口，无法计算居民人均可达面积")
         else:
             s, note, note_zh = _lower_bound_decision(
-                _passes(value[i], rule), int(unit_unknown[i]), rule, reached=True
+                _passes(value_of[i], rule), int(unit_unknown_of[i]), rule, reached=True
             )
             status.append(s)
             reason.append(
-                f"residents reach {value[i]:.2f} m² of {cat} per resident within {budget_text}"
+                f"residents reach {value_of[i]:.2f} m² of {cat} per resident within {budget_text}"
                 f" ({method}){note} (required {sign} {rule.min_value:g}){admin_text}"
             )
             reason_zh.append(
-                f"居民{budget_zh}内人均可达{_label_zh(cat)}{value[i]:.2f}平方米（{method_zh}）"
+                f"居民{budget_zh}内人均可达{_label_zh(cat)}{value_of[i]:.2f}平方米（{method_zh}）"
                 f"{note_zh}（要求{sign_zh}{rule.min_value:g}平方米）{admin_zh}"
             )
     table[f"{rule.id}_admin_value"] = admin
