@@ -36,7 +36,11 @@ facility or of a new site.
    (the k-curve): at most ``k`` sites, binary ``z_i`` per community with
    ``sum(pop_q y_q) >= gap_i z_i`` for every category the community lacks; maximise the
    residents in passing communities. ``y`` needs no integrality: with integral ``x`` the
-   optimum sets ``y_q = min(1, sum x_j)``.
+   optimum sets ``y_q = min(1, sum x_j)``. The min-sites program is solved in two steps: first
+   the per-unit program of small sets (:mod:`coverage.plan.unit_sets`: each unit chooses one
+   candidate or one pair that reaches it; its relaxation is tight and HiGHS finds good plans
+   fast), exact when no unit can be reached only by three or more candidates; otherwise the
+   class-by-class program above proves its plan, or bounds it when the time runs out.
 5. **Impossible units** are listed with their reason (no residents; every resident off the
    network; no candidate brings enough residents within reach) and the rest is planned.
 

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
+from coverage.plan.unit_sets import solve_restricted
 from coverage.rules import is_close_or_above
 
 if TYPE_CHECKING:
@@ -35,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 
 Status = Literal["optimal", "time_limit"]
+
+#: Share of a min-sites solve's time limit given to the class-by-class program; when it stops
+#: before proving its plan, the per-unit program of small sets (:mod:`coverage.plan.unit_sets`)
+#: gets the rest.
+CLASS_SHARE = 0.3
 
 
 # ---- problems ---------------------------------------------------------------------------------
@@ -343,13 +349,20 @@ def _solve_min_sites_whole(
 ) -> Solution:
     """:func:`solve_min_sites` of one program, not decomposed.
 
+    The class-by-class program (module :mod:`coverage.plan`) is solved first, with
+    :data:`CLASS_SHARE` of the time limit: it proves small problems optimal in seconds. When it
+    stops before, the per-unit program of small sets (:mod:`coverage.plan.unit_sets`) gets the
+    rest: its relaxation is tight and it finds far better plans on large problems; the plan
+    returned is the smallest of its plan, the first program's and the greedy one, and the gap is
+    measured against the best valid lower bound.
+
     Parameters
     ----------
     problem
         The coverage problem.
     time_limit
-        Seconds for the solver; stopped, it returns its best plan (or, when it found none, the
-        greedy one) with the gap to its bound.
+        Seconds for the solvers; stopped, they return their best plan (or, when they found
+        none, the greedy one) with the gap to the bound.
     mip_gap
         Relative gap at which the solver may stop (0: proven optimum).
 
@@ -380,40 +393,71 @@ def _solve_min_sites_whole(
         lb,
         ub,
         np.r_[np.ones(n_x), np.zeros(n_q)].astype(np.int64),
-        time_limit=time_limit,
+        time_limit=None if time_limit is None else time_limit * CLASS_SHARE,
         mip_gap=mip_gap,
     )
     status, gap = _status(res)
     rows = None if res.x is None else _repair(problem, np.flatnonzero(res.x[:n_x] > 0.5))
-    greedy_size = None
     bound = _solver_bound(res)
-    if status == "time_limit":
-        # a stopped solver's incumbent can be poor: keep the greedy plan when it is smaller,
-        # and measure the gap of what is returned against the solver's bound
-        greedy = greedy_sites(problem)
-        greedy_size = int(greedy.size)
-        if rows is None or greedy.size < rows.size:
-            rows = _repair(problem, greedy)
-        # either plan may hold sites the later ones made redundant
-        rows = drop_redundant(problem, rows)
-        # the solver's bound is weak (or missing) when it stopped before its root relaxation
-        # was solved: the relaxation over the unit cuts alone is a valid bound in a second
-        bound = max(bound, _cut_bound(problem))
-        gap = max(0.0, (rows.size - bound) / rows.size) if rows.size else 0.0
-    else:
+    if status == "optimal":
         assert rows is not None
         # proven optimal (within mip_gap): the solver's objective less its relative gap
         if res.fun is not None and np.isfinite(res.fun):
             bound = max(bound, float(math.ceil(float(res.fun) * (1.0 - gap) - 1e-6)))
-    assert rows is not None
+        return Solution(
+            (rows,),
+            status,
+            gap,
+            float(rows.size),
+            time.perf_counter() - started,
+            bound=float(min(bound, rows.size)),
+        )
+    # stopped: the per-unit program of small sets, with the time left
+    left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+    small = solve_restricted(problem, time_limit=left, mip_gap=mip_gap, milp=_milp)
+    restricted = None if small.rows is None else _repair(problem, small.rows)
+    if small.exact and small.optimal and restricted is not None:
+        # no unit has a larger set: the program is the problem, and its optimum proven
+        bound = max(bound, small.bound)
+        if restricted.size <= bound:
+            return Solution(
+                (restricted,),
+                "optimal",
+                0.0,
+                float(restricted.size),
+                time.perf_counter() - started,
+                bound=float(restricted.size),
+            )
+    elif small.exact:
+        bound = max(bound, small.bound)
+    # the smallest plan of the two programs and the greedy heuristic (a stopped solver's
+    # incumbent can be poor)
+    greedy = greedy_sites(problem)
+    plans = [p for p in (rows, restricted, _repair(problem, greedy)) if p is not None]
+    # a plan may hold sites the later ones made redundant
+    rows = min((drop_redundant(problem, p) for p in plans), key=lambda p: p.size)
+    # the class-by-class bound is weak (or missing) when its solver stopped before the root
+    # relaxation was solved: the relaxation over the unit cuts alone is valid in a second
+    bound = min(max(bound, _cut_bound(problem)), float(rows.size))
+    logger.info(
+        "%s %s: %d small sets (%s), %s sites from them; %d sites, bound %g, %.1f s",
+        problem.rule,
+        problem.category,
+        small.sets,
+        "exact" if small.exact else "a restriction: larger sets not listed",
+        "no" if restricted is None else restricted.size,
+        rows.size,
+        bound,
+        time.perf_counter() - started,
+    )
     return Solution(
         (rows,),
-        status,
-        gap,
+        "time_limit",
+        max(0.0, (rows.size - bound) / rows.size) if rows.size else 0.0,
         float(rows.size),
         time.perf_counter() - started,
-        greedy_sites=greedy_size,
-        bound=float(min(bound, rows.size)),
+        greedy_sites=int(greedy.size),
+        bound=bound,
     )
 
 
