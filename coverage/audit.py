@@ -848,7 +848,10 @@ def audit_case(
         "pack": {
             "id": rule_pack.id,
             "version": rule_pack.version,
-            "file": str(rule_pack.path or f"coverage/packs/{rule_pack.id}.yaml"),
+            # a combined pack (``--pack all``) has no file of its own: its parts list theirs
+            "file": None
+            if rule_pack.parts
+            else str(rule_pack.path or f"coverage/packs/{rule_pack.id}.yaml"),
             **(
                 {
                     "packs": [

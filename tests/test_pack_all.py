@@ -218,3 +218,16 @@ def test_rules_lists_pack_all_the_same_way() -> None:
     assert [r.id for r in load_pack("all").rules] == [
         r.id for name in list_packs() for r in load_pack(name).rules
     ]
+
+
+def test_provenance_of_pack_all_names_only_files_that_exist(every: AuditResult) -> None:
+    """A combined pack has no YAML of its own: its provenance names none, and every part's
+    file is one the package ships."""
+    from importlib import resources
+
+    pack = every.provenance["pack"]
+    assert pack["file"] is None
+    assert len(pack["packs"]) == len(list_packs())
+    root = resources.files("coverage").parent  # type: ignore[attr-defined]
+    for part in pack["packs"]:
+        assert (Path(str(root)) / part["file"]).is_file(), part["file"]
