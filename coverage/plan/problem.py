@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from coverage.plan.unit_sets import solve_restricted
+from coverage.plan.unit_sets import solve_restricted, solver_bound
 from coverage.rules import is_close_or_above
 
 if TYPE_CHECKING:
@@ -398,12 +398,9 @@ def _solve_min_sites_whole(
     )
     status, gap = _status(res)
     rows = None if res.x is None else _repair(problem, np.flatnonzero(res.x[:n_x] > 0.5))
-    bound = _solver_bound(res)
+    bound = solver_bound(res)
     if status == "optimal":
         assert rows is not None
-        # proven optimal (within mip_gap): the solver's objective less its relative gap
-        if res.fun is not None and np.isfinite(res.fun):
-            bound = max(bound, float(math.ceil(float(res.fun) * (1.0 - gap) - 1e-6)))
         return Solution(
             (rows,),
             status,
@@ -501,14 +498,6 @@ def drop_redundant(problem: CoverageProblem, rows: npt.ArrayLike) -> npt.NDArray
             times[hit] -= 1
             keep[at] = False
     return rows[keep]
-
-
-def _solver_bound(res: Any) -> float:
-    """The solver's lower bound of the number of sites, rounded up (0 when it has none)."""
-    bound = getattr(res, "mip_dual_bound", None)
-    if bound is None or not np.isfinite(bound):
-        return 0.0
-    return float(max(0, math.ceil(float(bound) - 1e-6)))
 
 
 def _cut_bound(problem: CoverageProblem) -> float:

@@ -41,7 +41,7 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from coverage.plan.problem import CoverageProblem
 
-__all__ = ["RestrictedSolve", "UnitSets", "solve_restricted", "unit_sets"]
+__all__ = ["RestrictedSolve", "UnitSets", "solve_restricted", "solver_bound", "unit_sets"]
 
 logger = logging.getLogger(__name__)
 
@@ -290,12 +290,9 @@ def solve_restricted(
     sets = unit_sets(problem)
     c, a, lb, integral = _restricted_program(problem, sets)
     res = milp(c, a, lb, np.full(lb.size, np.inf), integral, time_limit=time_limit, mip_gap=mip_gap)
-    bound = _dual_bound(res)
+    bound = solver_bound(res)
     rows = None if res.x is None else np.flatnonzero(res.x[: problem.cover.shape[0]] > 0.5)
     optimal = res.status == 0 and rows is not None
-    if optimal and res.fun is not None and np.isfinite(res.fun):
-        gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
-        bound = max(bound, float(math.ceil(float(res.fun) * (1.0 - gap) - 1e-6)))
     return RestrictedSolve(
         rows=None if rows is None else rows.astype(np.int64),
         exact=not bool(sets.large.any()),
@@ -305,9 +302,16 @@ def solve_restricted(
     )
 
 
-def _dual_bound(res: Any) -> float:
-    """The solver's lower bound, rounded up (0 when it has none)."""
+def solver_bound(res: Any) -> float:
+    """The lower bound a HiGHS solve proves for a minimisation with integral objective, rounded
+    up: its dual bound, and when it finished, its objective less its relative gap (0 when it
+    has neither)."""
+    bound = 0.0
     value = getattr(res, "mip_dual_bound", None)
-    if value is None or not np.isfinite(value):
-        return 0.0
-    return float(max(0, math.ceil(float(value) - 1e-6)))
+    if value is not None and np.isfinite(value):
+        bound = float(max(0, math.ceil(float(value) - 1e-6)))
+    fun = getattr(res, "fun", None)
+    if getattr(res, "status", None) == 0 and fun is not None and np.isfinite(fun):
+        gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+        bound = max(bound, float(math.ceil(float(fun) * (1.0 - gap) - 1e-6)))
+    return bound
