@@ -988,10 +988,10 @@ def evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
 def _evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
     import pandas as pd
 
-    communities = inputs.communities.copy()
-    streets = inputs.streets.copy()
+    communities = _NewColumns(inputs.communities)
+    streets = _NewColumns(inputs.streets)
     _add_distance_measures(pack, inputs, communities)
-    for done, rule in enumerate(pack.rules, start=1):
+    for rule in pack.rules:
         if rule.kind == "reach":
             _reach(rule, inputs, communities)
         elif rule.kind == "count":
@@ -1007,12 +1007,80 @@ def _evaluate_pack(pack: RulePack, inputs: RuleInputs) -> RuleTables:
 
             evaluate_measure(rule, inputs, communities, streets)
         _mark_unverified(rule, communities if rule.unit == "community" else streets)
-        if done % 8 == 0:  # many rules add many columns: consolidate (pandas warns else)
-            communities, streets = communities.copy(), streets.copy()
     _street_rollup(pack, communities, streets)
     summary = pd.DataFrame([_summarise(rule, communities, streets) for rule in pack.rules])
     summary.insert(1, "pack", [rule.pack_id or pack.id for rule in pack.rules])
-    return RuleTables(communities=communities, streets=streets, summary=summary)
+    return RuleTables(
+        communities=communities.to_frame(), streets=streets.to_frame(), summary=summary
+    )
+
+
+class _NewColumns:
+    """A unit table that the rules add columns to: the input frame, untouched, and the new
+    columns' values, made into one frame joined to the input by :meth:`to_frame`.
+
+    Setting ~400 columns one at a time on a DataFrame (``--pack all``: 30 rules) inserts
+    each into its block manager and copies the frame to consolidate it: the largest per-rule
+    cost on small cases. Here a value is kept as given (an array copied) and pandas makes
+    every column at once, with the same inference ``frame[name] = value`` makes (a list of
+    text is ``str`` under pandas 3, ``object`` before). The rules read and write it as they
+    would the frame: ``t[name]``, ``t[name] = value``, ``t.get(name)``, ``name in t``,
+    ``t.index``, ``len(t)``.
+    """
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+        self.index = frame.index
+        self.new: dict[str, Any] = {}
+        self._read: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.new or name in self.frame
+
+    def __getitem__(self, name: str) -> Any:
+        import pandas as pd
+
+        if name not in self.new:
+            return self.frame[name]
+        if name not in self._read:  # as the frame's column would read
+            self._read[name] = pd.DataFrame({name: self.new[name]}, index=self.index)[name]
+        return self._read[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        import numpy as np
+        import pandas as pd
+
+        if isinstance(value, pd.Series):
+            value = value.reindex(self.index).array.copy()
+        elif isinstance(value, np.ndarray):
+            value = value.copy()
+        if isinstance(value, np.ndarray | list | tuple | pd.api.extensions.ExtensionArray):
+            if len(value) != len(self.index):
+                msg = f"column {name!r}: {len(value)} values for {len(self.index)} rows"
+                raise ValueError(msg)
+        self.new[name] = value
+        self._read.pop(name, None)
+
+    def to_frame(self) -> Any:
+        """The input frame with the new columns (in the order first set; a column of the
+        input that was set again keeps its place), as one new DataFrame."""
+        import pandas as pd
+
+        frame = self.frame.copy()
+        added = pd.DataFrame(self.new, index=self.index)
+        again = [name for name in self.new if name in frame.columns]
+        for name in again:
+            frame[name] = added[name]
+        added = added.drop(columns=again)
+        if added.columns.empty:
+            return frame
+        return pd.concat([frame, added], axis=1)
 
 
 def _mark_unverified(rule: Rule, table: Any) -> None:

@@ -1,0 +1,128 @@
+"""The rules' result tables made at once (``rules._NewColumns``) are the tables that setting
+each column on a DataFrame, one at a time, makes: same columns, order, dtypes and values."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from coverage import audit, rules
+
+DEMO = Path(__file__).parents[1] / "data" / "demo" / "case.toml"
+
+
+class _OneByOne:
+    """The slow, obvious way: a copy of the frame, each column set on it as it comes."""
+
+    def __init__(self, frame: Any) -> None:
+        self.table = frame.copy()
+        self.index = frame.index
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.table
+
+    def __getitem__(self, name: str) -> Any:
+        return self.table[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.table.get(name, default)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        with warnings.catch_warnings():  # fragmented, as it was: slow is the point here
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            self.table[name] = value
+
+    def to_frame(self) -> Any:
+        return self.table.copy()
+
+
+def _assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    assert list(got.columns) == list(want.columns)
+    assert got.dtypes.to_dict() == want.dtypes.to_dict()
+    assert_frame_equal(got, want, check_exact=True)
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"name": ["a", "b", "c"], "population": [1.0, np.nan, 3.0]},
+        index=pd.Index(["C1", "C2", "C3"], name="community_id"),
+    )
+
+
+def _fill(table: Any) -> None:
+    """Every sort of value the rules write, and the reads they make."""
+    floats = np.array([0.5, np.nan, np.inf])
+    table["x_value"] = floats
+    floats[0] = 99.0  # changed after it was set: the column keeps what was set
+    table["x_threshold"] = "≥ 50.0%"
+    table["x_status"] = ["pass", "fail", "not_evaluable"]
+    table["x_reason"] = ["one", "two", "三"]
+    table["x_flag"] = np.array([True, False, True])
+    table["x_count"] = np.array([1, 0, 2])
+    table["x_list_floats"] = [1.0, float("nan"), 2.5]
+    table["x_missing"] = ["", "park;school", ""]
+    # the reads a later rule makes, and a column written again from what it read
+    status = table["x_status"].astype(str)
+    table["x_measured_status"] = status.to_numpy()
+    table["x_status"] = "not_evaluable"
+    table["x_reason"] = "prefix: " + status + ": " + table["x_reason"].astype(str)
+    table["name"] = ["A", "B", "C"]  # a column of the input, set again
+    assert "x_value" in table
+    assert "population" in table
+    assert table.get("nope") is None
+    assert table.get("x_count").tolist() == [1, 0, 2]
+    assert len(table) == 3
+
+
+def test_new_columns_make_what_setting_them_one_by_one_makes() -> None:
+    frame = _frame()
+    before = frame.copy()
+    fast, slow = rules._NewColumns(frame), _OneByOne(frame)
+    _fill(fast)
+    _fill(slow)
+    _assert_same(fast.to_frame(), slow.to_frame())
+    _assert_same(frame, before)  # the input frame is never changed
+
+
+def test_new_columns_refuse_a_column_of_the_wrong_length() -> None:
+    table = rules._NewColumns(_frame())
+    with pytest.raises(ValueError, match="'x': 2 values for 3 rows"):
+        table["x"] = [1.0, 2.0]
+
+
+@pytest.fixture(scope="module")
+def demo_inputs() -> tuple[rules.RulePack, rules.RuleInputs]:
+    """The rule pack and rule inputs of ``--pack all`` on the demo case."""
+    seen: dict[str, Any] = {}
+    evaluate = audit.evaluate_pack
+
+    def spy(pack: rules.RulePack, inputs: rules.RuleInputs) -> rules.RuleTables:
+        seen["pack"], seen["inputs"] = pack, inputs
+        return evaluate(pack, inputs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit, "evaluate_pack", spy)
+        audit.audit_case(DEMO, pack="all")
+    return seen["pack"], seen["inputs"]
+
+
+def test_pack_all_tables_are_those_set_column_by_column_on_the_demo(
+    demo_inputs: tuple[rules.RulePack, rules.RuleInputs], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pack, inputs = demo_inputs
+    fast = rules.evaluate_pack(pack, inputs)
+    monkeypatch.setattr(rules, "_NewColumns", _OneByOne)
+    slow = rules.evaluate_pack(pack, inputs)
+    assert len(pack.rules) == 30
+    _assert_same(fast.communities, slow.communities)
+    _assert_same(fast.streets, slow.streets)
+    _assert_same(fast.summary, slow.summary)
