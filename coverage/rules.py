@@ -1050,7 +1050,9 @@ class _NewColumns:
         return self._read[name]
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self[name] if name in self else default
+        if name in self.new:
+            return self[name]
+        return self.frame.get(name, default)
 
     def __setitem__(self, name: str, value: Any) -> None:
         import numpy as np
@@ -1060,10 +1062,10 @@ class _NewColumns:
             value = value.reindex(self.index).array.copy()
         elif isinstance(value, np.ndarray):
             value = value.copy()
-        if isinstance(value, np.ndarray | list | tuple | pd.api.extensions.ExtensionArray):
-            if len(value) != len(self.index):
-                msg = f"column {name!r}: {len(value)} values for {len(self.index)} rows"
-                raise ValueError(msg)
+        sized = isinstance(value, np.ndarray | list | tuple | pd.api.extensions.ExtensionArray)
+        if sized and len(value) != len(self.index):
+            msg = f"column {name!r}: {len(value)} values for {len(self.index)} rows"
+            raise ValueError(msg)
         self.new[name] = value
         self._read.pop(name, None)
 
