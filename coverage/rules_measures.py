@@ -26,6 +26,7 @@ from coverage.rules import (
     _label_zh,
     _memo,
     _write_decision,
+    count_by_unit,
     is_close_or_above,
 )
 
@@ -185,12 +186,9 @@ def _count_per_population(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     assert rule.category is not None and rule.min_value is not None
     cat = rule.category
     facilities = _facilities(inputs, cat)
-    counts = (
-        facilities.groupby("street_id")["service_id"]
-        .nunique()
-        .reindex(streets.index, fill_value=0)
-        .to_numpy(dtype=float)
-    )
+    counts = count_by_unit(
+        facilities["street_id"], streets.index, distinct=facilities["service_id"]
+    ).astype(float)
     pop = streets["population"].to_numpy(dtype=float)
     per = rule.per_residents
     value = np.divide(counts * per, pop, out=np.full(len(pop), np.nan), where=pop > 0)
@@ -336,11 +334,8 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         facilities = _facilities(inputs, cat)
         if len(facilities) == 0:
             no_data.append(cat)
-        counts[cat] = (
-            facilities.groupby("community_id")["service_id"]
-            .nunique()
-            .reindex(communities.index, fill_value=0)
-            .to_numpy(dtype=int)
+        counts[cat] = count_by_unit(
+            facilities["community_id"], communities.index, distinct=facilities["service_id"]
         )
         communities[f"{rule.id}_n_{cat}"] = counts[cat]
     measured = [c for c in rule.categories if c not in no_data]

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from coverage import audit, rules
@@ -126,3 +128,25 @@ def test_pack_all_tables_are_those_set_column_by_column_on_the_demo(
     _assert_same(fast.communities, slow.communities)
     _assert_same(fast.streets, slow.streets)
     _assert_same(fast.summary, slow.summary)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["C1", "C2", "C3", "elsewhere", None]),
+            st.sampled_from(["s1", "s2", "s3", "s4", None]),
+        ),
+        max_size=30,
+    )
+)
+def test_count_by_unit_is_the_groupby(rows: list[tuple[str | None, str | None]]) -> None:
+    frame = pd.DataFrame(rows, columns=["community_id", "service_id"], dtype=object)
+    index = pd.Index(["C3", "C1", "C2", "C4"], name="community_id")
+    size = frame.groupby("community_id").size().reindex(index, fill_value=0)
+    distinct = frame.groupby("community_id")["service_id"].nunique()
+    got = rules.count_by_unit(frame["community_id"], index)
+    assert got.dtype == np.int64
+    assert got.tolist() == size.tolist()
+    got = rules.count_by_unit(frame["community_id"], index, distinct=frame["service_id"])
+    assert got.tolist() == distinct.reindex(index, fill_value=0).tolist()
