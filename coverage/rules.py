@@ -1144,17 +1144,69 @@ def count_by_unit(keys: Any, index: Any, *, distinct: Any = None) -> Any:
     of ``index`` count for none.
     """
     import numpy as np
-    import pandas as pd
 
     codes = np.asarray(index.get_indexer(keys), dtype=np.int64)
+    ids = None if distinct is None else _id_codes(distinct)
+    return _count_codes(codes, len(index), ids)
+
+
+def _id_codes(values: Any) -> Any:
+    """Each value's code (equal values, equal codes; -1 for a missing value)."""
+    import numpy as np
+    import pandas as pd
+
+    return np.asarray(pd.factorize(np.asarray(values, dtype=object))[0], dtype=np.int64)
+
+
+def _count_codes(codes: Any, n: int, ids: Any = None) -> Any:
+    """:func:`count_by_unit` from the rows' unit positions (-1: none) and id codes."""
+    import numpy as np
+
     ok = codes >= 0
-    if distinct is None:
-        return np.bincount(codes[ok], minlength=len(index)).astype(np.int64)
-    ids = np.asarray(pd.factorize(np.asarray(distinct, dtype=object))[0], dtype=np.int64)
+    if ids is None:
+        return np.bincount(codes[ok], minlength=n).astype(np.int64)
     ok &= ids >= 0
     width = int(ids.max()) + 1 if ids.size else 1
     pairs = np.unique(codes[ok] * width + ids[ok])
-    return np.bincount(pairs // width, minlength=len(index)).astype(np.int64)
+    return np.bincount(pairs // width, minlength=n).astype(np.int64)
+
+
+def count_services(
+    inputs: RuleInputs, category: str, index: Any, column: str, *, distinct: bool = False
+) -> tuple[Any, int]:
+    """:func:`count_by_unit` of the services of ``category`` by ``column`` (``street_id``
+    with the streets' index, ``community_id`` with the communities'), distinct service ids
+    or rows; and how many services of the category there are.
+
+    The services' unit positions, id codes and rows of each category are made once per
+    :func:`evaluate_pack` call: the presence rules of several packs count ~40 categories.
+    """
+    import numpy as np
+
+    services = inputs.services
+    rows = _memo(inputs, "rows_by_category", lambda: _rows_by_category(services["category"]))
+    codes = _memo(
+        inputs,
+        f"unit_codes:{column}",
+        lambda: np.asarray(index.get_indexer(services[column]), dtype=np.int64),
+    )
+    at = rows.get(category, np.zeros(0, dtype=np.int64))
+    ids = _memo(inputs, "id_codes", lambda: _id_codes(services["service_id"]))[at]
+    return _count_codes(codes[at], len(index), ids if distinct else None), int(at.size)
+
+
+def _rows_by_category(categories: Any) -> dict[str, Any]:
+    """The row positions of each category (in row order)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(categories)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {
+        str(cat): order[bounds[k] : bounds[k + 1]].astype(np.int64)
+        for k, cat in enumerate(uniques.tolist())
+    }
 
 
 def _codes(inputs: RuleInputs) -> tuple[Any, int]:
@@ -1355,10 +1407,9 @@ def _in_range(count: float, rule: Rule) -> bool:
 def _count(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     assert rule.category is not None
     cat = rule.category
-    services = inputs.services[inputs.services["category"] == cat]
-    counts = count_by_unit(services["street_id"], streets.index)
+    counts, found = count_services(inputs, cat, streets.index, "street_id")
     text, text_zh = _count_range_text(rule)
-    have_data = len(services) > 0
+    have_data = found > 0
     status, reason, reason_zh = [], [], []
     for n in counts.tolist():
         if not have_data:
@@ -1562,8 +1613,8 @@ def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: 
 
     assert rule.category is not None and rule.min_share is not None
     cat = rule.category
-    facilities = inputs.services[inputs.services["category"] == cat]
-    has = count_by_unit(facilities["community_id"], communities.index) > 0
+    inside, found = count_services(inputs, cat, communities.index, "community_id")
+    has = inside > 0
     how = "inside"
     how_zh = "社区内"
     if rule.within_minutes is not None:
@@ -1584,7 +1635,7 @@ def _community_share(rule: Rule, inputs: RuleInputs, communities: Any, streets: 
     share = np.divide(n_has, n_comm, out=np.full(len(streets), np.nan), where=n_comm > 0)
     status, reason, reason_zh = [], [], []
     for k, n, s in zip(n_has, n_comm, share, strict=True):
-        if len(facilities) == 0:
+        if found == 0:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} anywhere in the data")
             reason_zh.append(f"数据中没有任何{_label_zh(cat)}")

@@ -26,7 +26,7 @@ from coverage.rules import (
     _label_zh,
     _memo,
     _write_decision,
-    count_by_unit,
+    count_services,
     is_close_or_above,
 )
 
@@ -185,10 +185,8 @@ def _lower_bound_decision(
 def _count_per_population(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     assert rule.category is not None and rule.min_value is not None
     cat = rule.category
-    facilities = _facilities(inputs, cat)
-    counts = count_by_unit(
-        facilities["street_id"], streets.index, distinct=facilities["service_id"]
-    ).astype(float)
+    found, n_found = count_services(inputs, cat, streets.index, "street_id", distinct=True)
+    counts = found.astype(float)
     pop = streets["population"].to_numpy(dtype=float)
     per = rule.per_residents
     value = np.divide(counts * per, pop, out=np.full(len(pop), np.nan), where=pop > 0)
@@ -200,7 +198,7 @@ def _count_per_population(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     status, reason, reason_zh = [], [], []
     # plain lists: the loop writes words for every street (numpy scalars are slow there)
     for n, p, v in zip(counts.tolist(), pop.tolist(), value.tolist(), strict=True):
-        if len(facilities) == 0:
+        if n_found == 0:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} anywhere in the data: cannot be counted")
             reason_zh.append(f"数据中没有任何{_label_zh(cat)}，无法计数")
@@ -331,12 +329,11 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     counts: dict[str, np.ndarray] = {}
     no_data: list[str] = []
     for cat in rule.categories:
-        facilities = _facilities(inputs, cat)
-        if len(facilities) == 0:
-            no_data.append(cat)
-        counts[cat] = count_by_unit(
-            facilities["community_id"], communities.index, distinct=facilities["service_id"]
+        counts[cat], found = count_services(
+            inputs, cat, communities.index, "community_id", distinct=True
         )
+        if found == 0:
+            no_data.append(cat)
         communities[f"{rule.id}_n_{cat}"] = counts[cat]
     measured = [c for c in rule.categories if c not in no_data]
     each = f"each of {len(rule.categories)} kinds ≥ {need}"

@@ -150,3 +150,25 @@ def test_count_by_unit_is_the_groupby(rows: list[tuple[str | None, str | None]])
     assert got.tolist() == size.tolist()
     got = rules.count_by_unit(frame["community_id"], index, distinct=frame["service_id"])
     assert got.tolist() == distinct.reindex(index, fill_value=0).tolist()
+
+
+def test_count_services_is_count_by_unit_of_the_category(
+    demo_inputs: tuple[rules.RulePack, rules.RuleInputs],
+) -> None:
+    """The counts from codes made once a call are those of the category's rows."""
+    _, inputs = demo_inputs
+    services = inputs.services
+    cats = [*services["category"].unique().tolist(), "none_such"]
+    for column, index in (
+        ("community_id", inputs.communities.index),
+        ("street_id", inputs.streets.index),
+    ):
+        for cat in cats:
+            rows = services[services["category"] == cat]
+            for distinct in (False, True):
+                got, found = rules.count_services(inputs, cat, index, column, distinct=distinct)
+                want = rules.count_by_unit(
+                    rows[column], index, distinct=rows["service_id"] if distinct else None
+                )
+                assert found == len(rows)
+                assert got.tolist() == want.tolist()
