@@ -1049,6 +1049,17 @@ class _NewColumns:
             self._read[name] = pd.DataFrame({name: self.new[name]}, index=self.index)[name]
         return self._read[name]
 
+    def text(self, name: str) -> Any:
+        """A column of text as a numpy object array (the values as set: no Series made)."""
+        import numpy as np
+
+        if name not in self.new:
+            return self.frame[name].to_numpy(dtype=object)
+        value = self.new[name]
+        if isinstance(value, str):
+            return np.full(len(self.index), value, dtype=object)
+        return np.asarray(value, dtype=object)
+
     def get(self, name: str, default: Any = None) -> Any:
         if name in self.new:
             return self[name]
@@ -1537,19 +1548,11 @@ def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
 
     assert rule.category is not None and rule.min_value is not None
     cat = rule.category
-    rows = inputs.areas[inputs.areas["category"] == cat]
-    known = rows["area_m2"].notna()
-    area = (
-        rows[known].groupby("street_id")["area_m2"].sum().reindex(streets.index, fill_value=0.0)
-    ).to_numpy(dtype=float)
-    # grounds whose area the data does not give: the measured area is then a lower bound
-    unknown = (
-        rows[~known]
-        .groupby("street_id")["service_id"]
-        .nunique()
-        .reindex(streets.index, fill_value=0)
-        .to_numpy(dtype=int)
-    )
+    from coverage.rules_measures import area_inside
+
+    # the known area in each street, and the grounds whose area the data does not give (the
+    # measured area is then a lower bound): made once an evaluation for the category
+    area, unknown, have_data = area_inside(rule, inputs, streets)
     pop = streets["population"].to_numpy(dtype=float)
     value = np.divide(area, pop, out=np.full(len(pop), np.nan), where=pop > 0)
     sign = "≥" if rule.inclusive else ">"
@@ -1558,7 +1561,7 @@ def _area_per_capita(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
     required_zh = f"（要求{sign_zh}{rule.min_value:g}平方米）"
     status, reason, reason_zh = [], [], []
     for a, p, v, k in zip(area, pop, value, unknown, strict=True):
-        if len(rows) == 0:
+        if not have_data:
             status.append(NOT_EVALUABLE)
             reason.append(f"no {cat} with area in the data")
             reason_zh.append(f"数据中没有带面积的{_label_zh(cat)}")
@@ -1679,7 +1682,7 @@ def _street_rollup(pack: RulePack, communities: Any, streets: Any) -> None:
     for rule in pack.rules:
         if rule.unit != "community":
             continue
-        passed = (communities[f"{rule.id}_status"] == PASS).to_numpy()
+        passed = _text(communities, f"{rule.id}_status") == PASS
         streets[f"{rule.id}_communities_passing"] = np.bincount(
             codes[ok], weights=passed[ok].astype(float), minlength=len(streets)
         )
@@ -1691,14 +1694,23 @@ def _street_rollup(pack: RulePack, communities: Any, streets: Any) -> None:
         )
 
 
+def _text(table: Any, name: str) -> Any:
+    """A text column of a rule table (a :class:`_NewColumns` or a DataFrame) as a numpy
+    object array."""
+    text = getattr(table, "text", None)
+    if text is not None:
+        return text(name)
+    return table[name].to_numpy(dtype=object)
+
+
 def _summarise(rule: Rule, communities: Any, streets: Any) -> dict[str, Any]:
     import numpy as np
 
     table = communities if rule.unit == "community" else streets
-    status = table[f"{rule.id}_status"]
+    status = _text(table, f"{rule.id}_status")
     pop = table["population"].to_numpy(dtype=float)
     pop = np.where(np.isnan(pop), 0.0, pop)
-    passed = (status == PASS).to_numpy()
+    passed = status == PASS
     total_pop = float(pop.sum())
     return {
         "rule": rule.id,

@@ -30,7 +30,7 @@ from coverage.rules import (
     is_close_or_above,
 )
 
-__all__ = ["evaluate_measure", "households"]
+__all__ = ["area_inside", "evaluate_measure", "households"]
 
 _DECAY_WORDS = {
     "none": ("2SFCA, no decay", "两步移动搜索法（2SFCA），无距离衰减"),
@@ -104,7 +104,7 @@ def _facility_areas(inputs: RuleInputs, category: str) -> pd.Series:
     return rows.groupby("service_id")["area_m2"].sum(min_count=1)
 
 
-def _area_inside(rule: Rule, inputs: RuleInputs, table: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+def area_inside(rule: Rule, inputs: RuleInputs, table: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """Known area of the rule's category inside each unit of ``table``, the number of
     facilities of unknown area there, and whether the data has any facility of the kind
     (once per evaluation and kind of unit: the area rules of several packs measure one
@@ -232,7 +232,7 @@ def _count_per_population(rule: Rule, inputs: RuleInputs, streets: Any) -> None:
 def _area_per_households(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     assert rule.category is not None and rule.min_value is not None
     cat = rule.category
-    area, unknown, have_data = _area_inside(rule, inputs, communities)
+    area, unknown, have_data = area_inside(rule, inputs, communities)
     hh, source = households(communities)
     per = rule.per_households
     value = np.divide(area * per, hh, out=np.full(len(hh), np.nan), where=hh > 0)
@@ -293,7 +293,7 @@ def _area_per_households(rule: Rule, inputs: RuleInputs, communities: Any) -> No
 def _area_total(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     assert rule.category is not None and rule.min_value is not None
     cat = rule.category
-    area, unknown, have_data = _area_inside(rule, inputs, communities)
+    area, unknown, have_data = area_inside(rule, inputs, communities)
     sign, sign_zh = _sign(rule)
     status, reason, reason_zh = [], [], []
     for a, k in zip(area.tolist(), unknown.tolist(), strict=True):  # see _count_per_population
@@ -390,7 +390,7 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
     assert budget is not None and minutes is not None
     n = len(table)
     pop_units = table["population"].to_numpy(dtype=float)
-    admin_area, admin_unknown, have_data = _area_inside(rule, inputs, table)
+    admin_area, admin_unknown, have_data = area_inside(rule, inputs, table)
     admin = np.divide(admin_area, pop_units, out=np.full(n, np.nan), where=pop_units > 0)
     sign, sign_zh = _sign(rule)
     method, method_zh = _DECAY_WORDS[rule.decay]

@@ -43,6 +43,9 @@ class _OneByOne:
             warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
             self.table[name] = value
 
+    def text(self, name: str) -> Any:
+        return self.table[name].to_numpy(dtype=object)
+
     def to_frame(self) -> Any:
         return self.table.copy()
 
@@ -82,6 +85,10 @@ def _fill(table: Any) -> None:
     assert "population" in table
     assert table.get("nope") is None
     assert table.get("x_count").tolist() == [1, 0, 2]
+    assert table.text("x_status").tolist() == ["not_evaluable"] * 3  # a scalar, set again
+    assert table.text("x_missing").tolist() == ["", "park;school", ""]
+    assert table.text("name").tolist() == ["A", "B", "C"]
+    assert table.text("x_value").dtype == object
     assert len(table) == 3
 
 
