@@ -922,14 +922,25 @@ def weighted_quantiles_many(
     groups = np.asarray(groups, dtype=np.int64)
     keep = ~np.isnan(values) & (weights > 0)
     values, weights, groups = values[keep], weights[keep], groups[keep]
-    outs = [np.full(n_groups, np.nan) for _ in qs]
     if values.size == 0:
-        return outs
+        return [np.full(n_groups, np.nan) for _ in qs]
     order = _group_value_order(values, groups, n_groups)
-    v, w, g = values[order], weights[order], groups[order]
+    return _quantiles_in_order(values[order], weights[order], groups[order], n_groups, qs)
+
+
+def _quantiles_in_order(
+    v: Any, w: Any, g: Any, n_groups: int, qs: Sequence[float], *, starts: Any = None
+) -> list[Any]:
+    """:func:`weighted_quantiles_many` of values already in (group, value) order, with
+    their weights and (sorted) groups; ``starts``: ``searchsorted(g, arange(n_groups))``,
+    when the caller has it."""
+    import numpy as np
+
+    outs = [np.full(n_groups, np.nan) for _ in qs]
     cum = np.cumsum(w)
     totals = np.bincount(g, weights=w, minlength=n_groups)
-    starts = np.searchsorted(g, np.arange(n_groups))
+    if starts is None:
+        starts = np.searchsorted(g, np.arange(n_groups))
     before = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
     present = totals > 0
     for q, out in zip(qs, outs, strict=True):
@@ -1242,18 +1253,27 @@ def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any)
     import numpy as np
 
     codes, n = _codes(inputs)
-    valid = codes >= 0
     weights = inputs.origins["population"].to_numpy(dtype=float)
+    # what weighted_quantiles_many keeps (an origin in a community, with weight: no distance
+    # is NaN here) and the groups in order are the same for every category: made once
+    keep = (codes >= 0) & (weights > 0)
+    kept_weights, kept_codes = weights[keep], codes[keep]
+    groups = np.sort(kept_codes)
+    starts = np.searchsorted(groups, np.arange(n))
     for cat in distance_categories(pack, inputs.walk_speed_kmh):
         col = distance_column(cat)
         if col not in inputs.origins:
             continue
-        d = inputs.origins[col].to_numpy(dtype=float)
-        if not _has_facility(inputs, cat):
-            d = np.full(d.shape, np.nan)  # not measured: no facility of the kind in the data
+        if not _has_facility(inputs, cat) or not groups.size:
+            # not measured (no facility of the kind in the data), or nobody to weigh
+            median, p90 = np.full(n, np.nan), np.full(n, np.nan)
         else:
+            d = inputs.origins[col].to_numpy(dtype=float)[keep]
             d = np.where(np.isnan(d), np.inf, d)  # off the network: farther than the limit
-        median, p90 = weighted_quantiles_many(d[valid], weights[valid], codes[valid], n, (0.5, 0.9))
+            order = _group_value_order(d, kept_codes, n)
+            median, p90 = _quantiles_in_order(
+                d[order], kept_weights[order], groups, n, (0.5, 0.9), starts=starts
+            )
         communities[f"median_m_{cat}"] = median
         communities[f"p90_m_{cat}"] = p90
 

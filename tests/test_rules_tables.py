@@ -179,3 +179,26 @@ def test_count_services_is_count_by_unit_of_the_category(
                 )
                 assert found == len(rows)
                 assert got.tolist() == want.tolist()
+
+
+def test_distance_percentiles_are_weighted_quantiles_of_each_category(
+    demo_inputs: tuple[rules.RulePack, rules.RuleInputs],
+) -> None:
+    """The median and 90th percentile per community and category, made from the origins
+    kept and ordered once for every category, are weighted_quantiles_many of each."""
+    pack, inputs = demo_inputs
+    got = rules.evaluate_pack(pack, inputs).communities
+    codes = inputs.communities.index.get_indexer(inputs.origins["community_id"])
+    valid = codes >= 0
+    weights = inputs.origins["population"].to_numpy(dtype=float)
+    present = set(inputs.services["category"])
+    measured = rules.distance_categories(pack, inputs.walk_speed_kmh)
+    assert len(measured) > 10
+    for cat in measured:
+        d = inputs.origins[rules.distance_column(cat)].to_numpy(dtype=float)
+        d = np.where(np.isnan(d), np.inf, d) if cat in present else np.full(d.shape, np.nan)
+        median, p90 = rules.weighted_quantiles_many(
+            d[valid], weights[valid], codes[valid], len(inputs.communities), (0.5, 0.9)
+        )
+        np.testing.assert_array_equal(got[f"median_m_{cat}"].to_numpy(), median)
+        np.testing.assert_array_equal(got[f"p90_m_{cat}"].to_numpy(), p90)
