@@ -1305,6 +1305,46 @@ def _write_decision(
     table[f"{rule_id}_reason_zh"] = reason_zh
 
 
+def _reach_base(inputs: RuleInputs) -> tuple[Any, Any, Any, int]:
+    """The community position and weight of every origin in a community, and each
+    community's residents (once per evaluation: ``--pack all`` has 11 reach rules)."""
+    import numpy as np
+
+    def make() -> tuple[Any, Any, Any, int]:
+        codes, n = _codes(inputs)
+        valid = codes >= 0
+        weights = inputs.origins["population"].to_numpy(dtype=float)[valid]
+        codes = codes[valid]
+        return codes, weights, np.bincount(codes, weights=weights, minlength=n), n
+
+    return _memo(inputs, "reach_base", make)
+
+
+def _valid_distances(inputs: RuleInputs, category: str) -> Any:
+    """The walking metres to ``category`` of every origin in a community."""
+    import numpy as np
+
+    def make() -> Any:
+        codes, _ = _codes(inputs)
+        return inputs.origins[distance_column(category)].to_numpy(dtype=float)[codes >= 0]
+
+    return np.asarray(_memo(inputs, f"distances:{category}", make))
+
+
+def _stranded(inputs: RuleInputs, measured: Sequence[str], codes: Any, weights: Any) -> Any:
+    """Communities with residents none of whom is on the network: off the network, an
+    origin has no distance (NaN) to any of the ``measured`` categories."""
+    import numpy as np
+
+    n = len(inputs.communities.index)
+    off = np.ones(codes.shape, dtype=bool) if measured else np.zeros(codes.shape, dtype=bool)
+    for cat in measured:
+        off &= np.isnan(_valid_distances(inputs, cat))
+    total = np.bincount(codes, weights=weights, minlength=n)
+    on_network = np.bincount(codes, weights=weights * ~off, minlength=n)
+    return (total > 0) & ~(on_network > 0)  # residents, but none on the network
+
+
 def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     import numpy as np
 
@@ -1313,22 +1353,20 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     minutes = rule.budget_minutes(speed)
     assert budget is not None and minutes is not None
     need = rule.share(inputs.min_population_share)
-    codes, n = _codes(inputs)
-    valid = codes >= 0
-    weights = inputs.origins["population"].to_numpy(dtype=float)[valid]
-    codes = codes[valid]
-    total = np.bincount(codes, weights=weights, minlength=n)
-    measured = [c for c in rule.all_categories if _has_facility(inputs, c)]
-    # off the network: no distance (NaN) to any measured category
-    off = np.ones(codes.shape, dtype=bool) if measured else np.zeros(codes.shape, dtype=bool)
-    for cat in measured:
-        off &= np.isnan(inputs.origins[distance_column(cat)].to_numpy(dtype=float)[valid])
-    on_network = np.bincount(codes, weights=weights * ~off, minlength=n)
-    stranded = (total > 0) & ~(on_network > 0)  # residents, but none on the network
+    codes, weights, total, n = _reach_base(inputs)
+    measured = tuple(c for c in rule.all_categories if _has_facility(inputs, c))
+    stranded = _memo(
+        inputs, f"stranded:{measured!r}", lambda: _stranded(inputs, measured, codes, weights)
+    )
     shares: dict[str, Any] = {}
     for cat in rule.all_categories:
-        d = inputs.origins[distance_column(cat)].to_numpy(dtype=float)[valid]
-        within = np.bincount(codes, weights=weights * (d <= budget), minlength=n)
+        within = _memo(
+            inputs,
+            f"within:{cat}:{budget!r}",
+            lambda cat=cat: np.bincount(
+                codes, weights=weights * (_valid_distances(inputs, cat) <= budget), minlength=n
+            ),
+        )
         share = np.divide(within, total, out=np.full(n, np.nan), where=total > 0)
         if not _has_facility(inputs, cat):
             share = np.full(n, np.nan)  # not measured: no facility of the kind in the data
