@@ -1392,18 +1392,34 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             shares[c].copy() if j == 0 else np.where(shares[c] < value_arr, shares[c], value_arr)
         )
     values = value_arr.tolist()
-    below = {c: (~_close_or_above(shares[c], need)).tolist() for c in required}
-    # each category's share in words, made once where it is below (both languages use it)
-    pct_of = {
-        c: [_fmt_pct(x) if low else "" for x, low in zip(shares[c].tolist(), below[c], strict=True)]
-        for c in required
-    }
+    below_rows = np.column_stack(
+        [~_close_or_above(shares[c], need) for c in required] or [np.zeros(n, dtype=bool)]
+    )[:, : len(required)]
+    below = {c: below_rows[:, j].tolist() for j, c in enumerate(required)}
+    # the categories below the share, per distinct pattern of them (few): listed once each
+    patterns, pattern_of = np.unique(below_rows, axis=0, return_inverse=True)
+    missing_in = [[c for c, low in zip(required, row, strict=True) if low] for row in patterns]
+    joined_in = [";".join(missing) for missing in missing_in]
+    pattern_of = np.asarray(pattern_of).reshape(-1).tolist()
+    # each category's share in words where it is below, made once (both languages use it)
     label_zh = {c: _label_zh(c) for c in required}
+    part_of: dict[str, list[str]] = {}
+    part_zh_of: dict[str, list[str]] = {}
+    for c in required:
+        pcts = [
+            _fmt_pct(x) if low else "" for x, low in zip(shares[c].tolist(), below[c], strict=True)
+        ]
+        part_of[c] = [f"{c} {pct}" if pct else "" for pct in pcts]
+        part_zh_of[c] = [f"{label_zh[c]}{pct}" if pct else "" for pct in pcts]
     totals = total.tolist()
     stranded_of = stranded.tolist()
     for i in range(n):
-        missing = [] if stranded_of[i] else [c for c in required if below[c][i]]
-        missing_col.append(";".join(missing))
+        if stranded_of[i]:
+            missing: list[str] = []
+            missing_col.append("")
+        else:
+            missing = missing_in[pattern_of[i]]
+            missing_col.append(joined_in[pattern_of[i]])
         if not totals[i] > 0:
             statuses.append(NOT_EVALUABLE)
             reasons.append("no residents (population 0 or missing): reach is not evaluable")
@@ -1422,8 +1438,8 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
             )
         elif missing:
             statuses.append(FAIL)
-            parts = ", ".join([f"{c} {pct_of[c][i]}" for c in missing])
-            parts_zh = "、".join([f"{label_zh[c]}{pct_of[c][i]}" for c in missing])
+            parts = ", ".join([part_of[c][i] for c in missing])
+            parts_zh = "、".join([part_zh_of[c][i] for c in missing])
             reasons.append(f"residents within {budget_text} below {need_pct} for: {parts}{unknown}")
             reasons_zh.append(f"{budget_zh}内可达居民比例低于{need_pct}：{parts_zh}{unknown_zh}")
         elif no_data:

@@ -202,3 +202,33 @@ def test_distance_percentiles_are_weighted_quantiles_of_each_category(
         )
         np.testing.assert_array_equal(got[f"median_m_{cat}"].to_numpy(), median)
         np.testing.assert_array_equal(got[f"p90_m_{cat}"].to_numpy(), p90)
+
+
+def test_reach_missing_categories_recounted_from_the_shares(
+    demo_inputs: tuple[rules.RulePack, rules.RuleInputs],
+) -> None:
+    """The categories each community misses, listed once per pattern of them, are those
+    whose share (a column of the table) is below the share required, row by row."""
+    pack, inputs = demo_inputs
+    got = rules.evaluate_pack(pack, inputs).communities
+    present = set(inputs.services["category"])
+    reach = [r for r in pack.rules if r.kind == "reach"]
+    assert len(reach) > 5
+    patterns = 0
+    for rule in reach:
+        need = rule.share(inputs.min_population_share)
+        required = [c for c in rule.categories if c in present]
+        stranded = got[f"{rule.id}_reason"].str.contains("walkable street").to_numpy()
+        want = [
+            ""
+            if stranded[i]
+            else ";".join(
+                c
+                for c in required
+                if not rules.is_close_or_above(got[f"{rule.id}_share_{c}"].iloc[i], need)
+            )
+            for i in range(len(got))
+        ]
+        assert got[f"{rule.id}_missing"].tolist() == want
+        patterns += len(set(want))
+    assert patterns > 2 * len(reach)  # several patterns per rule: the test sees them
