@@ -375,8 +375,14 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
 
 
 def _unit_codes(rule: Rule, inputs: RuleInputs, table: Any) -> np.ndarray:
+    """Each origin's position in the rule's unit table (once per evaluation and kind of
+    unit: a get_indexer of every origin's id)."""
     column = "community_id" if rule.unit == "community" else "street_id"
-    return np.asarray(table.index.get_indexer(inputs.origins[column]), dtype=np.int64)
+    return _memo(
+        inputs,
+        f"origin_units:{column}",
+        lambda: np.asarray(table.index.get_indexer(inputs.origins[column]), dtype=np.int64),
+    )
 
 
 def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
@@ -418,7 +424,7 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
             step_weights=rule.decay_weights,
         )
         # residents who reach a facility of unknown area: their value is a lower bound
-        coo = matrix.distance_m.tocoo()
+        coo = _memo(inputs, f"coo:{cat}", matrix.distance_m.tocoo)
         reach = decay_weights(coo.data, budget, decay=rule.decay, step_weights=rule.decay_weights)
         bad = (reach > 0) & np.isnan(supply[coo.col])
         reaches_unknown = np.zeros(len(demand), dtype=bool)
