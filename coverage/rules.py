@@ -1397,10 +1397,10 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     )[:, : len(required)]
     below = {c: below_rows[:, j].tolist() for j, c in enumerate(required)}
     # the categories below the share, per distinct pattern of them (few): listed once each
-    patterns, pattern_of = np.unique(below_rows, axis=0, return_inverse=True)
+    patterns, inverse = np.unique(below_rows, axis=0, return_inverse=True)
     missing_in = [[c for c, low in zip(required, row, strict=True) if low] for row in patterns]
     joined_in = [";".join(missing) for missing in missing_in]
-    pattern_of = np.asarray(pattern_of).reshape(-1).tolist()
+    pattern_of: list[int] = np.asarray(inverse).reshape(-1).tolist()
     # each category's share in words where it is below, made once (both languages use it)
     label_zh = {c: _label_zh(c) for c in required}
     part_of: dict[str, list[str]] = {}
