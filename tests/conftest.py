@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,16 @@ def grid_osm(path: Path, *, size: int = 3, island: bool = False) -> Path:
         nodes[901] = (0.021, 0.0)
         ways.append((900, [900, 901], {"highway": "footway"}))
     return write_osm_xml(path, nodes, ways)
+
+
+@pytest.fixture(scope="session", params=["beijing", "chengdu"])
+def real_with_osmnx(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[WalkNetwork, Any]:
+    """Our network of a real extract (Beijing, Chengdu) and osmnx's walking graph of the same
+    file, the reference the fast paths are checked against."""
+    from tests.reference import osmnx_walk_graph
+
+    src = BEIJING if request.param == "beijing" else CHENGDU
+    net = build_walk_network(src, cache=False)
+    return net, osmnx_walk_graph(src, tmp_path_factory.mktemp("osmnx"))

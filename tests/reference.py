@@ -4,6 +4,7 @@ nearest edges by checking every edge, and networkx Dijkstra."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -97,3 +98,25 @@ def reference_nearest(graph: nx.MultiDiGraph, origins: list, facilities: list) -
     return np.array(
         [np.nan if o is None else dist.get(("o", i), np.inf) for i, o in enumerate(origins)]
     )
+
+
+def snapped_as_reference(net: Any, snapped: Any) -> list[tuple[int, int, float, float] | None]:
+    """Our snapping (:class:`coverage.snapping.SnappedPoints` on ``net``) in the form the
+    functions here take (u, v, offset from u, snap), so that a reference search starts from
+    exactly the same points; ``None`` for a point off the network."""
+    out: list[tuple[int, int, float, float] | None] = []
+    for e, off, snap in zip(snapped.edge, snapped.offset_m, snapped.snap_m, strict=True):
+        if e < 0:
+            out.append(None)
+            continue
+        u, v = int(net.node_id[net.edge_u[e]]), int(net.node_id[net.edge_v[e]])
+        out.append((u, v, float(off), float(snap)))
+    return out
+
+
+def points_on_edges(net: Any, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(lon, lat) of one point inside each of ``edges`` of ``net`` (10-90 % along its chord)."""
+    t = rng.uniform(0.1, 0.9, edges.size)
+    lon = net.lon[net.edge_u[edges]] * (1 - t) + net.lon[net.edge_v[edges]] * t
+    lat = net.lat[net.edge_u[edges]] * (1 - t) + net.lat[net.edge_v[edges]] * t
+    return np.column_stack([lon, lat])

@@ -7,34 +7,22 @@ parallel chains of different lengths and a lone two-node piece."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
 
 from coverage.access import _pruned_core, nearest_facility, node_distances
-from coverage.network import WalkNetwork, build_walk_network
-from coverage.snapping import SnappedPoints, snap_points
-from tests.conftest import BEIJING, CHENGDU
-from tests.reference import inserted_graph, osmnx_walk_graph, reference_nearest
+from coverage.network import WalkNetwork
+from coverage.snapping import snap_points
+from tests.reference import (
+    inserted_graph,
+    points_on_edges,
+    reference_nearest,
+    snapped_as_reference,
+)
 
 TOLERANCE_M = 1e-5
-
-
-def _as_reference(
-    net: WalkNetwork, snapped: SnappedPoints
-) -> list[tuple[int, int, float, float] | None]:
-    """Our snapping in the form of tests.reference (u, v, offset from u, snap), so that the
-    reference search starts from exactly the same points."""
-    out: list[tuple[int, int, float, float] | None] = []
-    for e, off, snap in zip(snapped.edge, snapped.offset_m, snapped.snap_m, strict=True):
-        if e < 0:
-            out.append(None)
-            continue
-        u, v = int(net.node_id[net.edge_u[e]]), int(net.node_id[net.edge_v[e]])
-        out.append((u, v, float(off), float(snap)))
-    return out
 
 
 def _reference_nodes(
@@ -59,19 +47,11 @@ def _assert_matches_reference(
     assert worst < TOLERANCE_M
 
 
-def _edge_points(net: WalkNetwork, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One point inside each edge (10-90 % of the way)."""
-    t = rng.uniform(0.1, 0.9, edges.size)
-    lon = net.lon[net.edge_u[edges]] * (1 - t) + net.lon[net.edge_v[edges]] * t
-    lat = net.lat[net.edge_u[edges]] * (1 - t) + net.lat[net.edge_v[edges]] * t
-    return np.column_stack([lon, lat])
-
-
 def _backward_points(net: WalkNetwork, rng: np.random.Generator, count: int) -> np.ndarray:
     """Points on edges that run against their chain's direction."""
     backward = np.flatnonzero(~net.chains.edge_forward)
     assert backward.size > count
-    return _edge_points(net, rng.choice(backward, count, replace=False), rng)
+    return points_on_edges(net, rng.choice(backward, count, replace=False), rng)
 
 
 def _dead_end_points(net: WalkNetwork, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -82,23 +62,14 @@ def _dead_end_points(net: WalkNetwork, rng: np.random.Generator, count: int) -> 
     pick = rng.choice(dead, count, replace=False)
     at_node = np.column_stack([net.lon[pick], net.lat[pick]])
     edges = np.flatnonzero(np.isin(net.edge_u, pick) | np.isin(net.edge_v, pick))
-    return np.vstack([at_node, _edge_points(net, rng.choice(edges, count, replace=False), rng)])
-
-
-@pytest.fixture(scope="module", params=[BEIJING, CHENGDU], ids=["beijing", "chengdu"])
-def real(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[WalkNetwork, nx.MultiDiGraph]:
-    src: Path = request.param
-    net = build_walk_network(src, cache=False)
-    return net, osmnx_walk_graph(src, tmp_path_factory.mktemp("osmnx"))
+    return np.vstack([at_node, points_on_edges(net, rng.choice(edges, count, replace=False), rng)])
 
 
 @pytest.mark.parametrize("cutoff_m", [None, 800.0])
 def test_search_matches_networkx_with_facilities_inside_chains_and_on_dead_ends(
-    real: tuple[WalkNetwork, nx.MultiDiGraph], cutoff_m: float | None
+    real_with_osmnx: tuple[WalkNetwork, nx.MultiDiGraph], cutoff_m: float | None
 ) -> None:
-    net, graph = real
+    net, graph = real_with_osmnx
     rng = np.random.default_rng(17)
     west, south, east, north = net.bbox
     scattered = np.column_stack([rng.uniform(west, east, 40), rng.uniform(south, north, 40)])
@@ -113,7 +84,7 @@ def test_search_matches_networkx_with_facilities_inside_chains_and_on_dead_ends(
     dead = ch.core_nodes[_pruned_core(ch).dead_end]
     assert (np.isin(net.edge_u[edge], dead) | np.isin(net.edge_v[edge], dead)).sum() >= 15
 
-    ref = _reference_nodes(graph, _as_reference(net, sf), cutoff_m)
+    ref = _reference_nodes(graph, snapped_as_reference(net, sf), cutoff_m)
     every = node_distances(net, sf, cutoff_m=cutoff_m)
     _assert_matches_reference(net, every.distance_m, ref)
     # dead ends are right although the search leaves them out
@@ -125,9 +96,9 @@ def test_search_matches_networkx_with_facilities_inside_chains_and_on_dead_ends(
 
 @pytest.mark.parametrize("cutoff_m", [None, 600.0, 150.0])
 def test_answers_at_some_nodes_equal_the_answer_at_every_node(
-    real: tuple[WalkNetwork, nx.MultiDiGraph], cutoff_m: float | None
+    real_with_osmnx: tuple[WalkNetwork, nx.MultiDiGraph], cutoff_m: float | None
 ) -> None:
-    net, _ = real
+    net, _ = real_with_osmnx
     rng = np.random.default_rng(23)
     west, south, east, north = net.bbox
     for count in (1, 7, 120):
@@ -146,9 +117,9 @@ def test_answers_at_some_nodes_equal_the_answer_at_every_node(
 
 
 def test_nearest_facility_matches_networkx_with_origins_near_dead_ends(
-    real: tuple[WalkNetwork, nx.MultiDiGraph],
+    real_with_osmnx: tuple[WalkNetwork, nx.MultiDiGraph],
 ) -> None:
-    net, graph = real
+    net, graph = real_with_osmnx
     rng = np.random.default_rng(29)
     west, south, east, north = net.bbox
     origins = np.vstack(
@@ -166,7 +137,9 @@ def test_nearest_facility_matches_networkx_with_origins_near_dead_ends(
     so = snap_points(net, origins, max_snap_m=250)
     sf = snap_points(net, facilities, max_snap_m=250)
     ours = nearest_facility(net, so, sf, cutoff_m=1200)["distance_m"].to_numpy()
-    reference = reference_nearest(graph, _as_reference(net, so), _as_reference(net, sf))
+    reference = reference_nearest(
+        graph, snapped_as_reference(net, so), snapped_as_reference(net, sf)
+    )
     reference = np.where(reference > 1200, np.inf, reference)
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
     np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
@@ -254,7 +227,7 @@ def test_special_network_matches_networkx_for_every_set_of_facilities(size: int)
         mask = np.zeros(len(FACILITIES), dtype=bool)
         mask[list(chosen)] = True
         sf = sf_all.subset(mask)
-        ref_f = _as_reference(net, sf)
+        ref_f = snapped_as_reference(net, sf)
         for cutoff_m in (None, 250.0):
             ref = _reference_nodes(graph, ref_f, cutoff_m)
             every = node_distances(net, sf, cutoff_m=cutoff_m)
@@ -264,7 +237,7 @@ def test_special_network_matches_networkx_for_every_set_of_facilities(size: int)
             np.testing.assert_array_equal(some.distance_m, every.distance_m[at])
             np.testing.assert_array_equal(some.source, every.source[at])
         ours = nearest_facility(net, so, sf)["distance_m"].to_numpy()
-        reference = reference_nearest(graph, _as_reference(net, so), ref_f)
+        reference = reference_nearest(graph, snapped_as_reference(net, so), ref_f)
         np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
         finite = np.isfinite(reference)
         assert np.abs(ours[finite] - reference[finite]).max(initial=0.0) < TOLERANCE_M

@@ -12,13 +12,7 @@ from coverage.access import nearest_facility
 from coverage.catchment import _BATCH, _candidate_pairs, facility_distances
 from coverage.network import WalkNetwork
 from coverage.snapping import snap_points
-
-
-def _on_edges(net: WalkNetwork, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    t = rng.uniform(0.1, 0.9, edges.size)
-    lon = net.lon[net.edge_u[edges]] * (1 - t) + net.lon[net.edge_v[edges]] * t
-    lat = net.lat[net.edge_u[edges]] * (1 - t) + net.lat[net.edge_v[edges]] * t
-    return np.column_stack([lon, lat])
+from tests.reference import points_on_edges
 
 
 @pytest.mark.parametrize("cutoff_m", [250.0, 700.0])
@@ -31,7 +25,7 @@ def test_pairs_equal_one_reach_search_per_facility(
     origins = np.vstack(
         [
             np.column_stack([rng.uniform(west, east, 300), rng.uniform(south, north, 300)]),
-            _on_edges(net, rng.choice(net.edge_u.size, 1500, replace=False), rng),
+            points_on_edges(net, rng.choice(net.edge_u.size, 1500, replace=False), rng),
         ]
     )
     so = snap_points(net, origins, max_snap_m=250)
@@ -39,8 +33,8 @@ def test_pairs_equal_one_reach_search_per_facility(
     facilities = np.vstack(
         [
             np.column_stack([rng.uniform(west, east, 30), rng.uniform(south, north, 30)]),
-            _on_edges(net, rng.choice(net.edge_u.size, 60, replace=False), rng),
-            _on_edges(net, own, rng),
+            points_on_edges(net, rng.choice(net.edge_u.size, 60, replace=False), rng),
+            points_on_edges(net, own, rng),
         ]
     )
     sf = snap_points(net, facilities, max_snap_m=250)

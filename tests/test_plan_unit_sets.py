@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import importlib
 import itertools
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from coverage.plan import CoverageProblem, solve_min_sites
 from coverage.plan.unit_sets import solve_restricted, unit_sets
+from tests.test_plan import _instances
+from tests.test_plan_gap import _fewest
 
 problem_module = importlib.import_module("coverage.plan.problem")
 
@@ -40,25 +42,32 @@ def _minimal_sets(problem: CoverageProblem, unit: int) -> list[tuple[int, ...]]:
     return found
 
 
-@st.composite
-def _problems(draw: st.DrawFn) -> CoverageProblem:
-    n_c = draw(st.integers(1, 8))
-    n_o = draw(st.integers(2, 10))
-    cover = np.array(
-        draw(
-            st.lists(
-                st.lists(st.booleans(), min_size=n_o, max_size=n_o), min_size=n_c, max_size=n_c
-            )
-        )
+def _problem(instance: tuple) -> CoverageProblem:
+    cover, unit, pop, share, reached = instance
+    return CoverageProblem.from_coverage(
+        cover, unit=unit, population=pop, share=share, reached=reached
     )
-    unit = np.array(draw(st.lists(st.integers(0, 2), min_size=n_o, max_size=n_o)))
-    pop = np.array(draw(st.lists(st.integers(1, 50), min_size=n_o, max_size=n_o)), dtype=float)
-    share = draw(st.sampled_from([0.5, 0.8, 0.9, 1.0]))
-    return CoverageProblem.from_coverage(cover, unit=unit, population=pop, share=share)
+
+
+def _random_problems(
+    seed: int, count: int, *, density: float, n_units: int, shares: tuple[float, ...]
+) -> Iterator[CoverageProblem]:
+    """``count`` small random problems with at least one target unit."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        n_c, n_o = int(rng.integers(3, 9)), int(rng.integers(4, 10))
+        problem = CoverageProblem.from_coverage(
+            rng.random((n_c, n_o)) < density,
+            unit=rng.integers(0, n_units, n_o),
+            population=rng.integers(1, 40, n_o).astype(float),
+            share=float(rng.choice(shares)),
+        )
+        if len(problem.units):
+            yield problem
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_problems())
+@given(_instances().map(_problem))
 def test_small_sets_and_larger_sets_match_brute_force(problem: CoverageProblem) -> None:
     sets = unit_sets(problem)
     for i in range(len(problem.units)):
@@ -71,17 +80,8 @@ def test_small_sets_and_larger_sets_match_brute_force(problem: CoverageProblem) 
         assert bool(sets.large[i]) == any(len(m) >= 3 for m in minimal)
 
 
-def _fewest(problem: CoverageProblem) -> int:
-    n = problem.cover.shape[0]
-    for size in range(n + 1):
-        for rows in itertools.combinations(range(n), size):
-            if problem.passing(list(rows)).all():
-                return size
-    raise AssertionError
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_problems())
+@given(_instances().map(_problem))
 def test_restricted_plans_pass_and_are_optimal_when_exact(problem: CoverageProblem) -> None:
     if len(problem.units) == 0:
         return
@@ -145,16 +145,8 @@ def test_a_stopped_class_program_hands_over_to_small_sets(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(problem_module, "_milp", stopped_first)
-    rng = np.random.default_rng(7)
     labelled_optimal = 0
-    for _ in range(40):
-        n_c, n_o = int(rng.integers(3, 8)), int(rng.integers(4, 10))
-        cover = rng.random((n_c, n_o)) < 0.4
-        unit = rng.integers(0, 3, n_o)
-        pop = rng.integers(1, 40, n_o).astype(float)
-        problem = CoverageProblem.from_coverage(cover, unit=unit, population=pop, share=0.8)
-        if len(problem.units) == 0:
-            continue
+    for problem in _random_problems(7, 40, density=0.4, n_units=3, shares=(0.8,)):
         calls.clear()
         solution = solve_min_sites(problem, decompose=False, time_limit=60.0)
         best = _fewest(problem)
@@ -172,16 +164,8 @@ def test_a_stopped_class_program_hands_over_to_small_sets(
 def test_larger_sets_on_sparse_instances_match_brute_force() -> None:
     """Sparse coverage and high shares, where larger sets are common (the hypothesis test
     above draws them rarely): the ``large`` label and the listed sets against brute force."""
-    rng = np.random.default_rng(11)
     seen_large = 0
-    for _ in range(150):
-        n_c, n_o = int(rng.integers(3, 9)), int(rng.integers(4, 10))
-        cover = rng.random((n_c, n_o)) < 0.3
-        unit = rng.integers(0, 2, n_o)
-        pop = rng.integers(1, 40, n_o).astype(float)
-        problem = CoverageProblem.from_coverage(
-            cover, unit=unit, population=pop, share=float(rng.choice([0.8, 1.0]))
-        )
+    for problem in _random_problems(11, 150, density=0.3, n_units=2, shares=(0.8, 1.0)):
         sets = unit_sets(problem)
         for i in range(len(problem.units)):
             minimal = _minimal_sets(problem, i)

@@ -5,74 +5,45 @@ equals the search without the preparation to the last bit."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import networkx as nx
 import numpy as np
 import pytest
 
 from coverage.access import nearest_facility, prepare_origins
-from coverage.network import WalkNetwork, build_walk_network
-from coverage.snapping import SnappedPoints, snap_points
-from tests.conftest import BEIJING, CHENGDU
-from tests.reference import osmnx_walk_graph, reference_nearest
+from coverage.network import WalkNetwork
+from coverage.snapping import snap_points
+from tests.reference import (
+    points_on_edges,
+    reference_nearest,
+    snapped_as_reference,
+)
 
 TOLERANCE_M = 1e-5
 
 
-@pytest.fixture(scope="module", params=[BEIJING, CHENGDU], ids=["beijing", "chengdu"])
-def real(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[WalkNetwork, nx.MultiDiGraph]:
-    src: Path = request.param
-    net = build_walk_network(src, cache=False)
-    return net, osmnx_walk_graph(src, tmp_path_factory.mktemp("osmnx"))
-
-
-def _as_reference(
-    net: WalkNetwork, snapped: SnappedPoints
-) -> list[tuple[int, int, float, float] | None]:
-    """Our snapping in the form of tests.reference (u, v, offset from u, snap)."""
-    out: list[tuple[int, int, float, float] | None] = []
-    for e, off, snap in zip(snapped.edge, snapped.offset_m, snapped.snap_m, strict=True):
-        if e < 0:
-            out.append(None)
-            continue
-        u, v = int(net.node_id[net.edge_u[e]]), int(net.node_id[net.edge_v[e]])
-        out.append((u, v, float(off), float(snap)))
-    return out
-
-
-def _on_edges(net: WalkNetwork, edges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    t = rng.uniform(0.1, 0.9, edges.size)
-    lon = net.lon[net.edge_u[edges]] * (1 - t) + net.lon[net.edge_v[edges]] * t
-    lat = net.lat[net.edge_u[edges]] * (1 - t) + net.lat[net.edge_v[edges]] * t
-    return np.column_stack([lon, lat])
-
-
 def test_every_category_from_prepared_origins_matches_networkx(
-    real: tuple[WalkNetwork, nx.MultiDiGraph],
+    real_with_osmnx: tuple[WalkNetwork, nx.MultiDiGraph],
 ) -> None:
-    net, graph = real
+    net, graph = real_with_osmnx
     rng = np.random.default_rng(41)
     west, south, east, north = net.bbox
     origins = np.column_stack([rng.uniform(west, east, 300), rng.uniform(south, north, 300)])
     so = snap_points(net, origins, max_snap_m=250)
     assert so.ok.sum() > 100 and (~so.ok).sum() > 0  # some origins off the network
     prepared = prepare_origins(net, so)
-    ref_o = _as_reference(net, so)
+    ref_o = snapped_as_reference(net, so)
     # "categories": scattered facilities, facilities on the origins' own edges (reached
     # without passing a node, two on one edge), a single facility, and none on the network
     own = so.edge[so.ok][:12]
     sets = {
         "scattered": np.column_stack([rng.uniform(west, east, 30), rng.uniform(south, north, 30)]),
-        "own edges": _on_edges(net, np.concatenate([own, own[:3]]), rng),
+        "own edges": points_on_edges(net, np.concatenate([own, own[:3]]), rng),
         "one": np.column_stack([rng.uniform(west, east, 1), rng.uniform(south, north, 1)]),
         "off the network": np.array([[west - 1.0, south - 1.0]]),
     }
     for name, points in sets.items():
         sf = snap_points(net, points, max_snap_m=250)
-        ref_f = _as_reference(net, sf)
+        ref_f = snapped_as_reference(net, sf)
         if sf.ok.any():
             reference = reference_nearest(graph, ref_o, ref_f)
         else:  # nothing to reach
