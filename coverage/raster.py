@@ -195,28 +195,32 @@ def _trace(
     values: npt.NDArray[np.uint8], x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], n: int
 ) -> list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
     """Per band ``b < n``: the rings round the cells with ``values <= b`` (ragged layout)."""
+    xx, yy = np.meshgrid(x, y)  # shared by the bands
+    return [_filled((values <= band).astype(np.float64), xx, yy) for band in range(n)]
+
+
+def _filled(
+    claimed: npt.NDArray[np.float64], xx: npt.NDArray[np.float64], yy: npt.NDArray[np.float64]
+) -> tuple[Any, Any, Any]:
+    """Marching squares round the cells where ``claimed`` is 1, sides cut at their midpoints:
+    the points, ring offsets and polygon offsets (contourpy's ``ChunkCombinedOffsetOffset``)."""
     from contourpy import FillType, LineType, SerialContourGenerator, ZInterp
 
-    xx, yy = np.meshgrid(x, y)  # shared by the bands
-    out = []
-    for band in range(n):
-        gen = SerialContourGenerator(
-            xx,
-            yy,
-            (values <= band).astype(np.float64),
-            None,  # type: ignore[arg-type]  # no mask
-            corner_mask=True,
-            line_type=LineType.SeparateCode,
-            fill_type=FillType.ChunkCombinedOffsetOffset,
-            quad_as_tri=False,
-            z_interp=ZInterp.Linear,
-            x_chunk_size=0,
-            y_chunk_size=0,
-        )
-        # ChunkCombinedOffsetOffset: (points, ring offsets, polygon offsets), one chunk each
-        filled: Any = gen.filled(0.5, 2.0)
-        out.append((filled[0][0], filled[1][0], filled[2][0]))
-    return out
+    gen = SerialContourGenerator(
+        xx,
+        yy,
+        claimed,
+        None,  # type: ignore[arg-type]  # no mask
+        corner_mask=True,
+        line_type=LineType.SeparateCode,
+        fill_type=FillType.ChunkCombinedOffsetOffset,
+        quad_as_tri=False,
+        z_interp=ZInterp.Linear,
+        x_chunk_size=0,
+        y_chunk_size=0,
+    )
+    filled: Any = gen.filled(0.5, 2.0)
+    return filled[0][0], filled[1][0], filled[2][0]
 
 
 def _drop_collinear(

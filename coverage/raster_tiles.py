@@ -26,14 +26,13 @@ what its grid alone gives, and the promises of :mod:`coverage.raster` hold for e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
 from coverage._arrays import concat_ranges
-from coverage.raster import _drop_collinear, segment_samples
+from coverage.raster import _drop_collinear, _filled, segment_samples
 
 __all__ = [
     "Tiles",
@@ -141,30 +140,6 @@ def burn_tiles(
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, sample_band.size], strict=True):
         values[cells[lo:hi]] = sample_band[lo]  # one band per run, runs from large to small
     return values.reshape(n_rows, width)
-
-
-def _filled(
-    claimed: npt.NDArray[np.float64], xx: npt.NDArray[np.float64], yy: npt.NDArray[np.float64]
-) -> tuple[Any, Any, Any]:
-    """Marching squares round the cells where ``claimed`` is 1, sides cut at their midpoints:
-    the points, ring offsets and polygon offsets (contourpy's ``ChunkCombinedOffsetOffset``)."""
-    from contourpy import FillType, LineType, SerialContourGenerator, ZInterp
-
-    gen = SerialContourGenerator(
-        xx,
-        yy,
-        claimed,
-        None,  # type: ignore[arg-type]  # no mask
-        corner_mask=True,
-        line_type=LineType.SeparateCode,
-        fill_type=FillType.ChunkCombinedOffsetOffset,
-        quad_as_tri=False,
-        z_interp=ZInterp.Linear,
-        x_chunk_size=0,
-        y_chunk_size=0,
-    )
-    filled: Any = gen.filled(0.5, 2.0)
-    return filled[0][0], filled[1][0], filled[2][0]
 
 
 def _reorder_polygons(

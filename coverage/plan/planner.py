@@ -24,9 +24,7 @@ from coverage.plan.problem import (
     CoverageProblem,
     Solution,
     Status,
-    _classes,
     _passes,
-    _prune,
     greedy_sites,
     solve_budgeted,
     solve_min_sites,
@@ -518,24 +516,18 @@ def plan(
         keep_o = target[origin_unit] & reachable
         sub = sub[:, np.flatnonzero(keep_o)].tocsr()
         origin_unit, pop = origin_unit[keep_o], pop[keep_o]
-        t_pos = np.full(len(units), -1, dtype=np.int64)
-        t_pos[target] = np.arange(int(target.sum()))
-        cover, class_unit, class_pop = _classes(sub.tocsc(), t_pos[origin_unit], pop)
-        n_useful = int((np.diff(cover.indptr) > 0).sum())
-        kept = _prune(cover)
-        problem = CoverageProblem(
+        problem = CoverageProblem.of_targets(
+            sub,
+            origin_unit=origin_unit,
+            population=pop,
+            target=target,
+            units=units.index,
+            total=total,
+            gap=share * total - now,
             rule=rule.id,
             category=cat,
             unit=rule.unit,
             budget_m=budget,
-            units=units.index[target],
-            total=total[target],
-            gap=share * total[target] - now[target],
-            cover=cover[kept],
-            class_unit=class_unit,
-            class_pop=class_pop,
-            candidates=kept,
-            n_candidates=n_useful,
         )
         solution = solve_min_sites(problem, time_limit=time_limit, mip_gap=mip_gap)
         greedy_n = None
@@ -554,9 +546,9 @@ def plan(
                 "budget_m": budget,
                 "targets": len(problem.units),
                 "candidates": len(cand_frame),
-                "useful_candidates": n_useful,
-                "kept_candidates": kept.size,
-                "classes": cover.shape[1],
+                "useful_candidates": problem.n_candidates,
+                "kept_candidates": problem.candidates.size,
+                "classes": problem.cover.shape[1],
                 "sites": int(solution.rows[0].size),
                 "greedy_sites": greedy_n,
                 "status": solution.status,
@@ -567,7 +559,7 @@ def plan(
             }
         )
         chosen_by_cat.setdefault((cat, budget), set()).update(
-            int(kept[r]) for r in solution.rows[0]
+            int(c) for c in problem.sites(solution.rows[0])
         )
         s["now_after_rules"] = now
         s["target"] = target

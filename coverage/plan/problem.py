@@ -147,19 +147,68 @@ class CoverageProblem:
             dtype=bool,
         )
         keep = open_ & target[codes]
-        t_pos = np.full(n, -1, dtype=np.int64)
-        t_pos[target] = np.arange(int(target.sum()))
-        sub = matrix[:, np.flatnonzero(keep)].tocsc()
-        classes, class_unit, class_pop = _classes(sub, t_pos[codes[keep]], pop[keep])
-        kept = _prune(classes)
-        return cls(
+        return cls.of_targets(
+            matrix[:, np.flatnonzero(keep)],
+            origin_unit=codes[keep],
+            population=pop[keep],
+            target=target,
+            units=labels,
+            total=total,
+            gap=share * total - now,
             rule=rule,
             category=category,
             unit="community",
             budget_m=budget_m,
-            units=labels[target],
-            total=total[target],
-            gap=share * total[target] - now[target],
+        )
+
+    @classmethod
+    def of_targets(
+        cls,
+        cover: Any,
+        *,
+        origin_unit: npt.NDArray[np.int64],
+        population: npt.NDArray[np.float64],
+        target: npt.NDArray[np.bool_],
+        units: pd.Index,
+        total: npt.ArrayLike,
+        gap: npt.ArrayLike,
+        rule: str,
+        category: str,
+        unit: str,
+        budget_m: float,
+    ) -> CoverageProblem:
+        """The problem of the target units, from the coverage of the residents still to reach:
+        residents merged into classes, dominated candidates pruned.
+
+        Parameters
+        ----------
+        cover
+            Sparse (candidates × origins): candidate covers origin; only origins of target
+            units, not yet within reach.
+        origin_unit, population
+            Each origin's unit (position in ``units``) and residents.
+        target
+            Per unit of ``units``: a target (failing today, able to pass).
+        units, total, gap
+            Every unit's id, residents and residents still needed; the problem keeps the
+            targets'.
+        rule, category, unit, budget_m
+            Labels.
+        """
+        t_pos = np.full(len(units), -1, dtype=np.int64)
+        t_pos[target] = np.arange(int(target.sum()))
+        classes, class_unit, class_pop = _classes(
+            sp.csc_matrix(cover), t_pos[origin_unit], population
+        )
+        kept = _prune(classes)
+        return cls(
+            rule=rule,
+            category=category,
+            unit=unit,
+            budget_m=budget_m,
+            units=units[target],
+            total=np.asarray(total, dtype=np.float64)[target],
+            gap=np.asarray(gap, dtype=np.float64)[target],
             cover=classes[kept],
             class_unit=class_unit,
             class_pop=class_pop,
