@@ -602,6 +602,33 @@ def _polygons(
     return _dissolve(buffers, out, n_out, budgets_m.size)
 
 
+def _grouped_pieces(
+    network: WalkNetwork,
+    reached: _Reached,
+    budgets_m: npt.NDArray[np.float64],
+    *,
+    group_row: npt.NDArray[np.int64],
+) -> (
+    tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.int64],
+    ]
+    | None
+):
+    """The reached pieces of the raster paths, ordered by group (stable): each piece's group,
+    start and end coordinates and band; None when nothing is reached."""
+    nb = budgets_m.size
+    pieces = _cut(network, reached, budgets_m, group_row=group_row)
+    if pieces.out.size == 0:
+        return None
+    start, end = _piece_coords(network, pieces)
+    order = np.argsort(pieces.out // nb, kind="stable")
+    out = pieces.out[order]
+    return out // nb, start[order], end[order], out % nb
+
+
 def _raster_polygons(
     network: WalkNetwork,
     reached: _Reached,
@@ -616,23 +643,21 @@ def _raster_polygons(
     (:mod:`coverage.raster`): one grid per group, round its own reached pieces."""
     nb = budgets_m.size
     polygons = np.full(n_out, shapely.MultiPolygon(), dtype=object)
-    pieces = _cut(network, reached, budgets_m, group_row=group_row)
-    if pieces.out.size == 0:
+    grouped = _grouped_pieces(network, reached, budgets_m, group_row=group_row)
+    if grouped is None:
         return polygons
-    start, end = _piece_coords(network, pieces)
-    group = pieces.out // nb
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(n_out // nb + 1))
+    group, start, end, band = grouped
+    bounds = np.searchsorted(group, np.arange(n_out // nb + 1))
     radius_cells = claim_radius_m(buffer_m, cell_m) / cell_m
     for g in range(n_out // nb):
-        mine = order[bounds[g] : bounds[g + 1]]
-        if mine.size == 0:
+        mine = slice(int(bounds[g]), int(bounds[g + 1]))
+        if bounds[g] == bounds[g + 1]:
             continue
         s, e = start[mine], end[mine]
         lo = np.minimum(s.min(axis=0), e.min(axis=0))
         hi = np.maximum(s.max(axis=0), e.max(axis=0))
         grid = grid_around(lo, hi, cell_m=cell_m, pad_m=buffer_m)
-        burnt = burn_segments(grid, s, e, pieces.out[mine] % nb, n_bands=nb)
+        burnt = burn_segments(grid, s, e, band[mine], n_bands=nb)
         claimed = dilate_min(burnt, radius_cells=radius_cells, empty=nb)
         polygons[g * nb : (g + 1) * nb] = trace_bands(claimed, grid, n_bands=nb)
     return polygons
@@ -659,14 +684,10 @@ def _tiled_polygons(
     dilation and one trace per band for up to :data:`_TILE_CELLS` cells of grids at once."""
     nb = budgets_m.size
     polygons = np.full(n_out, shapely.MultiPolygon(), dtype=object)
-    pieces = _cut(network, reached, budgets_m, group_row=group_row)
-    if pieces.out.size == 0:
+    grouped = _grouped_pieces(network, reached, budgets_m, group_row=group_row)
+    if grouped is None:
         return polygons
-    start, end = _piece_coords(network, pieces)
-    group = pieces.out // nb
-    order = np.argsort(group, kind="stable")
-    group, start, end = group[order], start[order], end[order]
-    band = pieces.out[order] % nb
+    group, start, end, band = grouped
     present, first = _runs(group)
     lo = np.minimum(np.minimum.reduceat(start, first), np.minimum.reduceat(end, first))
     hi = np.maximum(np.maximum.reduceat(start, first), np.maximum.reduceat(end, first))
