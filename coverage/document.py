@@ -41,6 +41,7 @@ from coverage.wording import (
     measure_text,
     pct_text,
     severity_text,
+    unit_plural,
 )
 
 if TYPE_CHECKING:
@@ -78,10 +79,6 @@ RECTIFICATION_COLUMNS: dict[str, dict[str, str]] = {
 #: Failing units listed per rule in the document (those with the most residents).
 WORST_UNITS = 10
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_UNITS = {
-    "zh": {"community": "社区", "street": "街道"},
-    "en": {"community": "communities", "street": "streets"},
-}
 _WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "title": "{case} 社区体检报告",
@@ -250,7 +247,7 @@ def rectification_table(result: AuditResult, *, lang: str = "zh") -> pd.DataFram
         for rec in failing.to_dict("records"):
             rows.append(
                 {
-                    "unit": _UNITS[lang][rule.unit] if lang == "zh" else rule.unit,
+                    "unit": unit_plural(rule.unit, lang) if lang == "zh" else rule.unit,
                     "unit_id": str(rec[id_col]),
                     "unit_name": _plain(rec.get("name")),
                     "street_id": _plain(rec.get("street_id")),
@@ -421,7 +418,7 @@ def _summary_section(doc: Document, result: AuditResult, lang: str) -> None:
         rows.append(
             (
                 f"{row['rule']} {title}",
-                _UNITS[lang].get(str(row["unit"]), row["unit"]),
+                unit_plural(str(row["unit"]), lang),
                 int(row["passing"]),
                 int(row["failing"]),
                 int(row["not_evaluable"]),
@@ -450,7 +447,7 @@ def _rule_section(
     words = _WORDS[lang]
     table = result.communities if rule.unit == "community" else result.streets
     id_col = "community_id" if rule.unit == "community" else "street_id"
-    unit = _UNITS[lang][rule.unit]
+    unit = unit_plural(rule.unit, lang)
     doc.add_heading(f"{rule.id} {rule.label(lang)}", level=2)
     para = doc.add_paragraph()
     para.add_run(words["source"]).bold = True

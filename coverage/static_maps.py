@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from coverage.rules import FAIL, NOT_EVALUABLE, PASS
-from coverage.wording import check_lang, date_text, status_text
+from coverage.wording import check_lang, date_text, status_text, unit_plural
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -82,10 +82,6 @@ FORMATS = ("png", "svg")
 FIGSIZE_IN = (10.0, 7.0)
 DPI = 150
 _NICE_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000)
-_UNITS = {
-    "zh": {"community": "社区", "street": "街道"},
-    "en": {"community": "communities", "street": "streets"},
-}
 _WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "network": "步行路网",
@@ -531,7 +527,9 @@ def rule_figure(
             for code, n in counts.items()
         ]
         handles.append(Line2D([], [], color=NETWORK_COLOR, linewidth=0.8, label=words["network"]))
-        legend_title = words["legend"].format(unit=_UNITS[lang][rule.unit], n=int(summary["units"]))
+        legend_title = words["legend"].format(
+            unit=unit_plural(rule.unit, lang), n=int(summary["units"])
+        )
         ax.legend(
             handles=handles,
             title=legend_title,

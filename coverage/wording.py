@@ -40,6 +40,7 @@ __all__ = [
     "severity_text",
     "shareable",
     "status_text",
+    "unit_plural",
 ]
 
 #: The languages of the outputs for people.
@@ -50,6 +51,10 @@ BEIJING = timezone(timedelta(hours=8), "UTC+8")
 _STATUS = {
     "zh": {PASS: "通过", FAIL: "未通过", NOT_EVALUABLE: "不可评估"},
     "en": {PASS: "pass", FAIL: "fail", NOT_EVALUABLE: "not evaluable"},
+}
+_UNITS = {
+    "zh": {"community": "社区", "street": "街道"},
+    "en": {"community": "communities", "street": "streets"},
 }
 _SEVERITY = {"zh": {"warning": "警告", "error": "错误"}, "en": {}}
 _LAYER = {
@@ -359,3 +364,9 @@ def measure_text(value: float) -> str:
 def pct_text(value: float) -> str:
     """A share as a percentage with one decimal, ``–`` when it is not finite."""
     return "–" if not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def unit_plural(unit: str, lang: str) -> str:
+    """The units of a kind (``community``, ``street``) for people: 社区 / communities; any
+    other kind as it is."""
+    return _UNITS[lang].get(unit, unit)
