@@ -231,19 +231,7 @@ def plan_counts(
                 )
                 if not picks:
                     continue
-                pos, mean = picks[0]
-                used.add(pos)
-                placed += 1
-                out.picks.append(
-                    {
-                        "candidate": pos,
-                        "category": cat,
-                        "rules": rules_fixed,
-                        "units": str(comm),
-                        "mean_walk_m": mean,
-                        "street_id": str(sid),
-                    }
-                )
+                placed += _take(out, used, picks, cat, rules_fixed, str(comm), str(sid))
             if placed < need_share and share_rule is not None:
                 out.impossible.append(_impossible(share_rule, cat, "street", sid, streets))
                 continue
@@ -258,19 +246,7 @@ def plan_counts(
                         _impossible(count_rule or share_rule, cat, "street", sid, streets)
                     )
                     break
-                for pos, mean in picks:
-                    used.add(pos)
-                    placed += 1
-                    out.picks.append(
-                        {
-                            "candidate": pos,
-                            "category": cat,
-                            "rules": rules_fixed,
-                            "units": str(sid),
-                            "mean_walk_m": mean,
-                            "street_id": str(sid),
-                        }
-                    )
+                placed += _take(out, used, picks, cat, rules_fixed, str(sid), str(sid))
                 extra -= len(picks)
             if placed >= total_new:
                 for rule in (count_rule, share_rule):
@@ -371,3 +347,29 @@ def _impossible(
         "reason_zh": f"{'社区' if unit == 'community' else '街道'}内没有可新建"
         f"{category_label(cat, 'zh')}的候选地块",
     }
+
+
+def _take(
+    out: CountPlan,
+    used: set[int],
+    picks: list[tuple[int, float]],
+    category: str,
+    rules: str,
+    units: str,
+    street_id: str,
+) -> int:
+    """Record ``picks`` (candidate, mean walk) as proposed sites for ``units`` and mark them
+    used; the number taken."""
+    for pos, mean in picks:
+        used.add(pos)
+        out.picks.append(
+            {
+                "candidate": pos,
+                "category": category,
+                "rules": rules,
+                "units": units,
+                "mean_walk_m": mean,
+                "street_id": street_id,
+            }
+        )
+    return len(picks)
