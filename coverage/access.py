@@ -130,16 +130,23 @@ def _pruned_core(ch: Chains) -> _PrunedCore:
 
 
 def _append_rows(
-    base: sp.csr_matrix, cols: npt.NDArray[np.int64], weights: npt.NDArray[np.float64]
+    base: sp.csr_matrix,
+    cols: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    *,
+    counts: npt.NDArray[np.int64] | None = None,
 ) -> sp.csr_matrix:
-    """``base`` plus one new node per pair of ``cols``, with arcs out of it only.
+    """``base`` plus one new node per pair of ``cols`` (or per ``counts[i]`` of them), with
+    arcs out of it only.
 
     The new rows come after the existing ones, so they are appended to the CSR arrays as they
     are (no sort, no conversion). Sparse graphs may drop explicit zeros: weights get a floor.
     """
     n = base.shape[0]
-    k = cols.size // 2
-    indptr = np.concatenate([base.indptr, base.indptr[-1] + 2 * np.arange(1, k + 1)])
+    if counts is None:
+        counts = np.full(cols.size // 2, 2, dtype=np.int64)
+    k = counts.size
+    indptr = np.concatenate([base.indptr, base.indptr[-1] + np.cumsum(counts)])
     indices = np.concatenate([base.indices, cols.astype(base.indices.dtype)])
     data = np.concatenate([base.data, np.maximum(weights, 1e-9)])
     return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))

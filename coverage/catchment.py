@@ -118,7 +118,6 @@ def facility_distances(
     vals: list[npt.NDArray[np.float64]] = []
     if fac.size and org.size:
         ch = network.chains
-        n_core = ch.core_nodes.size
         # the facilities as virtual sources on their chains (coverage.access.node_distances)
         f_edge = facilities.edge[fac]
         f_snap = facilities.snap_m[fac]
@@ -130,27 +129,23 @@ def facility_distances(
             start - facilities.offset_m[fac],
         )
         length = ch.chain_length_m[f_chain]
-        graph = _append_rows(
-            ch.adjacency,
-            np.column_stack([ch.chain_a[f_chain], ch.chain_b[f_chain]]).ravel(),
-            np.column_stack([f_snap + f_along, f_snap + length - f_along]).ravel(),
-        )
+        f_ends = np.column_stack([ch.chain_a[f_chain], ch.chain_b[f_chain]])
+        f_to_ends = np.column_stack([f_snap + f_along, f_snap + length - f_along])
         # the origins: their edge, and how each end of it is reached from the core graph
         o_edge = origins.edge[org]
         o_off = origins.offset_m[org]
         o_snap = origins.snap_m[org]
         o_len = network.edge_length_m[o_edge]
         # Only the (origin, facility) pairs that can lie within the budget are looked at: a
-        # walk is never shorter than the straight line, and a point is at most snap + offset
-        # from its edge's first node. The sources are batched by place (one search a batch).
-        xy = network.xy
-        o_xy = xy[network.edge_u[o_edge]]
-        o_slack = o_snap + o_off
-        f_xy = xy[network.edge_u[f_edge]]
+        # walk is its two snaps plus a path between the two projections, never shorter than
+        # the straight line between them. The sources are batched by place (one search a
+        # batch, on the part of the core graph they can reach within the limit).
+        o_xy = _projections(network, o_edge, o_off)
         f_off = facilities.offset_m[fac]
-        f_slack = f_snap + f_off
-        perm = np.lexsort((f_xy[:, 1], np.floor(f_xy[:, 0] / max(cutoff_m, 1.0))))
-        pair_f, pair_o = _candidate_pairs(o_xy, o_slack, f_xy, f_slack, cutoff_m)
+        f_xy = _projections(network, f_edge, f_off)
+        pair_f, pair_o = _candidate_pairs(o_xy, o_snap, f_xy, f_snap, cutoff_m)
+        perm = np.argsort(_z_order(np.floor(f_xy / max(cutoff_m, 1.0))), kind="stable")
+        local = _LocalCore.of(network, limit * (1.0 + _XY_SLACK) + 1.0)
         # how each end of an origin's edge is reached from the core graph, for the origins
         # of some pair only (indexed by their position among the snapped origins)
         used = np.zeros(org.size, dtype=bool)
@@ -171,10 +166,11 @@ def facility_distances(
             if start_at == stop_at:
                 continue
             sources = perm[lo : lo + _BATCH]
+            graph, where = local.graph(f_xy[sources], f_ends[sources], f_to_ends[sources])
             core = csgraph.dijkstra(
                 graph,
                 directed=True,
-                indices=n_core + sources,
+                indices=graph.shape[0] - sources.size + np.arange(sources.size),
                 limit=limit,
                 min_only=False,
             )
@@ -184,7 +180,10 @@ def facility_distances(
             d_end = []
             u = at_used[i]
             for a, pos, b, rest, chain, x_pos in ends:
-                d = np.minimum(core[row, a[u]] + pos[u], core[row, b[u]] + rest[u])
+                d = np.minimum(
+                    _looked_up(core, row, where[a[u]]) + pos[u],
+                    _looked_up(core, row, where[b[u]]) + rest[u],
+                )
                 # a facility on the same chain as a bend reaches it along the chain
                 on_chain = (chain[u] == f_chain[j]) & (chain[u] != -1)
                 direct = f_snap[j] + np.abs(x_pos[u] - f_along[j])
@@ -209,8 +208,8 @@ def facility_distances(
     order = np.lexsort((c, r))
     r, c, v = r[order], c[order], v[order]
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.add.at(indptr, r + 1, 1)
-    matrix = sp.csr_matrix((v, c, np.cumsum(indptr)), shape=shape)
+    np.cumsum(np.bincount(r, minlength=shape[0]), out=indptr[1:])
+    matrix = sp.csr_matrix((v, c, indptr), shape=shape)
     return FacilityDistances(
         distance_m=matrix,
         facility_ids=np.asarray(facilities.index, dtype=object),
@@ -221,27 +220,133 @@ def facility_distances(
 #: Facilities searched together (one bounded Dijkstra call, one row each).
 _BATCH = 32
 
+#: The 3 × 3 cells around a cell.
+_AROUND = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)], dtype=np.int64)
 
-#: Relative slack of the straight-line bound of :func:`_candidate_pairs` (the metric
-#: projection stretches lengths by at most a few parts in ten thousand), and a metre more.
-_XY_SLACK = 1e-3
+
+def _projections(
+    network: WalkNetwork, edge: npt.NDArray[np.int64], offset_m: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Where points snapped at ``offset_m`` along ``edge`` lie on it, in the network's metric
+    coordinates (an edge is a straight segment; the offset is in its great-circle metres)."""
+    u, v = network.xy[network.edge_u[edge]], network.xy[network.edge_v[edge]]
+    length = network.edge_length_m[edge]
+    t = np.divide(offset_m, length, out=np.zeros_like(offset_m), where=length > 0)
+    return u + (v - u) * t[:, None]
+
+
+def _z_order(cells: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """The Z-order (Morton) key of integer cells ``(n, 2)``: cells near in the key are near
+    in the plane, so consecutive facilities of a batch lie close together."""
+    ij = (cells - cells.min(axis=0)).astype(np.int64) & 0x1FFFFF
+    key = np.zeros(ij.shape[0], dtype=np.int64)
+    for bit in range(21):
+        key |= ((ij[:, 0] >> bit) & 1) << (2 * bit) | ((ij[:, 1] >> bit) & 1) << (2 * bit + 1)
+    return key
+
+
+@dataclass(frozen=True, eq=False)
+class _LocalCore:
+    """The core graph's nodes bucketed in square cells as wide as ``radius``, to cut out of
+    it, for a batch of facilities, the nodes a walk within the limit can reach: those in the
+    3 × 3 cells around each facility (a node farther than ``radius`` in a straight line from a
+    facility's projection is farther than the limit along the network). Dijkstra on the
+    cut-out graph gives the same distances within the limit, with rows of its size instead
+    of the city's."""
+
+    adjacency: sp.csr_matrix
+    cell: float
+    corner: npt.NDArray[np.float64]
+    span: int
+    order: npt.NDArray[np.int64]
+    sorted_key: npt.NDArray[np.int64]
+    where: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, network: WalkNetwork, radius: float) -> _LocalCore:
+        """The cells of ``network``'s core nodes."""
+        ch = network.chains
+        xy = network.xy[ch.core_nodes]
+        cell = max(radius, 1.0)
+        corner = xy.min(axis=0) - cell if xy.size else np.zeros(2)
+        ij = np.floor((xy - corner) / cell).astype(np.int64)
+        span = int(ij[:, 1].max(initial=0)) + 3
+        key = ij[:, 0] * span + ij[:, 1]
+        order = np.argsort(key, kind="stable")
+        return cls(
+            adjacency=ch.adjacency,
+            cell=cell,
+            corner=corner,
+            span=span,
+            order=order,
+            sorted_key=key[order],
+            where=np.full(ch.core_nodes.size, -1, dtype=np.int64),
+        )
+
+    def graph(
+        self,
+        f_xy: npt.NDArray[np.float64],
+        f_ends: npt.NDArray[np.int64],
+        f_to_ends: npt.NDArray[np.float64],
+    ) -> tuple[sp.csr_matrix, npt.NDArray[np.int64]]:
+        """The core graph cut to the cells around the facilities projected at ``f_xy``, with
+        one virtual source per facility appended last (arcs to its chain's ends ``f_ends`` of
+        lengths ``f_to_ends``, dropped where the end lies outside), and the position in it of
+        every core node (-1 outside; the array is reused by the next call)."""
+        ij = np.floor((f_xy - self.corner) / self.cell).astype(np.int64)
+        keys = np.unique(
+            ((ij[:, 0:1] + _AROUND[:, 0]) * self.span + (ij[:, 1:2] + _AROUND[:, 1])).ravel()
+        )
+        lo = np.searchsorted(self.sorted_key, keys, side="left")
+        counts = np.searchsorted(self.sorted_key, keys, side="right") - lo
+        nodes = self.order[concat_ranges(lo, counts)]
+        where = self.where
+        where[:] = -1
+        where[nodes] = np.arange(nodes.size)
+        cut = self.adjacency[nodes][:, nodes]
+        inside = where[f_ends] >= 0
+        graph = _append_rows(
+            sp.csr_matrix(cut),
+            where[f_ends][inside],
+            f_to_ends[inside],
+            counts=inside.sum(axis=1),
+        )
+        return graph, where
+
+
+def _looked_up(
+    core: npt.NDArray[np.float64], row: npt.NDArray[np.int64], col: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """``core[row, col]``, ``inf`` where ``col`` is -1 (a node outside the cut-out graph)."""
+    out = core[row, np.maximum(col, 0)]
+    out[col < 0] = np.inf
+    return out
+
+
+#: Relative slack of the straight-line bounds (:func:`_candidate_pairs`, :class:`_LocalCore`),
+#: and a metre more. The network's lengths are great-circle metres on osmnx's sphere
+#: (R = 6,371,009 m) and its coordinates UTM on the WGS 84 ellipsoid: a straight line in the
+#: coordinates is up to ~0.6 % longer than the same stretch in network metres (the sphere
+#: against the ellipsoid's radii of curvature; 0.33 % seen on Chengdu's edges), times UTM's
+#: scale (≤ 1.001 inside a zone at mid-latitudes). 1 % holds for any city.
+_XY_SLACK = 1e-2
 
 
 def _candidate_pairs(
     o_xy: npt.NDArray[np.float64],
-    o_slack: npt.NDArray[np.float64],
+    o_snap: npt.NDArray[np.float64],
     f_xy: npt.NDArray[np.float64],
-    f_slack: npt.NDArray[np.float64],
+    f_snap: npt.NDArray[np.float64],
     cutoff_m: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Every (facility, origin) whose edge's first nodes lie within ``cutoff_m`` plus both
-    slacks (with :data:`_XY_SLACK`) of each other: no other pair can be within the budget.
+    """Every (facility, origin) whose projections ``f_xy`` and ``o_xy`` lie within
+    ``cutoff_m`` less both snaps (with :data:`_XY_SLACK` and a metre) of each other: no other
+    pair can be within the budget.
 
-    The origins are bucketed in square cells as wide as the largest such radius and sorted
-    by cell; each facility looks at its own cell and the eight around it.
+    The origins are bucketed in square cells as wide as the budget and sorted by cell; each
+    facility looks at its own cell and the eight around it.
     """
-    radius = (cutoff_m + f_slack.max(initial=0.0) + o_slack.max(initial=0.0)) * (1.0 + _XY_SLACK)
-    cell = max(radius + 1.0, 1.0)
+    cell = cutoff_m * (1.0 + _XY_SLACK) + 1.0
     origin_xy = np.minimum(o_xy.min(axis=0), f_xy.min(axis=0))
     o_cell = np.floor((o_xy - origin_xy) / cell).astype(np.int64) + 1
     f_cell = np.floor((f_xy - origin_xy) / cell).astype(np.int64) + 1
@@ -251,15 +356,14 @@ def _candidate_pairs(
     sorted_key = o_key[order]
     pair_f: list[npt.NDArray[np.int64]] = []
     pair_o: list[npt.NDArray[np.int64]] = []
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            key = (f_cell[:, 0] + dx) * span + (f_cell[:, 1] + dy)
-            lo = np.searchsorted(sorted_key, key, side="left")
-            counts = np.searchsorted(sorted_key, key, side="right") - lo
-            pair_f.append(np.repeat(np.arange(f_xy.shape[0]), counts))
-            pair_o.append(order[concat_ranges(lo, counts)])
+    for dx, dy in _AROUND:
+        key = (f_cell[:, 0] + dx) * span + (f_cell[:, 1] + dy)
+        lo = np.searchsorted(sorted_key, key, side="left")
+        counts = np.searchsorted(sorted_key, key, side="right") - lo
+        pair_f.append(np.repeat(np.arange(f_xy.shape[0]), counts))
+        pair_o.append(order[concat_ranges(lo, counts)])
     f_at, o_at = np.concatenate(pair_f), np.concatenate(pair_o)
-    reach = (cutoff_m + f_slack[f_at] + o_slack[o_at]) * (1.0 + _XY_SLACK) + 1.0
+    reach = np.maximum(cutoff_m - f_snap[f_at] - o_snap[o_at], 0.0) * (1.0 + _XY_SLACK) + 1.0
     gap = o_xy[o_at] - f_xy[f_at]
     near = np.einsum("ij,ij->i", gap, gap) <= reach * reach
     return f_at[near].astype(np.int64), o_at[near].astype(np.int64)

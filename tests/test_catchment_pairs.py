@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from coverage.access import nearest_facility
-from coverage.catchment import _BATCH, _candidate_pairs, facility_distances
+from coverage.catchment import (
+    _BATCH,
+    _XY_SLACK,
+    _candidate_pairs,
+    _projections,
+    facility_distances,
+)
 from coverage.network import WalkNetwork
 from coverage.snapping import snap_points
 from tests.reference import points_on_edges
@@ -60,14 +66,45 @@ def test_candidate_pairs_hold_every_pair_within_the_straight_line_bound() -> Non
     rng = np.random.default_rng(59)
     o_xy = rng.uniform(0, 5000, (3000, 2))
     f_xy = rng.uniform(-200, 5200, (70, 2))
-    o_slack = rng.uniform(0, 150, 3000)
-    f_slack = rng.uniform(0, 80, 70)
-    f_at, o_at = _candidate_pairs(o_xy, o_slack, f_xy, f_slack, 400.0)
+    o_snap = rng.uniform(0, 150, 3000)
+    f_snap = rng.uniform(0, 80, 70)
+    f_at, o_at = _candidate_pairs(o_xy, o_snap, f_xy, f_snap, 400.0)
     got = set(zip(f_at.tolist(), o_at.tolist(), strict=True))
     assert len(got) == f_at.size  # each pair once
     gap = np.hypot(*(o_xy[None, :, :] - f_xy[:, None, :]).transpose(2, 0, 1))
-    bound = 400.0 + f_slack[:, None] + o_slack[None, :]
+    bound = 400.0 - f_snap[:, None] - o_snap[None, :]
     must = set(zip(*np.nonzero(gap <= bound), strict=True))
     assert must <= got and len(must) > 100
     # and no pair far beyond it
-    assert (gap[f_at, o_at] <= bound[f_at, o_at] * 1.01 + 1.0).all()
+    assert (gap[f_at, o_at] <= np.maximum(bound[f_at, o_at], 0.0) * 1.01 + 1.0).all()
+
+
+@pytest.mark.parametrize("name", ["beijing_net", "chengdu_net"])
+def test_projections_lie_on_the_edges_at_their_offsets(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    """The straight-line bounds of the pair search measure from each point's projection: it
+    lies on its edge's segment, ``offset_m`` network metres from the edge's first node; and
+    no edge is longer in the metric coordinates than the bounds' slack allows."""
+    net: WalkNetwork = request.getfixturevalue(name)
+    rng = np.random.default_rng(61)
+    snapped = snap_points(net, points_on_edges(net, rng.choice(net.edge_u.size, 400), rng))
+    ok = snapped.ok
+    edge = snapped.edge[ok]
+    at = _projections(net, edge, snapped.offset_m[ok])
+    u, v = net.xy[net.edge_u[edge]], net.xy[net.edge_v[edge]]
+    from_u = np.hypot(*(at - u).T)
+    seg = np.hypot(*(v - u).T)
+    np.testing.assert_allclose(from_u + np.hypot(*(v - at).T), seg, rtol=0, atol=1e-6)
+    long = seg > 1
+    np.testing.assert_allclose(
+        from_u[long] * net.edge_length_m[edge][long] / seg[long],
+        snapped.offset_m[ok][long],
+        rtol=1e-9,
+        atol=1e-6,
+    )
+    # every edge: metric straight line against network metres (osmnx's sphere against UTM
+    # on the ellipsoid), within the slack the bounds allow
+    every = np.hypot(*(net.xy[net.edge_v] - net.xy[net.edge_u]).T)
+    real = net.edge_length_m > 1
+    assert (every[real] / net.edge_length_m[real]).max() < 1 + _XY_SLACK
