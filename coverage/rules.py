@@ -453,9 +453,14 @@ def combine_packs(packs: Sequence[RulePack]) -> RulePack:
 
 def list_packs() -> list[str]:
     """Names of the rule packs shipped with the package."""
+    return list(_shipped_names())
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_names() -> tuple[str, ...]:
     folder = resources.files("coverage") / "packs"
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    return tuple(
+        sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
     )
 
 
@@ -497,9 +502,21 @@ def load_pack(name_or_path: str | Path) -> RulePack:
         if str(name_or_path) not in shipped:
             msg = f"unknown rule pack {str(name_or_path)!r}; shipped packs: {', '.join(shipped)}"
             raise RulePackError(msg)
-        resource = resources.files("coverage") / "packs" / f"{name_or_path}.yaml"
-        text = resource.read_text(encoding="utf-8")
-        where = f"coverage/packs/{name_or_path}.yaml"
+        return _shipped_pack(str(name_or_path))
+    return _parse_text(text, where=where, path=path)
+
+
+@functools.cache
+def _shipped_pack(name: str) -> RulePack:
+    """A shipped pack, read once per process (the files are part of the installed package;
+    ``--pack all`` reads every one of them in each audit of a batch)."""
+    resource = resources.files("coverage") / "packs" / f"{name}.yaml"
+    text = resource.read_text(encoding="utf-8")
+    return _parse_text(text, where=f"coverage/packs/{name}.yaml", path=None)
+
+
+def _parse_text(text: str, *, where: str, path: Path | None) -> RulePack:
+    """The pack in the YAML ``text`` (read from ``where``), validated."""
     try:
         # libyaml's safe loader where PyYAML has it (the same documents, ~5x faster: --pack
         # all reads every shipped pack in the audit)

@@ -88,6 +88,20 @@ def test_pack_errors_name_the_key(tmp_path: Path, text: str, message: str) -> No
     assert message in str(info.value)
 
 
+def test_shipped_packs_are_read_once_and_a_pack_file_every_time(tmp_path: Path) -> None:
+    """A shipped pack is part of the installed package: parsed once per process (``--pack
+    all`` names all of them in every audit of a batch). A user's file may change between two
+    audits of a session: it is read again."""
+    assert load_pack("gb50180-2018") is load_pack("gb50180-2018")
+    assert load_pack("all").parts[0] is load_pack(list_packs()[0])
+    path = tmp_path / "mine.yaml"
+    text = "id: mine\nwalk_speed_kmh: 4\nrules: [{{id: a, kind: count, category: repair, min_count: {n}}}]\n"
+    path.write_text(text.format(n=1), encoding="utf-8")
+    assert load_pack(path).rules[0].min_count == 1
+    path.write_text(text.format(n=3), encoding="utf-8")
+    assert load_pack(path).rules[0].min_count == 3
+
+
 def test_unknown_pack_name_lists_the_shipped_ones() -> None:
     with pytest.raises(RulePackError, match="wuhan-1plus10"):
         load_pack("wuhan")
