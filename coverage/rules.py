@@ -946,27 +946,67 @@ def weighted_quantiles_many(
 
 
 def _quantiles_in_order(
-    v: Any, w: Any, g: Any, n_groups: int, qs: Sequence[float], *, starts: Any = None
+    v: Any,
+    w: Any,
+    g: Any,
+    n_groups: int,
+    qs: Sequence[float],
+    *,
+    starts: Any = None,
+    totals: Any = None,
 ) -> list[Any]:
     """:func:`weighted_quantiles_many` of values already in (group, value) order, with
     their weights and (sorted) groups; ``starts``: ``searchsorted(g, arange(n_groups))``,
-    when the caller has it."""
+    when the caller has it.
+
+    ``totals``: each group's whole weight, when ``v`` holds only the finite values and the
+    rest of a group's weight is at ``inf`` (left out, as it sorts last): a quantile whose
+    weight the finite values do not reach is ``inf``.
+    """
     import numpy as np
 
     outs = [np.full(n_groups, np.nan) for _ in qs]
     cum = np.cumsum(w)
-    totals = np.bincount(g, weights=w, minlength=n_groups)
     if starts is None:
         starts = np.searchsorted(g, np.arange(n_groups))
-    before = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    if totals is None:
+        totals = np.bincount(g, weights=w, minlength=n_groups)
+        ends = None
+    else:
+        ends = np.append(starts[1:], v.size)
+    before = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0) if v.size else 0.0
     present = totals > 0
     for q, out in zip(qs, outs, strict=True):
         target = before + q * totals
         # tolerate rounding in the cumulative sum
         pos = np.searchsorted(cum, target[present] - 1e-9 * np.maximum(totals[present], 1.0))
-        pos = np.minimum(pos, v.size - 1)
-        out[present] = v[pos]
+        found = v[np.minimum(pos, v.size - 1)] if v.size else np.full(pos.size, np.inf)
+        if ends is not None:  # beyond the group's finite values: at inf
+            found = np.where(pos < ends[present], found, np.inf)
+        out[present] = found
     return outs
+
+
+def _distance_quantiles(
+    distances: Any, weights: Any, groups: Any, totals: Any, qs: Sequence[float]
+) -> list[Any]:
+    """:func:`weighted_quantiles_many` of walking distances (every weight positive, every
+    group in range), where ``NaN`` (off the network) counts as ``inf`` (beyond the search
+    limit), given each group's whole weight ``totals``.
+
+    Only the finite distances are sorted: the others sort last in their group, and a city's
+    residents are mostly beyond the limit of a sparse kind of service.
+    """
+    import numpy as np
+
+    n = totals.size
+    finite = np.isfinite(distances)
+    d, w, g = distances[finite], weights[finite], groups[finite]
+    order = _group_value_order(d, g, n)
+    g = g[order]
+    return _quantiles_in_order(
+        d[order], w[order], g, n, qs, starts=np.searchsorted(g, np.arange(n)), totals=totals
+    )
 
 
 def _group_value_order(values: Any, groups: Any, n_groups: int) -> Any:
@@ -1271,26 +1311,21 @@ def _add_distance_measures(pack: RulePack, inputs: RuleInputs, communities: Any)
 
     codes, n = _codes(inputs)
     weights = inputs.origins["population"].to_numpy(dtype=float)
-    # what weighted_quantiles_many keeps (an origin in a community, with weight: no distance
-    # is NaN here) and the groups in order are the same for every category: made once
+    # what weighted_quantiles_many keeps (an origin in a community, with weight) and each
+    # community's weight are the same for every category: made once
     keep = (codes >= 0) & (weights > 0)
     kept_weights, kept_codes = weights[keep], codes[keep]
-    groups = np.sort(kept_codes)
-    starts = np.searchsorted(groups, np.arange(n))
+    totals = np.bincount(kept_codes, weights=kept_weights, minlength=n)
     for cat in distance_categories(pack, inputs.walk_speed_kmh):
         col = distance_column(cat)
         if col not in inputs.origins:
             continue
-        if not _has_facility(inputs, cat) or not groups.size:
+        if not _has_facility(inputs, cat) or not kept_codes.size:
             # not measured (no facility of the kind in the data), or nobody to weigh
             median, p90 = np.full(n, np.nan), np.full(n, np.nan)
         else:
             d = inputs.origins[col].to_numpy(dtype=float)[keep]
-            d = np.where(np.isnan(d), np.inf, d)  # off the network: farther than the limit
-            order = _group_value_order(d, kept_codes, n)
-            median, p90 = _quantiles_in_order(
-                d[order], kept_weights[order], groups, n, (0.5, 0.9), starts=starts
-            )
+            median, p90 = _distance_quantiles(d, kept_weights, kept_codes, totals, (0.5, 0.9))
         communities[f"median_m_{cat}"] = median
         communities[f"p90_m_{cat}"] = p90
 

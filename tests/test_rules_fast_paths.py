@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from coverage.rules import (
     _close_or_above,
+    _distance_quantiles,
     _group_value_order,
     is_close_or_above,
     weighted_quantiles_many,
@@ -54,6 +55,32 @@ def test_weighted_quantiles_many_against_brute_force_on_a_city_sized_table() -> 
         for q, got in ((0.5, median[g]), (0.9, p90[g])):
             pos = min(np.searchsorted(cum, q * w.sum() - 1e-9 * max(w.sum(), 1.0)), v.size - 1)
             assert got == v[order][pos], (g, q)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 5),
+            _VALUES | st.floats(0, 3000) | st.just(float("nan")),
+            st.sampled_from([1.0, 2.0, 0.5, 1e-3]) | st.floats(0.01, 50),
+        ),
+        max_size=120,
+    )
+)
+def test_distance_quantiles_sort_only_the_finite_ones(
+    rows: list[tuple[int, float, float]],
+) -> None:
+    """The distance measures sort only the distances within the limit; with ``NaN`` read as
+    ``inf`` they equal the quantiles of every distance."""
+    groups = np.array([g for g, _, _ in rows], dtype=np.int64)
+    d = np.array([v for _, v, _ in rows], dtype=float)
+    w = np.array([x for _, _, x in rows], dtype=float)
+    totals = np.bincount(groups, weights=w, minlength=7)  # groups 6 (and others) may be empty
+    got = _distance_quantiles(d, w, groups, totals, (0.5, 0.9))
+    want = weighted_quantiles_many(np.where(np.isnan(d), np.inf, d), w, groups, 7, (0.5, 0.9))
+    for g_, w_ in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g_, w_)
 
 
 _SHARES = st.sampled_from(
