@@ -26,6 +26,7 @@ island), ``NaN`` means "the origin is not on the network" (farther than the snap
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass
 
@@ -549,6 +550,9 @@ class PreparedOrigins:
     by_edge, sorted_edge
         The origins in the order of their edges (stable), and those edges: where a facility
         on an origin's own edge is looked up.
+    projections
+        Where the origins lie on their edges in the network's metric coordinates
+        (:func:`edge_points`; made on first use, by the catchments' pair search).
     """
 
     network: WalkNetwork
@@ -565,6 +569,22 @@ class PreparedOrigins:
     snap_m: npt.NDArray[np.float64]
     by_edge: npt.NDArray[np.int64]
     sorted_edge: npt.NDArray[np.int64]
+
+    @functools.cached_property
+    def projections(self) -> npt.NDArray[np.float64]:
+        return edge_points(self.network, self.edge, self.offset_m)
+
+
+def edge_points(
+    network: WalkNetwork, edge: npt.NDArray[np.int64], offset_m: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Where points snapped at ``offset_m`` along ``edge`` lie on it, in the network's metric
+    coordinates, shape ``(n, 2)`` (an edge is a straight segment; the offset is in its
+    great-circle metres)."""
+    u, v = network.xy[network.edge_u[edge]], network.xy[network.edge_v[edge]]
+    length = network.edge_length_m[edge]
+    t = np.divide(offset_m, length, out=np.zeros_like(offset_m), where=length > 0)
+    return u + (v - u) * t[:, None]
 
 
 def prepare_origins(network: WalkNetwork, origins: SnappedPoints) -> PreparedOrigins:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coverage.access import nearest_facility
+from coverage.access import edge_points, nearest_facility, prepare_origins
 from coverage.catchment import (
     _BATCH,
     _XY_SLACK,
     _candidate_pairs,
-    _projections,
     facility_distances,
 )
 from coverage.network import WalkNetwork
@@ -46,6 +45,9 @@ def test_pairs_equal_one_reach_search_per_facility(
     sf = snap_points(net, facilities, max_snap_m=250)
     assert sf.ok.sum() > 2 * _BATCH  # several batches
     pairs = facility_distances(net, so, sf, cutoff_m=cutoff_m)
+    # with the origins prepared once (as an audit does for its catchments): the same pairs
+    again = facility_distances(net, so, sf, cutoff_m=cutoff_m, prepared=prepare_origins(net, so))
+    assert (again.distance_m != pairs.distance_m).nnz == 0
     coo = pairs.distance_m.tocoo()
     got = np.full((len(so), len(sf)), np.inf)
     got[coo.row, coo.col] = coo.data
@@ -91,7 +93,7 @@ def test_projections_lie_on_the_edges_at_their_offsets(
     snapped = snap_points(net, points_on_edges(net, rng.choice(net.edge_u.size, 400), rng))
     ok = snapped.ok
     edge = snapped.edge[ok]
-    at = _projections(net, edge, snapped.offset_m[ok])
+    at = edge_points(net, edge, snapped.offset_m[ok])
     u, v = net.xy[net.edge_u[edge]], net.xy[net.edge_v[edge]]
     from_u = np.hypot(*(at - u).T)
     seg = np.hypot(*(v - u).T)
