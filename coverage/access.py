@@ -261,13 +261,8 @@ def _core_search(network: WalkNetwork, sources: SnappedPoints, limit: float) -> 
     if snapped.size == 0:
         return None
     ch = network.chains
-    edge = sources.edge[snapped]
     snap = sources.snap_m[snapped]
-    chain = ch.edge_chain[edge]
-    start = ch.edge_start_m[edge]
-    along = np.where(
-        ch.edge_forward[edge], start + sources.offset_m[snapped], start - sources.offset_m[snapped]
-    )
+    chain, along = _along_chain(ch, sources.edge[snapped], sources.offset_m[snapped])
     length = ch.chain_length_m[chain]
     n_core = ch.core_nodes.size
     k = snapped.size
@@ -358,6 +353,29 @@ class _NodeQueries:
     key_scale: float
 
     @classmethod
+    def on_chains(
+        cls, ch: Chains, chain: npt.NDArray[np.int64], pos_m: npt.NDArray[np.float64]
+    ) -> _NodeQueries:
+        """Queries at points along chains (``pos_m`` metres from each chain's start), all
+        answered as chain-interior points: through the chain's two ends, or along the chain
+        from a source on it."""
+        n = chain.size
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(
+            size=int(n),
+            core_at=empty,
+            core_pos=empty,
+            inner=np.arange(n, dtype=np.int64),
+            chain=chain,
+            pos_m=pos_m,
+            a=ch.chain_a[chain],
+            b=ch.chain_b[chain],
+            rest_m=ch.chain_length_m[chain] - pos_m,
+            key=chain * ch.interior.key_scale + pos_m,
+            key_scale=ch.interior.key_scale,
+        )
+
+    @classmethod
     def of(cls, ch: Chains, wanted: npt.NDArray[np.int64]) -> _NodeQueries:
         """The queries of the node positions ``wanted``."""
         ci = ch.core_index[wanted]
@@ -388,8 +406,9 @@ def _distances_at(
     """Distances and nearest sources at the queried nodes from the core search: a core node
     has its own; a chain-interior node the nearer of its chain's ends, or a source on its
     chain reached along it (the same rules and ties as the fill of every node)."""
-    dist = np.empty(queries.size)
-    src = np.empty(queries.size, dtype=np.int64)
+    all_inner = queries.core_at.size == 0  # then inner is every query, in order
+    dist = np.empty(0 if all_inner else queries.size)
+    src = np.empty(0 if all_inner else queries.size, dtype=np.int64)
     dist[queries.core_at] = core.dist[queries.core_pos]
     src[queries.core_at] = core.src[queries.core_pos]
     if queries.inner.size:
@@ -403,6 +422,8 @@ def _distances_at(
         beyond = d > limit
         d[beyond] = np.inf
         s[beyond] = -1
+        if all_inner:
+            return d, s
         dist[queries.inner] = d
         src[queries.inner] = s
     return dist, src
@@ -524,32 +545,24 @@ def _along_own_chain(
 class PreparedOrigins:
     """What every search from one set of snapped origins needs that no facility changes.
 
-    An audit searches once per category from the same origins; the two ends of the origins'
-    edges, how each end is reached from the core graph, and where each origin lies on its
-    edge are the same for every category. :func:`prepare_origins` makes them once, and
-    :func:`nearest_facility` (``prepared=``) then does per category only what depends on the
-    facilities. The distances are the very values :func:`nearest_facility` gives without it.
+    An audit searches once per category from the same origins; where each origin lies along
+    its chain (the run of edges between two junctions) and how it is reached from the
+    chain's two ends are the same for every category. :func:`prepare_origins` makes them
+    once, and :func:`nearest_facility` (``prepared=``) then does per category only what
+    depends on the facilities. The distances are the very values :func:`nearest_facility`
+    gives without it.
 
     Attributes
     ----------
     network, origins
         The network and the origins it was made for.
-    ends
-        Sorted positions of the nodes at either end of an origin's edge.
     queries
-        Those nodes as the queries of a search.
+        Each origin's projection as a point on its chain (chain, position along it, the
+        chain's ends): the queries of a search.
     ok
         Mask of the origins on the network; the arrays below are aligned with its true ones.
-    at_a, at_b
-        Positions into ``ends`` of each origin's edge ends ``u`` and ``v``.
-    base_a, base_b
-        ``snap + offset`` and ``snap + (edge length - offset)``: what an origin adds to the
-        distance of ``u`` and of ``v``.
     edge, offset_m, snap_m
         The origins' edges, offsets along them and snapping distances.
-    by_edge, sorted_edge
-        The origins in the order of their edges (stable), and those edges: where a facility
-        on an origin's own edge is looked up.
     projections
         Where the origins lie on their edges in the network's metric coordinates
         (:func:`edge_points`; made on first use, by the catchments' pair search).
@@ -557,18 +570,11 @@ class PreparedOrigins:
 
     network: WalkNetwork
     origins: SnappedPoints
-    ends: npt.NDArray[np.int64]
     queries: _NodeQueries
     ok: npt.NDArray[np.bool_]
-    at_a: npt.NDArray[np.int64]
-    at_b: npt.NDArray[np.int64]
-    base_a: npt.NDArray[np.float64]
-    base_b: npt.NDArray[np.float64]
     edge: npt.NDArray[np.int64]
     offset_m: npt.NDArray[np.float64]
     snap_m: npt.NDArray[np.float64]
-    by_edge: npt.NDArray[np.int64]
-    sorted_edge: npt.NDArray[np.int64]
 
     @functools.cached_property
     def projections(self) -> npt.NDArray[np.float64]:
@@ -604,34 +610,26 @@ def prepare_origins(network: WalkNetwork, origins: SnappedPoints) -> PreparedOri
     """
     ok = origins.ok
     edge = origins.edge[ok]
-    # a mask over the nodes, not np.unique: the same sorted positions, without the sort or
-    # hash of a city's ~400 k ends (np.unique took ~150 ms a category on a 1 M-node city)
-    mask = np.zeros(network.n_nodes, dtype=bool)
-    mask[network.edge_u[edge]] = True
-    mask[network.edge_v[edge]] = True
-    ends = np.flatnonzero(mask).astype(np.int64, copy=False)
-    where = np.full(network.n_nodes, -1, dtype=np.int64)
-    where[ends] = np.arange(ends.size)
     off = origins.offset_m[ok]
-    snap = origins.snap_m[ok]
-    length = network.edge_length_m[edge]
-    by_edge = np.argsort(edge, kind="stable")
     return PreparedOrigins(
         network=network,
         origins=origins,
-        ends=ends,
-        queries=_NodeQueries.of(network.chains, ends),
+        queries=_NodeQueries.on_chains(network.chains, *_along_chain(network.chains, edge, off)),
         ok=ok,
-        at_a=where[network.edge_u[edge]],
-        at_b=where[network.edge_v[edge]],
-        base_a=snap + off,
-        base_b=snap + (length - off),
         edge=edge,
         offset_m=off,
-        snap_m=snap,
-        by_edge=by_edge,
-        sorted_edge=edge[by_edge],
+        snap_m=origins.snap_m[ok],
     )
+
+
+def _along_chain(
+    ch: Chains, edge: npt.NDArray[np.int64], offset_m: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The chain of each point snapped at ``offset_m`` along ``edge``, and its position along
+    that chain (m from the chain's start)."""
+    chain = ch.edge_chain[edge]
+    start = ch.edge_start_m[edge]
+    return chain, np.where(ch.edge_forward[edge], start + offset_m, start - offset_m)
 
 
 def nearest_facility(
@@ -691,7 +689,8 @@ def _origin_distances(
     prepared: PreparedOrigins, facilities: SnappedPoints, limit: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Distances and nearest-facility positions of the prepared origins: one search on the
-    core graph, answered at the origins' edge ends, then along each origin's edge."""
+    core graph, answered at each origin's place on its chain (through the chain's ends, or
+    along the chain from a facility on it, its own edge included), plus its snap."""
     m = len(prepared.origins)
     distance = np.full(m, np.nan)
     best = np.full(m, -1, dtype=np.int64)
@@ -699,52 +698,11 @@ def _origin_distances(
     if core is None:
         distance[prepared.ok] = np.inf
         return distance, best
-    node_dist, node_src = _distances_at(prepared.queries, core, limit)
-    node_src = core.caller_positions(node_src)
-    a, b = prepared.at_a, prepared.at_b
-    via_a = prepared.base_a + node_dist[a]
-    via_b = prepared.base_b + node_dist[b]
-    use_b = via_b < via_a
-    d = np.where(use_b, via_b, via_a)
-    src = np.where(use_b, node_src[b], node_src[a])
-
-    # a facility on the origin's own edge can be reached without passing a node
-    fac_ok = core.snapped
-    o_pos, f_at = _same_edge_pairs(prepared, facilities.edge[fac_ok])
-    if o_pos.size:
-        f_pos = fac_ok[f_at]
-        direct = (
-            prepared.snap_m[o_pos]
-            + np.abs(prepared.offset_m[o_pos] - facilities.offset_m[f_pos])
-            + facilities.snap_m[f_pos]
-        )
-        # per origin the nearest such facility (the first of the facilities on ties)
-        order = np.lexsort((f_pos, direct, o_pos))
-        o_sorted = o_pos[order]
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = o_sorted[1:] != o_sorted[:-1]
-        sel = order[first]
-        o_sel = o_pos[sel]
-        better = direct[sel] < d[o_sel]
-        d[o_sel[better]] = direct[sel][better]
-        src[o_sel[better]] = f_pos[sel][better]
-
+    d, src = _distances_at(prepared.queries, core, limit)
+    d += prepared.snap_m
     beyond = d > limit
     d[beyond] = np.inf
-    src[beyond | ~np.isfinite(d)] = -1
+    src[beyond] = -1
     distance[prepared.ok] = d
-    best[prepared.ok] = src
+    best[prepared.ok] = core.caller_positions(src)
     return distance, best
-
-
-def _same_edge_pairs(
-    prepared: PreparedOrigins, facility_edges: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Every (origin, facility) on the same edge: positions among the prepared (snapped)
-    origins and among ``facility_edges``, in the order of the facilities."""
-    lo = np.searchsorted(prepared.sorted_edge, facility_edges, side="left")
-    hi = np.searchsorted(prepared.sorted_edge, facility_edges, side="right")
-    counts = hi - lo
-    f_at = np.repeat(np.arange(facility_edges.size), counts)
-    o_pos = prepared.by_edge[concat_ranges(lo, counts)]
-    return o_pos.astype(np.int64, copy=False), f_at.astype(np.int64, copy=False)

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from coverage._arrays import concat_ranges
-from coverage.access import PreparedOrigins, _append_rows, edge_points
+from coverage.access import PreparedOrigins, _along_chain, _append_rows, edge_points
 from coverage.network import WalkNetwork
 from coverage.snapping import SnappedPoints
 
@@ -126,13 +126,7 @@ def facility_distances(
         # the facilities as virtual sources on their chains (coverage.access.node_distances)
         f_edge = facilities.edge[fac]
         f_snap = facilities.snap_m[fac]
-        f_chain = ch.edge_chain[f_edge]
-        start = ch.edge_start_m[f_edge]
-        f_along = np.where(
-            ch.edge_forward[f_edge],
-            start + facilities.offset_m[fac],
-            start - facilities.offset_m[fac],
-        )
+        f_chain, f_along = _along_chain(ch, f_edge, facilities.offset_m[fac])
         length = ch.chain_length_m[f_chain]
         f_ends = np.column_stack([ch.chain_a[f_chain], ch.chain_b[f_chain]])
         f_to_ends = np.column_stack([f_snap + f_along, f_snap + length - f_along])

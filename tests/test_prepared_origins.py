@@ -35,9 +35,17 @@ def test_every_category_from_prepared_origins_matches_networkx(
     # "categories": scattered facilities, facilities on the origins' own edges (reached
     # without passing a node, two on one edge), a single facility, and none on the network
     own = so.edge[so.ok][:12]
+    # other edges of the origins' chains (the run of edges between two junctions): reached
+    # along the chain without passing its ends
+    ch = net.chains
+    chains = ch.edge_chain[so.edge[so.ok][12:40]]
+    same_chain = np.flatnonzero(
+        np.isin(ch.edge_chain, chains) & ~np.isin(np.arange(ch.edge_chain.size), so.edge[so.ok])
+    )
     sets = {
         "scattered": np.column_stack([rng.uniform(west, east, 30), rng.uniform(south, north, 30)]),
         "own edges": points_on_edges(net, np.concatenate([own, own[:3]]), rng),
+        "same chains": points_on_edges(net, rng.choice(same_chain, 20, replace=False), rng),
         "one": np.column_stack([rng.uniform(west, east, 1), rng.uniform(south, north, 1)]),
         "off the network": np.array([[west - 1.0, south - 1.0]]),
     }
@@ -74,6 +82,12 @@ def test_every_category_from_prepared_origins_matches_networkx(
             first = np.flatnonzero(so.ok)[:12]
             named_edge = sf.edge[named[first].astype(np.int64)]
             assert (named_edge == so.edge[first]).sum() >= 6
+        if name == "same chains":
+            # and origins whose nearest facility is on their chain, but not on their edge
+            on = np.flatnonzero(finite & (named != None))  # noqa: E711
+            f_edge = sf.edge[named[on].astype(np.int64)]
+            same = (ch.edge_chain[f_edge] == ch.edge_chain[so.edge[on]]) & (f_edge != so.edge[on])
+            assert same.sum() >= 3
 
 
 def test_prepared_origins_must_be_the_searched_ones(beijing_net: WalkNetwork) -> None:
