@@ -1153,15 +1153,11 @@ class _NewColumns:
         input that was set again keeps its place), as one new DataFrame."""
         import pandas as pd
 
-        frame = self.frame.copy()
-        added = pd.DataFrame(self.new, index=self.index)
-        again = [name for name in self.new if name in frame.columns]
-        for name in again:
-            frame[name] = added[name]
-        added = added.drop(columns=again)
-        if added.columns.empty:
-            return frame
-        return pd.concat([frame, added], axis=1)
+        # one constructor call over the input's columns and the new ones (a copy of the
+        # frame, a frame of the new columns and their concat copied every block twice)
+        columns: dict[str, Any] = {name: self.frame[name] for name in self.frame.columns}
+        columns.update(self.new)  # a column set again keeps its place; new ones follow
+        return pd.DataFrame(columns, index=self.index)
 
 
 def _mark_unverified(rule: Rule, table: Any) -> None:
