@@ -301,6 +301,13 @@ def test_unverified_rule_is_switched_off_and_says_so(tmp_path: Path) -> None:
     assert on.communities.loc["C2", "G_status"] == FAIL
     assert on.communities.loc["C1", "G_reason"].startswith("UNVERIFIED threshold")
     assert on.communities.loc["C1", "G_reason_zh"].startswith("阈值未经核实")
+    # both keep the measure's own words, after their note
+    for unit in ("C1", "C2"):
+        words = on.communities.loc[unit, "G_reason"].split(": ", 1)[1]
+        words_zh = on.communities.loc[unit, "G_reason_zh"].split("：", 1)[1]
+        measured = "pass" if unit == "C1" else "fail"
+        assert c.loc[unit, "G_reason"].endswith(f"it would be {measured}: {words}")
+        assert c.loc[unit, "G_reason_zh"].endswith(words_zh)
 
 
 GROUP = """\
