@@ -1406,8 +1406,12 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     need = rule.share(inputs.min_population_share)
     codes, weights, total, n = _reach_base(inputs)
     measured = tuple(c for c in rule.all_categories if _has_facility(inputs, c))
+    # an origin's distance is NaN to every kind alike (it is off the network): whether a
+    # community is stranded depends only on whether anything is measured
     stranded = _memo(
-        inputs, f"stranded:{measured!r}", lambda: _stranded(inputs, measured, codes, weights)
+        inputs,
+        f"stranded:{bool(measured)}",
+        lambda: _stranded(inputs, measured[:1], codes, weights),
     )
     shares: dict[str, Any] = {}
     for cat in rule.all_categories:

@@ -22,6 +22,7 @@ from coverage.rules import (
     PASS,
     Rule,
     RuleInputs,
+    _codes,
     _fmt_m,
     _label_zh,
     _memo,
@@ -365,29 +366,51 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     measured = [c for c in rule.categories if c not in no_data]
     each = f"each of {len(rule.categories)} kinds ≥ {need}"
     each_zh = f"{len(rule.categories)}类设施各不少于{need}个"
-    status, reason, reason_zh, values, missing_col = [], [], [], [], []
-    counted = {c: counts[c].tolist() for c in rule.categories}  # see _count_per_population
-    for i in range(len(communities)):
-        missing = [c for c in measured if counted[c][i] < need]
-        present = sum(counted[c][i] >= need for c in rule.categories)
-        values.append(present / len(rule.categories))
-        missing_col.append(";".join(missing))
-        unknown = unknown_zh = ""
-        if no_data:
-            unknown = f"; not evaluable (none in the data): {', '.join(no_data)}"
-            unknown_zh = f"；数据中没有{'、'.join(_label_zh(c) for c in no_data)}，无法评估"
+    n = len(communities)
+    unknown = unknown_zh = ""
+    if no_data:
+        unknown = f"; not evaluable (none in the data): {', '.join(no_data)}"
+        unknown_zh = f"；数据中没有{'、'.join(_label_zh(c) for c in no_data)}，无法评估"
+    # the words depend only on which measured kinds are missing: made once per pattern
+    have = np.column_stack([counts[c] >= need for c in rule.categories] or [np.zeros(n, bool)])
+    values = have[:, : len(rule.categories)].sum(axis=1) / len(rule.categories)
+    lacking = np.column_stack([counts[c] < need for c in measured] or [np.zeros(n, bool)])
+    patterns, inverse = np.unique(lacking[:, : len(measured)], axis=0, return_inverse=True)
+    words: list[tuple[str, str, str, str]] = []  # status, reason, reason_zh, missing
+    for row in patterns:
+        missing = [c for c, low in zip(measured, row, strict=True) if low]
         if missing:
-            status.append(FAIL)
-            reason.append(f"missing inside the community: {', '.join(missing)}{unknown}")
-            reason_zh.append(f"社区内缺少：{'、'.join(_label_zh(c) for c in missing)}{unknown_zh}")
+            words.append(
+                (
+                    FAIL,
+                    f"missing inside the community: {', '.join(missing)}{unknown}",
+                    f"社区内缺少：{'、'.join(_label_zh(c) for c in missing)}{unknown_zh}",
+                    ";".join(missing),
+                )
+            )
         elif no_data:
-            status.append(NOT_EVALUABLE)
-            reason.append(f"every kind measured is present{unknown}")
-            reason_zh.append(f"已测量的设施均已配置{unknown_zh}")
+            words.append(
+                (
+                    NOT_EVALUABLE,
+                    f"every kind measured is present{unknown}",
+                    f"已测量的设施均已配置{unknown_zh}",
+                    "",
+                )
+            )
         else:
-            status.append(PASS)
-            reason.append(f"every required kind is present inside the community ({each})")
-            reason_zh.append(f"社区内所需设施均已配置（{each_zh}）")
+            words.append(
+                (
+                    PASS,
+                    f"every required kind is present inside the community ({each})",
+                    f"社区内所需设施均已配置（{each_zh}）",
+                    "",
+                )
+            )
+    of_unit = [words[k] for k in np.asarray(inverse).reshape(-1).tolist()]
+    status = [w[0] for w in of_unit]
+    reason = [w[1] for w in of_unit]
+    reason_zh = [w[2] for w in of_unit]
+    missing_col = [w[3] for w in of_unit]
     communities[f"{rule.id}_missing"] = missing_col
     _write_decision(
         communities,
@@ -404,7 +427,9 @@ def _presence(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
 def _unit_codes(rule: Rule, inputs: RuleInputs, table: Any) -> np.ndarray:
     """Each origin's position in the rule's unit table (once per evaluation and kind of
     unit: a get_indexer of every origin's id)."""
-    column = "community_id" if rule.unit == "community" else "street_id"
+    if rule.unit == "community":  # the reach rules' codes (rules._codes): made once
+        return np.asarray(_codes(inputs)[0])
+    column = "street_id"
     return _memo(
         inputs,
         f"origin_units:{column}",

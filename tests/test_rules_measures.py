@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coverage.catchment import FacilityDistances
 from coverage.errors import RulePackError
@@ -270,6 +272,47 @@ def test_presence_fails_on_a_missing_kind_and_is_not_evaluable_without_data(
     # no elderly service station anywhere in the data: the kit cannot be decided on it
     assert c.loc["C1", "K2_status"] == NOT_EVALUABLE
     assert c.loc["C3", "K2_status"] == FAIL  # no kindergarten at all: fails whatever else
+
+
+_KINDS = ["kindergarten", "nursery", "elderly_service_station", "pharmacy"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    placed=st.lists(
+        st.tuples(st.sampled_from(_KINDS), st.sampled_from(["C1", "C2", "C3"])), max_size=12
+    ),
+    need=st.integers(1, 2),
+)
+def test_presence_decides_each_community_as_the_plain_rule(
+    tmp_path_factory: pytest.TempPathFactory, placed: list[tuple[str, str]], need: int
+) -> None:
+    """The presence rule (its words made once per pattern of missing kinds) against the rule
+    read plainly, community by community: fail where a kind in the data has fewer than
+    ``need``, not evaluable where only kinds absent from the data are short, else pass."""
+    p = pack(
+        tmp_path_factory.mktemp("p"),
+        f"""\
+        - id: K
+          kind: presence
+          categories: [{", ".join(_KINDS)}]
+          min_count: {need}
+        """,
+    )
+    services = [(f"s{i}", cat, "S1", unit) for i, (cat, unit) in enumerate(placed)]
+    c = evaluate_pack(p, inputs(services=services)).communities
+    in_data = {cat for cat, _ in placed}
+    for unit in ("C1", "C2", "C3"):
+        n = {k: sum(1 for cat, u in placed if cat == k and u == unit) for k in _KINDS}
+        missing = [k for k in _KINDS if k in in_data and n[k] < need]
+        want = FAIL if missing else NOT_EVALUABLE if len(in_data) < len(_KINDS) else PASS
+        assert c.loc[unit, "K_status"] == want
+        assert c.loc[unit, "K_missing"] == ";".join(missing)
+        assert c.loc[unit, "K_value"] == sum(n[k] >= need for k in _KINDS) / len(_KINDS)
+        if missing:
+            assert c.loc[unit, "K_reason"].startswith(
+                f"missing inside the community: {', '.join(missing)}"
+            )
 
 
 UNVERIFIED = """\
