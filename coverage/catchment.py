@@ -33,7 +33,13 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from coverage._arrays import concat_ranges
-from coverage.access import PreparedOrigins, _along_chain, _append_rows, edge_points
+from coverage.access import (
+    PreparedOrigins,
+    _along_chain,
+    _append_rows,
+    _NodeQueries,
+    edge_points,
+)
 from coverage.network import WalkNetwork
 from coverage.snapping import SnappedPoints
 
@@ -87,9 +93,9 @@ def facility_distances(
     alone (the tests check this, pair by pair, on the demo), computed in batches: one bounded
     ``scipy.sparse.csgraph.dijkstra`` from a batch of facilities on the network contracted to
     its junctions (each facility a virtual source joined to its chain's two ends, as in
-    :func:`coverage.access.node_distances`), then for every origin the two ends of its edge:
-    a junction's distance directly, a bend's through its chain's ends or, for a facility on
-    the same chain, along it; and a facility on the origin's own edge directly. Only the
+    :func:`coverage.access.node_distances`), then for every origin its place on its chain:
+    through the chain's two ends or, for a facility on the same chain (its own edge
+    included), along it. Only the
     pairs whose straight-line distance allows them within the budget are looked at (the
     origins bucketed in cells around each facility), not every origin of a batch's box.
 
@@ -130,37 +136,28 @@ def facility_distances(
         length = ch.chain_length_m[f_chain]
         f_ends = np.column_stack([ch.chain_a[f_chain], ch.chain_b[f_chain]])
         f_to_ends = np.column_stack([f_snap + f_along, f_snap + length - f_along])
-        # the origins: their edge, and how each end of it is reached from the core graph
+        # the origins: their place on their chain, reached through the chain's two ends or
+        # along it (as in coverage.access.nearest_facility)
         o_edge = origins.edge[org]
         o_off = origins.offset_m[org]
         o_snap = origins.snap_m[org]
-        o_len = network.edge_length_m[o_edge]
         # Only the (origin, facility) pairs that can lie within the budget are looked at: a
         # walk is its two snaps plus a path between the two projections, never shorter than
         # the straight line between them. The sources are batched by place (one search a
         # batch, on the part of the core graph they can reach within the limit).
         if prepared is None:
             o_xy = edge_points(network, o_edge, o_off)
+            on = _NodeQueries.on_chains(ch, *_along_chain(ch, o_edge, o_off))
         elif prepared.network is not network or prepared.origins is not origins:
             msg = "prepared= was made for another network or other origins (see prepare_origins)"
             raise ValueError(msg)
         else:
-            o_xy = prepared.projections
+            o_xy, on = prepared.projections, prepared.queries
         f_off = facilities.offset_m[fac]
         f_xy = edge_points(network, f_edge, f_off)
         pair_f, pair_o = _candidate_pairs(o_xy, o_snap, f_xy, f_snap, cutoff_m)
         perm = np.argsort(_z_order(np.floor(f_xy / max(cutoff_m, 1.0))), kind="stable")
         local = _LocalCore.of(network, limit * (1.0 + _XY_SLACK) + 1.0)
-        # how each end of an origin's edge is reached from the core graph, for the origins
-        # of some pair only (indexed by their position among the snapped origins)
-        used = np.zeros(org.size, dtype=bool)
-        used[pair_o] = True
-        at_used = np.full(org.size, -1, dtype=np.int64)
-        at_used[used] = np.arange(int(used.sum()))
-        ends = [
-            _node_access(network, network.edge_u[o_edge[used]]),
-            _node_access(network, network.edge_v[o_edge[used]]),
-        ]
         rank = np.empty(fac.size, dtype=np.int64)
         rank[perm] = np.arange(fac.size)
         by_batch = np.argsort(rank[pair_f] // _BATCH, kind="stable")
@@ -182,24 +179,14 @@ def facility_distances(
             j = pair_f[start_at:stop_at]  # positions among the snapped facilities
             i = pair_o[start_at:stop_at]  # positions among the snapped origins
             row = rank[j] - lo  # the facility's row of this batch's search
-            d_end = []
-            u = at_used[i]
-            for a, pos, b, rest, chain, x_pos in ends:
-                d = np.minimum(
-                    _looked_up(core, row, where[a[u]]) + pos[u],
-                    _looked_up(core, row, where[b[u]]) + rest[u],
-                )
-                # a facility on the same chain as a bend reaches it along the chain
-                on_chain = (chain[u] == f_chain[j]) & (chain[u] != -1)
-                direct = f_snap[j] + np.abs(x_pos[u] - f_along[j])
-                d = np.where(on_chain, np.minimum(d, direct), d)
-                d_end.append(d)
-            s_snap, s_off = o_snap[i], o_off[i]
-            dist = np.minimum(s_snap + s_off + d_end[0], s_snap + (o_len[i] - s_off) + d_end[1])
-            # a facility on the origin's own edge, reached without passing a node
-            own = o_edge[i] == f_edge[j]
-            direct = s_snap + np.abs(s_off - f_off[j]) + f_snap[j]
-            dist = np.where(own, np.minimum(dist, direct), dist)
+            d = np.minimum(
+                _looked_up(core, row, where[on.a[i]]) + on.pos_m[i],
+                _looked_up(core, row, where[on.b[i]]) + on.rest_m[i],
+            )
+            # a facility on the origin's chain (its own edge included) reaches it along it
+            same = on.chain[i] == f_chain[j]
+            direct = f_snap[j] + np.abs(on.pos_m[i] - f_along[j])
+            dist = np.where(same, np.minimum(d, direct), d) + o_snap[i]
             keep = dist <= cutoff_m
             rows.append(org[i[keep]])
             cols.append(fac[j[keep]])
@@ -367,31 +354,6 @@ def _candidate_pairs(
     gap = o_xy[o_at] - f_xy[f_at]
     near = np.einsum("ij,ij->i", gap, gap) <= reach * reach
     return f_at[near].astype(np.int64), o_at[near].astype(np.int64)
-
-
-def _node_access(
-    network: WalkNetwork, nodes: npt.NDArray[np.int64]
-) -> tuple[
-    npt.NDArray[np.int64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.float64],
-]:
-    """How each node is reached from the core graph: ``min(D[a] + pos, D[b] + rest)`` over its
-    chain's ends (a junction: itself, at 0), its chain (-1 for a junction) and its position
-    along the chain."""
-    ch = network.chains
-    is_core = ch.core[nodes]
-    chain = np.where(is_core, -1, ch.node_chain[nodes])
-    safe = np.maximum(chain, 0)
-    own = ch.core_index[nodes]
-    pos = np.where(is_core, 0.0, ch.node_pos_m[nodes])
-    a = np.where(is_core, own, ch.chain_a[safe])
-    b = np.where(is_core, own, ch.chain_b[safe])
-    rest = np.where(is_core, 0.0, ch.chain_length_m[safe] - pos)
-    return a, pos, b, rest, chain, pos
 
 
 def decay_weights(
