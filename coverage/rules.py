@@ -1000,9 +1000,16 @@ def _distance_quantiles(
     import numpy as np
 
     n = totals.size
-    finite = np.isfinite(distances)
+    finite = np.flatnonzero(np.isfinite(distances))
     d, w, g = distances[finite], weights[finite], groups[finite]
-    order = _group_value_order(d, g, n)
+    if n <= np.iinfo(np.int16).max:
+        # by value, then by group with a stable sort of 16-bit codes (numpy's radix sort):
+        # twice as fast as the one-sort order; which of two equal distances comes first
+        # does not change a quantile's value
+        order = np.argsort(d)
+        order = order[np.argsort(g[order].astype(np.int16), kind="stable")]
+    else:
+        order = _group_value_order(d, g, n)
     g = g[order]
     return _quantiles_in_order(
         d[order], w[order], g, n, qs, starts=np.searchsorted(g, np.arange(n)), totals=totals
