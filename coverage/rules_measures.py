@@ -150,35 +150,12 @@ def _area_inside_of(
     known = ~np.isnan(a)
     inside = unit >= 0
     return (
-        _group_sums(unit[known & inside], a[known & inside], n),
+        # the rows' sum in their order (pandas' groupby summed in another order: a
+        # community's total may differ in the last bit)
+        np.bincount(unit[known & inside], weights=a[known & inside], minlength=n).astype(float),
         np.bincount(unit[~known & inside], minlength=n).astype(int),
         len(facilities) > 0,
     )
-
-
-def _group_sums(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """The sum of ``values`` in each of ``n`` groups, in the order of the values, as
-    pandas' groupby sums them (Kahan-compensated, so a community's total is the same to
-    the last bit as the frame-based measure it replaces)."""
-    total = np.zeros(n)
-    compensation = np.zeros(n)
-    if groups.size == 0:
-        return total
-    # the k-th value of each group is added in round k: vectorised across groups
-    order = np.argsort(groups, kind="stable")
-    g, v = groups[order], values[order]
-    first = np.r_[True, g[1:] != g[:-1]]
-    rank = np.arange(g.size) - np.maximum.accumulate(np.where(first, np.arange(g.size), 0))
-    for k in range(int(rank.max()) + 1):
-        at = rank == k
-        gk, vk = g[at], v[at]
-        with np.errstate(invalid="ignore"):  # inf - inf: pandas resets the compensation
-            y = vk - compensation[gk]
-            t = total[gk] + y
-            c = (t - total[gk]) - y
-        compensation[gk] = np.where(np.isnan(c), 0.0, c)
-        total[gk] = t
-    return total
 
 
 def _lower_bound_decision(

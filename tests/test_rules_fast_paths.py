@@ -15,7 +15,6 @@ from coverage.rules import (
     is_close_or_above,
     weighted_quantiles_many,
 )
-from coverage.rules_measures import _group_sums
 
 _VALUES = st.sampled_from([0.0, -0.0, 1.5, 2.0, 2.0, 750.25, np.inf, 1e300])
 
@@ -151,33 +150,3 @@ def test_one_evaluation_looks_up_once_and_forgets_after(monkeypatch) -> None:  #
     inputs.services["category"] = "none_such"
     second = rules.evaluate_pack(twice, inputs)
     assert (second.communities[f"{rule.id}_status"] == rules.NOT_EVALUABLE).all()
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    rows=st.lists(
-        st.tuples(
-            st.integers(0, 4),
-            st.floats(-1e6, 1e6) | st.sampled_from([0.1, 0.2, 0.3, 1e16, -1e16, 1.0, np.inf]),
-        ),
-        max_size=60,
-    )
-)
-def test_group_sums_are_pandas_groupby_sums_to_the_last_bit(
-    rows: list[tuple[int, float]],
-) -> None:
-    """The area measures sum each unit's facilities with numpy: bit for bit what pandas'
-    (Kahan-compensated) groupby sum gave."""
-    import pandas as pd
-
-    groups = np.array([g for g, _ in rows], dtype=np.int64)
-    values = np.array([v for _, v in rows], dtype=float)
-    want = (
-        pd.Series(values, dtype=float)
-        .groupby(groups)
-        .sum()
-        .reindex(range(6))
-        .fillna(0.0)
-        .to_numpy()
-    )
-    np.testing.assert_array_equal(_group_sums(groups, values, 6), want)
