@@ -1437,7 +1437,6 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
         communities[f"{rule.id}_share_{cat}"] = share
     no_data = [c for c in rule.categories if not _has_facility(inputs, c)]
     required = [c for c in rule.categories if c not in no_data]
-    statuses, reasons, reasons_zh, missing_col = [], [], [], []
     budget_text = f"{minutes:g} min ({_fmt_m(budget)} at {speed:g} km/h)"
     budget_zh = f"步行{minutes:g}分钟（{speed:g}公里/小时，约{budget:,.0f}米）"
     need_pct = _fmt_pct(need)
@@ -1457,72 +1456,77 @@ def _reach(rule: Rule, inputs: RuleInputs, communities: Any) -> None:
     below_rows = np.column_stack(
         [~_close_or_above(shares[c], need) for c in required] or [np.zeros(n, dtype=bool)]
     )[:, : len(required)]
-    below = {c: below_rows[:, j].tolist() for j, c in enumerate(required)}
     # the categories below the share, per distinct pattern of them (few): listed once each
     patterns, inverse = np.unique(below_rows, axis=0, return_inverse=True)
     missing_in = [[c for c, low in zip(required, row, strict=True) if low] for row in patterns]
     joined_in = [";".join(missing) for missing in missing_in]
-    pattern_of: list[int] = np.asarray(inverse).reshape(-1).tolist()
-    # each category's share in words where it is below, made once (both languages use it)
-    label_zh = {c: _label_zh(c) for c in required}
-    part_of: dict[str, list[str]] = {}
-    part_zh_of: dict[str, list[str]] = {}
-    for c in required:
-        pcts = [
-            _fmt_pct(x) if low else "" for x, low in zip(shares[c].tolist(), below[c], strict=True)
-        ]
-        part_of[c] = [f"{c} {pct}" if pct else "" for pct in pcts]
-        part_zh_of[c] = [f"{label_zh[c]}{pct}" if pct else "" for pct in pcts]
-    totals = total.tolist()
-    stranded_of = stranded.tolist()
-    for i in range(n):
-        if stranded_of[i]:
-            missing: list[str] = []
-            missing_col.append("")
-        else:
-            missing = missing_in[pattern_of[i]]
-            missing_col.append(joined_in[pattern_of[i]])
-        if not totals[i] > 0:
-            statuses.append(NOT_EVALUABLE)
-            reasons.append("no residents (population 0 or missing): reach is not evaluable")
-            reasons_zh.append("无常住人口（人口为0或缺失），无法评估可达性")
-        elif stranded_of[i]:
-            statuses.append(NOT_EVALUABLE)
-            snap = f"{inputs.max_snap_m:g}"
-            reasons.append(
-                f"all {totals[i]:,.0f} residents' origins lie more than {snap} m from any "
-                "walkable street: reach is not evaluable (check that the OSM file covers the "
-                "community)"
-            )
-            reasons_zh.append(
-                f"全部{totals[i]:,.0f}名居民的出发点距任何可步行道路都超过{snap}米，无法评估可达性"
-                "（请检查OSM文件是否覆盖该社区）"
-            )
-        elif missing:
-            statuses.append(FAIL)
-            parts = ", ".join([part_of[c][i] for c in missing])
-            parts_zh = "、".join([part_zh_of[c][i] for c in missing])
-            reasons.append(f"residents within {budget_text} below {need_pct} for: {parts}{unknown}")
-            reasons_zh.append(f"{budget_zh}内可达居民比例低于{need_pct}：{parts_zh}{unknown_zh}")
-        elif no_data:
-            statuses.append(NOT_EVALUABLE)
-            reasons.append(
-                f"no {', '.join(no_data)} facilities in the data; the other categories reach "
-                f"{need_pct} of residents within {budget_text}"
-            )
-            reasons_zh.append(
-                f"数据中没有{'、'.join(_label_zh(c) for c in no_data)}设施；其余类别在{budget_zh}内"
-                f"覆盖{need_pct}以上居民"
-            )
-        else:
-            statuses.append(PASS)
-            reasons.append(
-                f"every required category reaches at least {need_pct} of residents "
-                f"within {budget_text} (lowest {_fmt_pct(values[i])})"
-            )
-            reasons_zh.append(
-                f"所有必备类别在{budget_zh}内均覆盖{need_pct}以上居民（最低{_fmt_pct(values[i])}）"
-            )
+    # the words, as object arrays a group of communities at a time: each pattern of
+    # categories below the share writes its communities' reasons at once (the shares in
+    # words only where they are listed); a community without residents or stranded, one by
+    # one (few)
+    pattern = np.asarray(inverse).reshape(-1)
+    has_missing = np.array([bool(m) for m in missing_in])[pattern]
+    no_one = ~(total > 0)
+    status_arr = np.empty(n, dtype=object)
+    reason_arr = np.empty(n, dtype=object)
+    reason_zh_arr = np.empty(n, dtype=object)
+    missing_arr = np.array(joined_in, dtype=object)[pattern]
+    missing_arr[stranded] = ""
+    status_arr[no_one] = NOT_EVALUABLE
+    reason_arr[no_one] = "no residents (population 0 or missing): reach is not evaluable"
+    reason_zh_arr[no_one] = "无常住人口（人口为0或缺失），无法评估可达性"
+    snap = f"{inputs.max_snap_m:g}"
+    for i in np.flatnonzero(stranded & ~no_one).tolist():
+        residents = f"{float(total[i]):,.0f}"
+        status_arr[i] = NOT_EVALUABLE
+        reason_arr[i] = (
+            f"all {residents} residents' origins lie more than {snap} m from any "
+            "walkable street: reach is not evaluable (check that the OSM file covers the "
+            "community)"
+        )
+        reason_zh_arr[i] = (
+            f"全部{residents}名居民的出发点距任何可步行道路都超过{snap}米，无法评估可达性"
+            "（请检查OSM文件是否覆盖该社区）"
+        )
+    decided = ~no_one & ~stranded
+    fail = decided & has_missing
+    for k, missing in enumerate(missing_in):
+        at = np.flatnonzero(fail & (pattern == k)) if missing else np.zeros(0, dtype=np.int64)
+        if at.size == 0:
+            continue
+        pcts = {c: np.array([_fmt_pct(x) for x in shares[c][at].tolist()], object) for c in missing}
+        parts: Any = functools.reduce(
+            lambda a, b: a + ", " + b, [c + " " + pcts[c] for c in missing]
+        )
+        parts_zh: Any = functools.reduce(
+            lambda a, b: a + "、" + b, [_label_zh(c) + pcts[c] for c in missing]
+        )
+        status_arr[at] = FAIL
+        reason_arr[at] = f"residents within {budget_text} below {need_pct} for: " + parts + unknown
+        reason_zh_arr[at] = f"{budget_zh}内可达居民比例低于{need_pct}：" + parts_zh + unknown_zh
+    rest = np.flatnonzero(decided & ~has_missing)
+    if no_data:
+        status_arr[rest] = NOT_EVALUABLE
+        reason_arr[rest] = (
+            f"no {', '.join(no_data)} facilities in the data; the other categories reach "
+            f"{need_pct} of residents within {budget_text}"
+        )
+        reason_zh_arr[rest] = (
+            f"数据中没有{'、'.join(_label_zh(c) for c in no_data)}设施；其余类别在{budget_zh}内"
+            f"覆盖{need_pct}以上居民"
+        )
+    elif rest.size:
+        lowest = np.array([_fmt_pct(x) for x in value_arr[rest].tolist()], dtype=object)
+        status_arr[rest] = PASS
+        reason_arr[rest] = (
+            f"every required category reaches at least {need_pct} of residents "
+            f"within {budget_text} (lowest " + lowest + ")"
+        )
+        reason_zh_arr[rest] = (
+            f"所有必备类别在{budget_zh}内均覆盖{need_pct}以上居民（最低" + lowest + "）"
+        )
+    statuses, reasons, reasons_zh = status_arr.tolist(), reason_arr.tolist(), reason_zh_arr.tolist()
+    missing_col = missing_arr.tolist()
     _write_decision(
         communities,
         rule.id,
