@@ -32,8 +32,8 @@ from bench import REPO, Context, fmt_s, ratio, row, time_interleaved
 
 DEMO = REPO / "data" / "demo" / "case.toml"
 GOAL_VS_SLOWEST = 1.5
-MAX_REPEAT = 3
-CITY_MAX_REPEAT = 2
+MAX_REPEAT = 5
+CITY_MAX_REPEAT = 3
 
 
 def _audit_all_ways(case: Any, net: Any, repeat: int) -> dict[str, Any]:
