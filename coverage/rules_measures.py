@@ -424,6 +424,17 @@ def _unit_codes(rule: Rule, inputs: RuleInputs, table: Any) -> np.ndarray:
     )
 
 
+def _units_and_weights(
+    rule: Rule, inputs: RuleInputs, table: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which origins lie in a unit, their unit and residents, and each unit's residents."""
+    codes = _unit_codes(rule, inputs, table)
+    ok = codes >= 0
+    weights = np.nan_to_num(inputs.origins["population"].to_numpy(dtype=float), nan=0.0)[ok]
+    unit = codes[ok]
+    return ok, unit, weights, np.bincount(unit, weights=weights, minlength=len(table))
+
+
 def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
     from coverage.catchment import decay_weights, two_step_fca
 
@@ -468,15 +479,14 @@ def _catchment(rule: Rule, inputs: RuleInputs, table: Any) -> None:
         bad = (reach > 0) & np.isnan(supply[coo.col])
         reaches_unknown = np.zeros(len(demand), dtype=bool)
         reaches_unknown[coo.row[bad]] = True
-        codes = _unit_codes(rule, inputs, table)
-        ok = codes >= 0
-        weights = np.nan_to_num(demand, nan=0.0)
-        total = np.bincount(codes[ok], weights=weights[ok], minlength=n)
-        summed = np.bincount(codes[ok], weights=(weights * access)[ok], minlength=n)
-        value = np.divide(summed, total, out=np.full(n, np.nan), where=total > 0)
-        unit_unknown = (
-            np.bincount(codes[ok], weights=(weights * reaches_unknown)[ok], minlength=n) > 0
+        # each origin's unit and weight, and each unit's residents: once per evaluation and
+        # kind of unit (--pack all has three catchment rules)
+        ok, unit, weights, total = _memo(
+            inputs, f"catchment_units:{rule.unit}", lambda: _units_and_weights(rule, inputs, table)
         )
+        summed = np.bincount(unit, weights=weights * access[ok], minlength=n)
+        value = np.divide(summed, total, out=np.full(n, np.nan), where=total > 0)
+        unit_unknown = np.bincount(unit, weights=weights * reaches_unknown[ok], minlength=n) > 0
     status, reason, reason_zh = [], [], []
     unit_zh = "社区" if rule.unit == "community" else "街道"
     # plain lists: see _count_per_population
