@@ -786,7 +786,9 @@ def audit_case(
         joined = pd.concat(
             [
                 origins.drop(columns=list(measured), errors="ignore"),
-                pd.DataFrame(measured, index=origins.index),
+                # the arrays are this audit's own: not copied again (18 ms for --pack all's
+                # 50 columns of 198,000 origins on the city case)
+                pd.DataFrame(measured, index=origins.index, copy=False),
             ],
             axis=1,
         )
