@@ -13,6 +13,7 @@ from coverage.catchment import (
     _BATCH,
     _XY_SLACK,
     _candidate_pairs,
+    _Grid,
     facility_distances,
 )
 from coverage.network import WalkNetwork
@@ -110,3 +111,20 @@ def test_projections_lie_on_the_edges_at_their_offsets(
     every = np.hypot(*(net.xy[net.edge_v] - net.xy[net.edge_u]).T)
     real = net.edge_length_m > 1
     assert (every[real] / net.edge_length_m[real]).max() < 1 + _XY_SLACK
+
+
+@pytest.mark.parametrize("radius", [90.0, 250.0, 1010.0, 2020.0])
+def test_grid_cells_near_a_place_hold_every_point_within_the_radius(radius: float) -> None:
+    """The buckets of the pair search and of the cut-out graphs: the cells near a place
+    (some of them off the grid) hold every point within ``radius`` of it."""
+    rng = np.random.default_rng(67)
+    points = rng.uniform(0, 6000, (4000, 2))
+    places = rng.uniform(-700, 6700, (60, 2))
+    grid = _Grid.of(points)
+    place, keys = grid.cells_near(places, radius)
+    at_key, found = grid.items(keys)
+    got = set(zip(place[at_key].tolist(), found.tolist(), strict=True))
+    assert len(got) == found.size  # each point once per place
+    gap = np.hypot(*(points[None, :, :] - places[:, None, :]).transpose(2, 0, 1))
+    must = set(zip(*np.nonzero(gap <= radius), strict=True))
+    assert must <= got and len(must) > 50
