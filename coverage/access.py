@@ -580,6 +580,14 @@ class PreparedOrigins:
     def projections(self) -> npt.NDArray[np.float64]:
         return edge_points(self.network, self.edge, self.offset_m)
 
+    def nearest(
+        self, facilities: SnappedPoints, cutoff_m: float | None = None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """:func:`nearest_facility` from these origins as two arrays aligned with them: the
+        distance and the nearest facility's position among ``facilities`` (-1 where none is
+        reached); what an audit reads for each category, without a frame in between."""
+        return _origin_distances(self, facilities, np.inf if cutoff_m is None else float(cutoff_m))
+
 
 def edge_points(
     network: WalkNetwork, edge: npt.NDArray[np.int64], offset_m: npt.NDArray[np.float64]

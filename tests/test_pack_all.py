@@ -57,12 +57,12 @@ def test_pack_all_decides_as_each_pack_alone(
 def test_pack_all_searches_each_category_once(
     every: AuditResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import coverage.audit as audit_module
+    import coverage.access as access_module
     import coverage.catchment as catchment_module
 
     searched: list[int] = []
     pairs: list[int] = []
-    nearest = audit_module.nearest_facility
+    nearest = access_module.PreparedOrigins.nearest
     pair_search = catchment_module.facility_distances
 
     def counting_nearest(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -73,7 +73,7 @@ def test_pack_all_searches_each_category_once(
         pairs.append(1)
         return pair_search(*args, **kwargs)
 
-    monkeypatch.setattr(audit_module, "nearest_facility", counting_nearest)
+    monkeypatch.setattr(access_module.PreparedOrigins, "nearest", counting_nearest)
     monkeypatch.setattr(catchment_module, "facility_distances", counting_pairs)
     result = audit_case(DEMO, pack="all", network=every.network)
     # one search per category that any reach rule of any pack needs, however many packs

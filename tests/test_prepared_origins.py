@@ -61,6 +61,11 @@ def test_every_category_from_prepared_origins_matches_networkx(
             plain = nearest_facility(net, so, sf, cutoff_m=cutoff_m)
             d = ours["distance_m"].to_numpy()
             np.testing.assert_array_equal(d, plain["distance_m"].to_numpy())  # the very values
+            # the arrays an audit reads: the same distances, the facility as its position
+            arrays_d, arrays_at = prepared.nearest(sf, cutoff_m)
+            np.testing.assert_array_equal(arrays_d, d)
+            at = nearest_facility(net, so, sf, cutoff_m=cutoff_m, prepared=prepared, positions=True)
+            np.testing.assert_array_equal(arrays_at, at["facility"].to_numpy())
             assert ours["facility"].equals(plain["facility"])
             expected = (
                 reference if cutoff_m is None else np.where(reference > cutoff_m, np.inf, reference)
