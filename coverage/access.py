@@ -359,21 +359,9 @@ class _NodeQueries:
         """Queries at points along chains (``pos_m`` metres from each chain's start), all
         answered as chain-interior points: through the chain's two ends, or along the chain
         from a source on it."""
-        n = chain.size
         empty = np.zeros(0, dtype=np.int64)
-        return cls(
-            size=int(n),
-            core_at=empty,
-            core_pos=empty,
-            inner=np.arange(n, dtype=np.int64),
-            chain=chain,
-            pos_m=pos_m,
-            a=ch.chain_a[chain],
-            b=ch.chain_b[chain],
-            rest_m=ch.chain_length_m[chain] - pos_m,
-            key=chain * ch.interior.key_scale + pos_m,
-            key_scale=ch.interior.key_scale,
-        )
+        inner = np.arange(chain.size, dtype=np.int64)
+        return cls._along(ch, chain.size, empty, empty, inner, chain, pos_m)
 
     @classmethod
     def of(cls, ch: Chains, wanted: npt.NDArray[np.int64]) -> _NodeQueries:
@@ -383,19 +371,34 @@ class _NodeQueries:
         core_at = np.flatnonzero(is_core)
         inner = np.flatnonzero(~is_core)
         nodes = wanted[inner]
-        chain = ch.node_chain[nodes]
-        pos = ch.node_pos_m[nodes]
+        return cls._along(
+            ch, wanted.size, core_at, ci[core_at], inner, ch.node_chain[nodes], ch.node_pos_m[nodes]
+        )
+
+    @classmethod
+    def _along(
+        cls,
+        ch: Chains,
+        size: int,
+        core_at: npt.NDArray[np.int64],
+        core_pos: npt.NDArray[np.int64],
+        inner: npt.NDArray[np.int64],
+        chain: npt.NDArray[np.int64],
+        pos_m: npt.NDArray[np.float64],
+    ) -> _NodeQueries:
+        """The queries, their chain-interior points given by chain and position: each
+        chain's ends, the rest of it beyond the point and the sort key made here."""
         return cls(
-            size=int(wanted.size),
+            size=int(size),
             core_at=core_at,
-            core_pos=ci[core_at],
+            core_pos=core_pos,
             inner=inner,
             chain=chain,
-            pos_m=pos,
+            pos_m=pos_m,
             a=ch.chain_a[chain],
             b=ch.chain_b[chain],
-            rest_m=ch.chain_length_m[chain] - pos,
-            key=chain * ch.interior.key_scale + pos,
+            rest_m=ch.chain_length_m[chain] - pos_m,
+            key=chain * ch.interior.key_scale + pos_m,
             key_scale=ch.interior.key_scale,
         )
 
