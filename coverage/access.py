@@ -262,16 +262,13 @@ def _core_search(network: WalkNetwork, sources: SnappedPoints, limit: float) -> 
         return None
     ch = network.chains
     snap = sources.snap_m[snapped]
-    chain, along = _along_chain(ch, sources.edge[snapped], sources.offset_m[snapped])
-    length = ch.chain_length_m[chain]
+    chain, along, ends, to_ends = _source_arcs(
+        ch, sources.edge[snapped], sources.offset_m[snapped], snap
+    )
     n_core = ch.core_nodes.size
     k = snapped.size
     pruned = _pruned_core(ch)
-    graph = _append_rows(
-        pruned.adjacency,
-        np.column_stack([ch.chain_a[chain], ch.chain_b[chain]]).ravel(),
-        np.column_stack([snap + along, snap + length - along]).ravel(),
-    )
+    graph = _append_rows(pruned.adjacency, ends.ravel(), to_ends.ravel())
     core_dist, _, core_src = csgraph.dijkstra(
         graph,
         directed=True,
@@ -641,6 +638,26 @@ def _along_chain(
     chain = ch.edge_chain[edge]
     start = ch.edge_start_m[edge]
     return chain, np.where(ch.edge_forward[edge], start + offset_m, start - offset_m)
+
+
+def _source_arcs(
+    ch: Chains,
+    edge: npt.NDArray[np.int64],
+    offset_m: npt.NDArray[np.float64],
+    snap_m: npt.NDArray[np.float64],
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]:
+    """Points as virtual sources of a search on the core graph: each point's chain and
+    position along it, and its two arcs, ``(k, 2)``: to the chain's two ends (core
+    positions), of the snap plus the way along the chain to each."""
+    chain, along = _along_chain(ch, edge, offset_m)
+    ends = np.column_stack([ch.chain_a[chain], ch.chain_b[chain]])
+    to_ends = np.column_stack([snap_m + along, snap_m + ch.chain_length_m[chain] - along])
+    return chain, along, ends, to_ends
 
 
 def nearest_facility(

@@ -36,10 +36,10 @@ from scipy.sparse import csgraph
 from coverage._arrays import concat_ranges
 from coverage.access import (
     PreparedOrigins,
-    _along_chain,
     _append_rows,
-    _NodeQueries,
+    _source_arcs,
     edge_points,
+    prepare_origins,
 )
 from coverage.network import Chains, WalkNetwork
 from coverage.snapping import SnappedPoints
@@ -133,35 +133,25 @@ def facility_distances(
         # the facilities as virtual sources on their chains (coverage.access.node_distances)
         f_edge = facilities.edge[fac]
         f_snap = facilities.snap_m[fac]
-        f_chain, f_along = _along_chain(ch, f_edge, facilities.offset_m[fac])
-        length = ch.chain_length_m[f_chain]
-        f_ends = np.column_stack([ch.chain_a[f_chain], ch.chain_b[f_chain]])
-        f_to_ends = np.column_stack([f_snap + f_along, f_snap + length - f_along])
+        f_off = facilities.offset_m[fac]
+        f_chain, f_along, f_ends, f_to_ends = _source_arcs(ch, f_edge, f_off, f_snap)
         # the origins: their place on their chain, reached through the chain's two ends or
-        # along it (as in coverage.access.nearest_facility)
-        o_edge = origins.edge[org]
-        o_off = origins.offset_m[org]
-        o_snap = origins.snap_m[org]
+        # along it, as nearest_facility answers them (coverage.access.prepare_origins)
+        if prepared is None:
+            prepared = prepare_origins(network, origins)
+        elif prepared.network is not network or prepared.origins is not origins:
+            msg = "prepared= was made for another network or other origins (see prepare_origins)"
+            raise ValueError(msg)
+        on, o_snap = prepared.queries, prepared.snap_m
         # Only the (origin, facility) pairs that can lie within the budget are looked at: a
         # walk is its two snaps plus a path between the two projections, never shorter than
         # the straight line between them. The sources are batched by place (one search a
         # batch, on the part of the core graph they can reach within the limit).
-        if prepared is None:
-            o_xy = edge_points(network, o_edge, o_off)
-            on = _NodeQueries.on_chains(ch, *_along_chain(ch, o_edge, o_off))
-        elif prepared.network is not network or prepared.origins is not origins:
-            msg = "prepared= was made for another network or other origins (see prepare_origins)"
-            raise ValueError(msg)
-        else:
-            o_xy, on = prepared.projections, prepared.queries
-        f_off = facilities.offset_m[fac]
+        o_xy = prepared.projections
         f_xy = edge_points(network, f_edge, f_off)
-        o_grid = None
-        if prepared is not None:
-            o_grid = _ORIGIN_GRIDS.get(prepared)
-            if o_grid is None:
-                o_grid = _ORIGIN_GRIDS[prepared] = _Grid.of(o_xy)
-        pair_f, pair_o = _candidate_pairs(o_xy, o_snap, f_xy, f_snap, cutoff_m, grid=o_grid)
+        pair_f, pair_o = _candidate_pairs(
+            o_xy, o_snap, f_xy, f_snap, cutoff_m, grid=_origin_grid(prepared)
+        )
         perm = np.argsort(_z_order(np.floor(f_xy / max(cutoff_m, 1.0))), kind="stable")
         local = _LocalCore.of(network, limit * (1.0 + _XY_SLACK) + 1.0)
         rank = np.empty(fac.size, dtype=np.int64)
@@ -290,6 +280,15 @@ _CORE_GRIDS: weakref.WeakKeyDictionary[Chains, _Grid] = weakref.WeakKeyDictionar
 _ORIGIN_GRIDS: weakref.WeakKeyDictionary[PreparedOrigins, _Grid] = weakref.WeakKeyDictionary()
 
 
+def _origin_grid(prepared: PreparedOrigins) -> _Grid:
+    """The grid of the prepared origins' projections (made once per audit's origins: every
+    catchment category pairs its facilities with them)."""
+    grid = _ORIGIN_GRIDS.get(prepared)
+    if grid is None:
+        grid = _ORIGIN_GRIDS[prepared] = _Grid.of(prepared.projections)
+    return grid
+
+
 def _core_grid(network: WalkNetwork) -> _Grid:
     """The grid of the network's core nodes (made once per network: it does not depend on
     the budget)."""
@@ -341,7 +340,7 @@ class _LocalCore:
         cut = self.adjacency[nodes][:, nodes]
         inside = where[f_ends] >= 0
         graph = _append_rows(
-            sp.csr_matrix(cut),
+            cut,
             where[f_ends][inside],
             f_to_ends[inside],
             counts=inside.sum(axis=1),
