@@ -136,36 +136,32 @@ def _area_inside_of(
         rows = inputs.areas[inputs.areas["category"] == cat]
         a = rows["area_m2"].to_numpy(dtype=float)
         known = ~np.isnan(a)
-        unit = np.asarray(table.index.get_indexer(rows["street_id"]), dtype=np.int64)
-        inside = unit >= 0
-        n = len(table.index)
         unknown = count_by_unit(
             rows["street_id"].to_numpy()[~known],
             table.index,
             distinct=rows["service_id"].to_numpy()[~known],
         )
-        return (
-            np.bincount(unit[known & inside], weights=a[known & inside], minlength=n).astype(float),
-            np.asarray(unknown, dtype=int),
-            len(rows) > 0,
-        )
+        area = _known_area(table.index, rows["street_id"], a)
+        return area, np.asarray(unknown, dtype=int), len(rows) > 0
     # a community counts its facilities' whole area: each facility belongs to the one
     # community that contains it (audit._containment)
     facilities = _facilities(inputs, cat).drop_duplicates("service_id")
     areas = _facility_areas(inputs, cat)
     # numpy, not three frames and two groupbys (several area rules of --pack all call this)
-    n = len(table.index)
-    unit = np.asarray(table.index.get_indexer(facilities["community_id"]), dtype=np.int64)
     a = areas.reindex(facilities["service_id"]).to_numpy(dtype=float)
     known = ~np.isnan(a)
-    inside = unit >= 0
-    return (
-        # the rows' sum in their order (pandas' groupby summed in another order: a
-        # community's total may differ in the last bit)
-        np.bincount(unit[known & inside], weights=a[known & inside], minlength=n).astype(float),
-        np.bincount(unit[~known & inside], minlength=n).astype(int),
-        len(facilities) > 0,
-    )
+    unknown = count_by_unit(facilities["community_id"].to_numpy()[~known], table.index)
+    area = _known_area(table.index, facilities["community_id"], a)
+    return area, np.asarray(unknown, dtype=int), len(facilities) > 0
+
+
+def _known_area(index: pd.Index, units: Any, area_m2: np.ndarray) -> np.ndarray:
+    """The known (not NaN) area of the rows in each unit of ``index``, summed in row order
+    (pandas' groupby summed in another order: a total may differ in the last bit); rows of
+    no unit of ``index`` count for none."""
+    unit = np.asarray(index.get_indexer(units), dtype=np.int64)
+    keep = (unit >= 0) & ~np.isnan(area_m2)
+    return np.bincount(unit[keep], weights=area_m2[keep], minlength=len(index)).astype(float)
 
 
 def _lower_bound_decision(
