@@ -22,6 +22,7 @@ from coverage.plan.problem import (
     reduce_forced,
     subproblem,
 )
+from coverage.plan.unit_sets import unit_sets
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "case.toml"
 problem_module = importlib.import_module("coverage.plan.problem")
@@ -172,12 +173,26 @@ def test_decomposed_optimum_equals_monolithic_on_the_demo(
         assert p.passing(split.rows[0]).all()
 
 
+def test_cut_bounds_stay_below_the_proven_optima_of_the_demo(
+    demo_problems: list[CoverageProblem],
+) -> None:
+    """On real data (the demo's five W1 categories, each proven optimal): the cut bound, with
+    and without the rank cuts of the small sets, never exceeds the optimum."""
+    for p in demo_problems:
+        best = solve_min_sites(p)
+        assert best.status == "optimal"
+        without = _cut_bound(p)
+        with_ranks = _cut_bound(p, unit_sets(p))
+        assert 0 < without <= with_ranks <= best.objective, p.category
+
+
 def test_cut_bound_is_a_lower_bound() -> None:
     for seed in range(15):
         problem, expected = _blocks(100 + seed, 2)
         if not len(problem.units):
             continue
-        assert 0 <= _cut_bound(problem) <= expected
+        relaxed = _cut_bound(problem)
+        assert 0 <= relaxed <= _cut_bound(problem, unit_sets(problem), time_limit=5.0) <= expected
 
 
 class _Stopped:
@@ -215,10 +230,10 @@ def test_a_stopped_sub_problem_gives_a_labelled_gap_of_the_whole(
     got = solve_min_sites(problem, time_limit=5.0)
     assert got.status == "time_limit"
     # expected, computed part by part: the optima of the others, the greedy plan of the
-    # stopped one, its bound the cut relaxation's
+    # stopped one, its bound that of the integer program over its cuts
     others = [_fewest(subproblem(problem, r, u)) for r, u in parts[:-1] if len(u)]
     sites = sum(others) + drop_redundant(big, greedy_sites(big)).size
-    bound = sum(others) + _cut_bound(big)
+    bound = sum(others) + _cut_bound(big, unit_sets(big), time_limit=5.0)
     assert got.rows[0].size == sites
     assert got.bound == bound
     assert got.gap == pytest.approx((sites - bound) / sites)

@@ -41,7 +41,14 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from coverage.plan.problem import CoverageProblem
 
-__all__ = ["RestrictedSolve", "UnitSets", "solve_restricted", "solver_bound", "unit_sets"]
+__all__ = [
+    "RestrictedSolve",
+    "UnitSets",
+    "rank_cuts",
+    "solve_restricted",
+    "solver_bound",
+    "unit_sets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +175,45 @@ def unit_sets(problem: CoverageProblem) -> UnitSets:
     )
 
 
+def rank_cuts(problem: CoverageProblem, sets: UnitSets) -> sp.csr_matrix:
+    """Valid inequalities ``sum(x_j / r_ij) >= 1``, one per target unit ``i`` (rows: units,
+    columns: rows of ``problem.cover``).
+
+    ``r_ij`` is a lower bound of the fewest candidates of a set that reaches unit ``i`` and
+    holds ``j``: 1 when ``j`` reaches it alone, 2 when ``j`` does with one other (its small
+    sets), otherwise at least 3 and at least 1 plus the fewest other candidates whose residents
+    of ``i``, largest first, add up to what ``j`` leaves of the gap. Any set ``T`` reaching
+    the unit has ``r_ij <= |T|`` for each of its members, so ``sum(1 / r_ij, j in T) >= 1``:
+    every plan meets the cut. Unlike the unit cuts of
+    :func:`coverage.plan.problem._unit_cuts`, it tells the relaxation that the candidates a
+    unit could only use in threes are worth a third of one that reaches it alone.
+    """
+    from coverage.plan.problem import _contributions
+
+    reach = _contributions(problem).T.tocsr()  # units x rows
+    reach.sort_indices()
+    n_u, n_x = reach.shape
+    unit = np.repeat(np.arange(n_u), np.diff(reach.indptr))
+    key = unit * n_x + reach.indices.astype(np.int64)
+    rank = np.zeros(key.size)
+    single = sets.set_rows[:, 1] < 0
+    in_pair = sets.set_unit[~single][:, None] * n_x + sets.set_rows[~single]
+    rank[np.searchsorted(key, in_pair.ravel())] = 2.0
+    rank[np.searchsorted(key, sets.set_unit[single] * n_x + sets.set_rows[single, 0])] = 1.0
+    for i in range(n_u):
+        lo, hi = reach.indptr[i], reach.indptr[i + 1]
+        rest = np.flatnonzero(rank[lo:hi] == 0)
+        if rest.size == 0:
+            continue
+        values = reach.data[lo:hi]
+        # the largest reaches first, the candidate itself among them (a lower bound)
+        summed = np.cumsum(np.sort(values)[::-1])
+        need = problem.gap[i] * (1.0 - _TOL) - 1e-12 - values[rest]
+        others = np.searchsorted(summed, need - 1e-9 * max(float(problem.gap[i]), 1.0)) + 1
+        rank[lo + rest] = np.maximum(3.0, 1.0 + others)
+    return sp.csr_matrix((1.0 / rank, reach.indices, reach.indptr), shape=(n_u, n_x))
+
+
 def _restricted_program(
     problem: CoverageProblem, sets: UnitSets
 ) -> tuple[npt.NDArray[np.float64], sp.csr_matrix, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
@@ -253,6 +299,8 @@ class RestrictedSolve:
         The solver's lower bound for the program (of the problem only when ``exact``).
     sets
         The small sets listed.
+    listed
+        The small sets themselves (their rank cuts bound the problem, :func:`rank_cuts`).
     """
 
     rows: npt.NDArray[np.int64] | None
@@ -260,6 +308,7 @@ class RestrictedSolve:
     optimal: bool
     bound: float
     sets: int
+    listed: UnitSets
 
 
 def solve_restricted(
@@ -299,6 +348,7 @@ def solve_restricted(
         optimal=optimal,
         bound=bound,
         sets=int(sets.set_unit.size),
+        listed=sets,
     )
 
 
