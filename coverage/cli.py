@@ -516,7 +516,12 @@ def plan_command(
     ] = None,
     time_limit: Annotated[
         float | None,
-        typer.Option("--time-limit", min=0.0, help="Seconds per integer program."),
+        typer.Option(
+            "--time-limit",
+            min=0.0,
+            help="Seconds per integer program (default: none; give one on a large case, where "
+            "the exact program is not proven in minutes: the city benchmark uses 90).",
+        ),
     ] = None,
     pack: PackOption = None,
     speed_kmh: SpeedOption = None,
