@@ -371,16 +371,19 @@ def _contributions(problem: CoverageProblem) -> sp.csr_matrix:
     return (problem.cover.astype(np.float64) @ weights).tocsr()
 
 
-def _unit_cuts(problem: CoverageProblem) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:
+def _unit_cuts(
+    problem: CoverageProblem, contributions: sp.csr_matrix | None = None
+) -> tuple[sp.csr_matrix, npt.NDArray[np.float64]]:
     """Valid inequalities over the candidates alone that tighten the programs' relaxation.
 
     Per target unit ``i`` with gap ``g`` and ``c_ij`` the residents of ``i`` candidate ``j``
     reaches: the unit's new residents are at most ``sum(c_ij x_j)``, so
     ``sum(min(c_ij, g) x_j) >= g`` (coefficients above the right-hand side reduced, valid for
     binary ``x``); and at least ``m_i`` candidates reaching it are needed, ``m_i`` the fewest
-    of the largest ``c_ij`` that sum to ``g``. Both are scaled by ``g``.
+    of the largest ``c_ij`` that sum to ``g``. Both are scaled by ``g``. ``contributions``:
+    :func:`_contributions` when the caller has it.
     """
-    contrib = _contributions(problem).tocsc()
+    contrib = (_contributions(problem) if contributions is None else contributions).tocsc()
     n_units = len(problem.units)
     gap = np.maximum(problem.gap, 1e-12)
     knap = contrib.copy()
@@ -473,7 +476,8 @@ def _solve_min_sites_whole(
             time.perf_counter() - started,
             bound=float(min(bound, rows.size)),
         )
-    # stopped: the per-unit program of small sets, with the time left but the bound's share
+    # stopped: the per-unit program of small sets, with the time left but the search's and the
+    # bound's shares
     left = None
     if time_limit is not None:
         left = max(
@@ -507,7 +511,7 @@ def _solve_min_sites_whole(
         left = time_limit * (1.0 - BOUND_SHARE) - (time.perf_counter() - started)
         rows = drop_redundant(problem, improve(problem, rows, time_limit=left, milp=_milp))
     # the class-by-class bound is weak (or missing) when its solver stopped before the root
-    # relaxation was solved: the relaxation over the unit cuts alone is valid in a second
+    # relaxation was solved: the cuts' program bounds the problem, in the time left
     left = None if time_limit is None else time_limit - (time.perf_counter() - started)
     bound = min(max(bound, _cut_bound(problem, small.listed, time_limit=left)), float(rows.size))
     logger.info(
@@ -585,13 +589,14 @@ def _cut_bound(
     program over the cuts (its dual bound; the optimum if it finishes)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    cuts, cut_lb = _unit_cuts(problem)
+    contributions = _contributions(problem)
+    cuts, cut_lb = _unit_cuts(problem, contributions)
     if sets is not None:
-        ranked = rank_cuts(problem, sets)
+        ranked = rank_cuts(problem, sets, contributions)
         cuts = sp.vstack([cuts, ranked], format="csr")
         cut_lb = np.r_[cut_lb, np.ones(ranked.shape[0])]
     n_x = problem.cover.shape[0]
-    res = milp(
+    res = milp(  # the relaxation, always solved (not through _milp and its time limit)
         np.ones(n_x),
         constraints=LinearConstraint(cuts, cut_lb, np.inf),
         integrality=np.zeros(n_x),

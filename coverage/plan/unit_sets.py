@@ -175,7 +175,9 @@ def unit_sets(problem: CoverageProblem) -> UnitSets:
     )
 
 
-def rank_cuts(problem: CoverageProblem, sets: UnitSets) -> sp.csr_matrix:
+def rank_cuts(
+    problem: CoverageProblem, sets: UnitSets, contributions: sp.csr_matrix | None = None
+) -> sp.csr_matrix:
     """Valid inequalities ``sum(x_j / r_ij) >= 1``, one per target unit ``i`` (rows: units,
     columns: rows of ``problem.cover``).
 
@@ -187,10 +189,13 @@ def rank_cuts(problem: CoverageProblem, sets: UnitSets) -> sp.csr_matrix:
     every plan meets the cut. Unlike the unit cuts of
     :func:`coverage.plan.problem._unit_cuts`, it tells the relaxation that the candidates a
     unit could only use in threes are worth a third of one that reaches it alone.
+    ``contributions``: :func:`coverage.plan.problem._contributions` when the caller has it.
     """
     from coverage.plan.problem import _contributions
 
-    reach = _contributions(problem).T.tocsr()  # units x rows
+    if contributions is None:
+        contributions = _contributions(problem)
+    reach = contributions.T.tocsr()  # units x rows
     reach.sort_indices()
     n_u, n_x = reach.shape
     unit = np.repeat(np.arange(n_u), np.diff(reach.indptr))
